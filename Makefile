@@ -1,0 +1,93 @@
+# esdb_wire developer commands. `make demo` and `make test` work on a fresh
+# machine with Python, make and the package registries: they build what they need.
+
+PYTHON ?= python3
+PYPY ?= pypy3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROTOC ?= protoc
+# Generated modules are committed; they must be reproducible with exactly this protoc
+# (Debian bookworm's protobuf-compiler). Its gencode runs on protobuf >= 4.21.
+PROTOC_VERSION := libprotoc 3.21.12
+PROTO_SRC := $(wildcard proto/esdb_wire/protos/*.proto)
+PIP_QUIET ?= -q
+
+.PHONY: install test test-purepython test-pypy test-oldest test-newest lint fmt \
+        proto proto-check serve demo bench ci clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_QUIET) --upgrade pip
+	$(PY) -m pip install $(PIP_QUIET) -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# The tests. Peers (grpcio, esdbclient) are installed here, so tests that need them
+# must run: ESDB_WIRE_REQUIRE_PEERS turns their skip into a failure.
+test: install
+	ESDB_WIRE_REQUIRE_PEERS=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+# The same suite on protobuf's pure-Python backend.
+test-purepython: install
+	PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python ESDB_WIRE_REQUIRE_PEERS=1 \
+		$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The suite under PyPy (no grpcio wheels there: peer tests skip).
+test-pypy:
+	@command -v $(PYPY) >/dev/null || { echo "$(PYPY) not found: apt-get install pypy3 pypy3-venv"; exit 1; }
+	test -x .venv-pypy/bin/python || $(PYPY) -m venv .venv-pypy
+	.venv-pypy/bin/python -m pip install $(PIP_QUIET) -e '.[test]'
+	.venv-pypy/bin/python -m pytest -q $(PYTEST_ARGS)
+
+# The lowest dependency versions pyproject.toml admits, then the newest ones (with
+# kurrentdbclient as a peer: it needs a newer grpcio than esdbclient allows).
+test-oldest:
+	test -x .venv-oldest/bin/python || $(PYTHON) -m venv .venv-oldest
+	.venv-oldest/bin/python -m pip install $(PIP_QUIET) \
+		'h2==4.1.0' 'hpack==4.0.0' 'hyperframe==6.0.0' 'protobuf==4.21.1' -e '.[test]'
+	.venv-oldest/bin/python -m pytest -q $(PYTEST_ARGS)
+
+test-newest:
+	test -x .venv-newest/bin/python || $(PYTHON) -m venv .venv-newest
+	.venv-newest/bin/python -m pip install $(PIP_QUIET) --upgrade --upgrade-strategy eager \
+		-e '.[test]' kurrentdbclient
+	ESDB_WIRE_REQUIRE_PEERS=kurrentdbclient .venv-newest/bin/python -m pytest -q $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+fmt: install
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+proto:
+	@$(PROTOC) --version | grep -qx '$(PROTOC_VERSION)' || \
+		{ echo "need $(PROTOC_VERSION) (Debian: apt-get install protobuf-compiler), found: $$($(PROTOC) --version)"; exit 1; }
+	rm -f esdb_wire/protos/*_pb2.py esdb_wire/protos/*_pb2.pyi
+	$(PROTOC) -I proto --python_out=. --pyi_out=. $(PROTO_SRC)
+
+# Fails when the committed generated modules differ from what `make proto` writes.
+proto-check: proto
+	@git diff --exit-code --stat -- esdb_wire/protos || \
+		{ echo "generated modules are stale: run 'make proto' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- esdb_wire/protos)" || \
+		{ git status --porcelain -- esdb_wire/protos; echo "untracked generated modules"; exit 1; }
+
+serve: install
+	$(PY) -m esdb_wire.server $(SERVE_ARGS)
+
+demo: install
+	$(PY) -m esdb_wire.demo
+
+bench: install
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+ci:
+	bash .ci/run
+
+clean:
+	rm -rf .venv .venv-pypy .venv-oldest .venv-newest .pytest_cache .mypy_cache .ruff_cache \
+		.hypothesis build *.egg-info

@@ -1,0 +1,422 @@
+"""The asyncio driver: the same sans-IO core under an ``asyncio.Protocol``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import AsyncIterator, Iterable
+from types import TracebackType
+from typing import Callable
+
+from esdb_wire.transport.call import ClientCall
+from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
+from esdb_wire.transport.connection import ClientConnection
+from esdb_wire.transport.metadata import encode_metadata
+from esdb_wire.transport.status import GrpcError, MetadataItems, MetadataValue, StatusCode
+
+SEND_BUFFER_LIMIT = 1024 * 1024
+
+
+class _AioLink(asyncio.Protocol):
+    """One connection: feeds the core from the event loop and wakes waiting calls."""
+
+    def __init__(self, core: ClientConnection, loop: asyncio.AbstractEventLoop) -> None:
+        self.core = core
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.lost = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_due: float | None = None
+        self._writable: asyncio.Future[None] | None = None
+
+    @property
+    def usable(self) -> bool:
+        return not self.lost and self.core.accepting and self.core.error is None
+
+    # -- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None and ssl_object.selected_alpn_protocol() not in (None, "h2"):
+            self.core.connection_lost("the server did not negotiate HTTP/2 (ALPN h2)")
+            transport.close()
+            return
+        self.core.initiate()
+        self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        self.core.receive_data(data, self.loop.time())
+        self.after_core_work()
+
+    def eof_received(self) -> bool | None:
+        self._lose("the server closed the connection")
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = f"connection lost: {exc}" if exc else "the server closed the connection"
+        self._lose(reason)
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    def pause_writing(self) -> None:
+        if self._writable is None or self._writable.done():
+            self._writable = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def flush(self) -> None:
+        data = self.core.data_to_send()
+        if data and self.transport is not None and not self.lost:
+            self.transport.write(data)
+
+    def after_core_work(self) -> None:
+        """Write the core's output, wake touched calls, re-arm the timer."""
+        self.flush()
+        self._wake()
+        if self.core.error is not None and not self.lost:
+            self._lose(self.core.error.message)
+            return
+        self._arm_timer()
+
+    async def writable(self) -> None:
+        """Wait while the transport's write buffer is over its high-water mark."""
+        if self._writable is not None and not self._writable.done():
+            await self._writable
+
+    def _wake(self) -> None:
+        touched = self.core.touched
+        if touched:
+            for call in touched:
+                event = call.waiter
+                if event is not None:
+                    event.set()
+            touched.clear()
+
+    def _arm_timer(self) -> None:
+        due = self.core.next_timer()
+        if due == self._timer_due:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_due = due
+        if due is not None:
+            self._timer = self.loop.call_at(due, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_due = None
+        self.core.handle_timers(self.loop.time())
+        self.after_core_work()
+
+    def _lose(self, reason: str) -> None:
+        if self.lost:
+            return
+        self.lost = True
+        self.core.connection_lost(reason)
+        self._wake()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.transport is not None:
+            self.transport.close()
+
+    def close(self) -> None:
+        self.core.close()
+        self.flush()
+        self._lose("channel closed")
+
+
+class AsyncCall:
+    """One call on the asyncio driver: send, receive (or ``async for``), metadata, cancel."""
+
+    def __init__(self, link: _AioLink, call: ClientCall) -> None:
+        self._link = link
+        self._call = call
+        self._event = asyncio.Event()
+        call.waiter = self._event
+
+    async def _wait(self, ready: Callable[[], bool]) -> None:
+        event = self._event
+        while not ready():
+            event.clear()
+            await event.wait()
+
+    async def send(self, message: bytes, *, end: bool = False) -> None:
+        """Send one request message; waits while too much earlier data is still unsent."""
+        link, call = self._link, self._call
+        if call.error is not None:
+            raise call.error
+        await link.writable()
+        link.core.send_message(call, message, end=end)
+        link.after_core_work()
+        if call.outbound_size > SEND_BUFFER_LIMIT:
+            await self._wait(lambda: call.outbound_size <= SEND_BUFFER_LIMIT or call.done)
+        if call.error is not None:
+            raise call.error
+
+    async def done_writing(self) -> None:
+        """End the request stream (half-close)."""
+        self._link.core.end_request(self._call)
+        self._link.after_core_work()
+
+    async def receive(self) -> bytes | None:
+        """The next response message; None once the call ended OK. Raises GrpcError."""
+        link, call = self._link, self._call
+        message = link.core.take_message(call)
+        if message is None and call.status is None:
+            await self._wait(lambda: call.readable)
+            message = link.core.take_message(call)
+        if message is not None:
+            link.flush()
+            return message
+        if call.error is not None:
+            raise call.error
+        return None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        message = await self.receive()
+        if message is None:
+            raise StopAsyncIteration
+        return message
+
+    async def initial_metadata(self) -> MetadataItems:
+        call = self._call
+        await self._wait(lambda: call.initial_metadata is not None or call.done)
+        return call.initial_metadata or ()
+
+    async def wait(self) -> None:
+        """Wait until the call has its final status."""
+        call = self._call
+        await self._wait(lambda: call.done)
+
+    @property
+    def code(self) -> StatusCode | None:
+        return self._call.status
+
+    @property
+    def error(self) -> GrpcError | None:
+        return self._call.error
+
+    @property
+    def trailing_metadata(self) -> MetadataItems:
+        return self._call.trailing_metadata
+
+    def cancel(self) -> None:
+        """Cancel the call (RST_STREAM CANCEL); a no-op once it has finished."""
+        call, link = self._call, self._link
+        if call.status is None or call.stream_id in link.core.calls:
+            link.core.cancel(call)
+            link.after_core_work()
+
+    async def aclose(self) -> None:
+        self.cancel()
+
+    async def __aenter__(self) -> AsyncCall:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.cancel()
+
+    def __del__(self) -> None:
+        call = getattr(self, "_call", None)
+        if call is not None and call.status is None and not self._link.lost:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to cancel
+                self._link.loop.call_soon_threadsafe(_cancel_abandoned, self._link, call)
+
+
+def _cancel_abandoned(link: _AioLink, call: ClientCall) -> None:
+    if call.status is None and not link.lost:
+        link.core.cancel(call)
+        link.after_core_work()
+
+
+class AsyncChannel:
+    """The asyncio twin of :class:`esdb_wire.transport.blocking.Channel`."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        authority: str | None = None,
+        config: ConnectionConfig = DEFAULT_CONFIG,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.config = config
+        self._ssl_context = ssl_context
+        self._server_hostname = server_hostname
+        self._authority = authority or f"{host}:{port}"
+        self._link: _AioLink | None = None
+        self._connecting: asyncio.Lock | None = None
+        self._closed = False
+
+    async def _current_link(self) -> _AioLink:
+        if self._closed:
+            raise GrpcError(StatusCode.CANCELLED, "channel closed")
+        link = self._link
+        if link is not None and link.usable:
+            return link
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            link = self._link
+            if link is not None and link.usable:
+                return link
+            link = await self._connect()
+            self._link = link
+            return link
+
+    async def _connect(self) -> _AioLink:
+        loop = asyncio.get_running_loop()
+        core = ClientConnection(
+            self._authority,
+            scheme="https" if self._ssl_context is not None else "http",
+            config=self.config,
+        )
+        link = _AioLink(core, loop)
+        where = f"{self.host}:{self.port}"
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: link,
+                    self.host,
+                    self.port,
+                    ssl=self._ssl_context,
+                    server_hostname=(self._server_hostname or self.host)
+                    if self._ssl_context is not None
+                    else None,
+                ),
+                self.config.connect_timeout,
+            )
+        except asyncio.TimeoutError:
+            raise GrpcError(
+                StatusCode.UNAVAILABLE, f"connecting to {where} timed out", retryable=True
+            ) from None
+        except OSError as exc:  # ssl.SSLError included
+            raise GrpcError(
+                StatusCode.UNAVAILABLE, f"failed to connect to {where}: {exc}", retryable=True
+            ) from exc
+        if core.error is not None:
+            raise core.error
+        return link
+
+    async def open_call(
+        self,
+        path: str,
+        *,
+        metadata: Iterable[tuple[str, MetadataValue]] = (),
+        timeout: float | None = None,
+    ) -> AsyncCall:
+        encoded = encode_metadata(metadata)
+        link = await self._current_link()
+        call = link.core.open_call(path, encoded, timeout=timeout, now=link.loop.time())
+        handle = AsyncCall(link, call)
+        link.after_core_work()
+        return handle
+
+    async def unary_unary(
+        self,
+        path: str,
+        request: bytes,
+        *,
+        metadata: Iterable[tuple[str, MetadataValue]] = (),
+        timeout: float | None = None,
+    ) -> bytes:
+        async with await self.open_call(path, metadata=metadata, timeout=timeout) as call:
+            await call.send(request, end=True)
+            return await _single_response(call)
+
+    async def unary_stream(
+        self,
+        path: str,
+        request: bytes,
+        *,
+        metadata: Iterable[tuple[str, MetadataValue]] = (),
+        timeout: float | None = None,
+    ) -> AsyncCall:
+        call = await self.open_call(path, metadata=metadata, timeout=timeout)
+        await call.send(request, end=True)
+        return call
+
+    async def stream_unary(
+        self,
+        path: str,
+        requests: Iterable[bytes],
+        *,
+        metadata: Iterable[tuple[str, MetadataValue]] = (),
+        timeout: float | None = None,
+    ) -> bytes:
+        async with await self.open_call(path, metadata=metadata, timeout=timeout) as call:
+            try:
+                for request in requests:
+                    await call.send(request)
+            except GrpcError:
+                pass  # reported below with the call's status
+            await call.done_writing()
+            return await _single_response(call)
+
+    async def stream_stream(
+        self,
+        path: str,
+        requests: Iterable[bytes] = (),
+        *,
+        metadata: Iterable[tuple[str, MetadataValue]] = (),
+        timeout: float | None = None,
+        end: bool = False,
+    ) -> AsyncCall:
+        call = await self.open_call(path, metadata=metadata, timeout=timeout)
+        for request in requests:
+            await call.send(request)
+        if end:
+            await call.done_writing()
+        return call
+
+    async def close(self) -> None:
+        self._closed = True
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
+
+    async def __aenter__(self) -> AsyncChannel:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+async def _single_response(call: AsyncCall) -> bytes:
+    response = await call.receive()
+    if response is None:
+        raise GrpcError(StatusCode.UNIMPLEMENTED, "the server sent no response message")
+    if await call.receive() is not None:
+        raise GrpcError(StatusCode.UNIMPLEMENTED, "the server sent more than one response message")
+    return response

@@ -1,0 +1,633 @@
+"""The sans-IO client side of gRPC over HTTP/2: bytes in, call state out, bytes to send.
+
+:class:`ClientConnection` owns an ``h2`` connection and the :class:`ClientCall` objects
+multiplexed on it. It does no I/O and reads no clock: drivers feed it received bytes
+(:meth:`receive_data`) and the time (:meth:`handle_timers`), send what
+:meth:`data_to_send` returns, and wake whoever waits on the calls listed in
+:attr:`touched`. Not thread-safe: a driver serialises access.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from typing import Callable
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+from h2.frame_buffer import FrameBuffer
+from hyperframe.frame import DataFrame, Frame, GoAwayFrame
+
+from esdb_wire.transport.call import ClientCall
+from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
+from esdb_wire.transport.framing import FramingError, encode_message
+from esdb_wire.transport.metadata import (
+    MetadataError,
+    decode_binary_value,
+    decode_grpc_message,
+    decode_metadata,
+    encode_timeout,
+)
+from esdb_wire.transport.status import (
+    GrpcError,
+    StatusCode,
+    status_for_h2_error,
+    status_for_http,
+)
+
+# Consumed bytes are handed back to the peer in batches of at least this many.
+ACK_BATCH = 16384
+_PING_PAYLOAD = b"esdbwire"
+
+
+def _quiet_body_repr() -> str:
+    return "<data>"
+
+
+class _FrameFilter(FrameBuffer):
+    """h2's incoming frame buffer, with two adjustments made frame by frame.
+
+    * h2 logs ``repr(frame)`` of every received frame, eagerly, even with logging off;
+      for DATA frames that hex-dumps the whole payload. Our DATA frames get a cheap repr.
+    * h2 treats a received GOAWAY as the end of the connection: it drops queued output
+      and rejects every later frame. HTTP/2 lets streams up to the GOAWAY's last stream
+      id finish, so the output is saved first and the connection reopened after it.
+    """
+
+    def __init__(self, owner: ClientConnection) -> None:
+        super().__init__(server=False)
+        self._owner = owner
+        self.reopen_pending = False
+
+    def __next__(self) -> Frame:
+        if self.reopen_pending:
+            self._owner._reopen_after_goaway()
+        frame = super().__next__()
+        kind = type(frame)
+        if kind is DataFrame:
+            frame._body_repr = _quiet_body_repr  # type: ignore[method-assign]
+        elif kind is GoAwayFrame:
+            self._owner._save_output_before_goaway()
+            self.reopen_pending = True
+        return frame
+
+
+class ClientConnection:
+    """gRPC client protocol state for one HTTP/2 connection."""
+
+    def __init__(
+        self,
+        authority: str,
+        *,
+        scheme: str = "http",
+        config: ConnectionConfig = DEFAULT_CONFIG,
+    ) -> None:
+        self.config = config
+        h2_config = h2.config.H2Configuration(
+            client_side=True,
+            header_encoding=None,
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
+            validate_inbound_headers=False,
+            normalize_inbound_headers=False,
+        )
+        self._h2 = h2.connection.H2Connection(config=h2_config)
+        self._h2.local_settings = h2.settings.Settings(
+            client=True,
+            initial_values={
+                h2.settings.SettingCodes.ENABLE_PUSH: 0,
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: config.stream_window_size,
+                h2.settings.SettingCodes.MAX_FRAME_SIZE: config.max_frame_size,
+                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 2**20,
+            },
+        )
+        self._frames = _FrameFilter(self)
+        self._h2.incoming_buffer = self._frames
+        self._saved_output = b""
+        self._base_headers = [
+            (b":method", b"POST"),
+            (b":scheme", scheme.encode("ascii")),
+            (b":authority", authority.encode("idna")),
+        ]
+        self._fixed_headers = [
+            (b"te", b"trailers"),
+            (b"content-type", b"application/grpc"),
+            (b"user-agent", config.user_agent.encode("ascii", "replace")),
+            (b"grpc-accept-encoding", b"identity,deflate,gzip"),
+        ]
+        self.calls: dict[int, ClientCall] = {}
+        self.queued: deque[ClientCall] = deque()
+        self.touched: set[ClientCall] = set()
+        self.error: GrpcError | None = None
+        self.accepting = True
+        self._peer_max_streams = config.max_concurrent_streams_default
+        self._last_received: float | None = None
+        self._ping_sent_at: float | None = None
+        self._handlers: dict[type, Callable[..., None]] = {
+            h2.events.DataReceived: self._on_data,
+            h2.events.ResponseReceived: self._on_response,
+            h2.events.TrailersReceived: self._on_trailers,
+            h2.events.StreamEnded: self._on_stream_ended,
+            h2.events.StreamReset: self._on_stream_reset,
+            h2.events.WindowUpdated: self._on_window_updated,
+            h2.events.RemoteSettingsChanged: self._on_settings,
+            h2.events.ConnectionTerminated: self._on_goaway,
+        }
+
+    # -- setup and output ----------------------------------------------------------
+
+    def initiate(self) -> None:
+        """Queue the connection preface, our SETTINGS and the connection window."""
+        self._h2.initiate_connection()
+        extra = self.config.connection_window_size - 65535
+        if extra > 0:
+            self._h2.increment_flow_control_window(extra)
+
+    def data_to_send(self) -> bytes:
+        """Bytes the driver must write to the socket, in order."""
+        if self._saved_output:
+            saved, self._saved_output = self._saved_output, b""
+            return saved + self._h2.data_to_send()
+        return self._h2.data_to_send()
+
+    @property
+    def idle(self) -> bool:
+        """No call is open or waiting for a stream."""
+        return not self.calls and not self.queued
+
+    # -- calls ---------------------------------------------------------------------
+
+    def open_call(
+        self,
+        path: str,
+        metadata: list[tuple[bytes, bytes]],
+        *,
+        timeout: float | None = None,
+        now: float = 0.0,
+    ) -> ClientCall:
+        """Start a call (or queue it until a stream slot frees). ``metadata`` is encoded."""
+        headers = [*self._base_headers, (b":path", path.encode("ascii")), *self._fixed_headers]
+        deadline = None
+        if timeout is not None:
+            headers.append((b"grpc-timeout", encode_timeout(timeout)))
+            deadline = now + timeout
+        headers.extend(metadata)
+        call = ClientCall(path, headers, deadline, self.config.max_receive_message_size)
+        if self.idle:
+            self._last_received = now
+        if self.error is not None or not self.accepting:
+            reason = self.error.message if self.error is not None else "connection is closing"
+            call.finish(GrpcError(StatusCode.UNAVAILABLE, reason, retryable=True))
+            return call
+        self.queued.append(call)
+        self._start_queued()
+        return call
+
+    def send_message(self, call: ClientCall, payload: bytes, *, end: bool = False) -> None:
+        """Queue one request message (and optionally the end of the request)."""
+        if call.end_requested:
+            raise RuntimeError("the request side of this call is already closed")
+        limit = self.config.max_send_message_size
+        if limit is not None and len(payload) > limit:
+            raise GrpcError(
+                StatusCode.RESOURCE_EXHAUSTED,
+                f"sent message larger than max ({len(payload)} vs. {limit})",
+            )
+        if call.status is not None:
+            return  # finished (e.g. failed): the driver reports the status
+        framed = encode_message(payload)
+        call.outbound.append(memoryview(framed))
+        call.outbound_size += len(framed)
+        call.end_requested = end
+        if call.stream_id is not None:
+            self._flush(call)
+
+    def end_request(self, call: ClientCall) -> None:
+        """Half-close: no more request messages."""
+        if call.end_requested:
+            return
+        call.end_requested = True
+        if call.stream_id is not None and call.status is None:
+            self._flush(call)
+
+    def take_message(self, call: ClientCall) -> bytes | None:
+        """The next received message of ``call``, or None if none is queued."""
+        if not call.messages:
+            return None
+        message = call.messages.popleft()
+        if call.held:
+            released = min(call.held, len(message) + 5)
+            call.held -= released
+            call.unacked += released
+            if call.unacked >= ACK_BATCH or not call.messages:
+                self._ack(call)
+        return message
+
+    def cancel(
+        self,
+        call: ClientCall,
+        code: StatusCode = StatusCode.CANCELLED,
+        message: str = "Cancelled by the client",
+    ) -> None:
+        """End a call locally with ``code``; an open stream is reset with CANCEL."""
+        if call.status is None:
+            call.finish(GrpcError(code, message, retryable=call.stream_id is None))
+            self.touched.add(call)
+        if call.stream_id is None:
+            if call in self.queued:
+                self.queued.remove(call)
+            return
+        if self.calls.pop(call.stream_id, None) is not None:
+            with contextlib.suppress(h2.exceptions.StreamClosedError):
+                self._h2.reset_stream(call.stream_id, h2.errors.ErrorCodes.CANCEL)
+            self._release(call)
+            self._start_queued()
+
+    # -- input ---------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float = 0.0) -> None:
+        """Process bytes read from the socket."""
+        self._last_received = now
+        self._ping_sent_at = None
+        try:
+            events = self._h2.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            self.connection_lost(
+                f"HTTP/2 protocol error from the server: {exc}", StatusCode.INTERNAL
+            )
+            return
+        if self._frames.reopen_pending:
+            self._reopen_after_goaway()
+        handlers = self._handlers
+        for event in events:
+            handler = handlers.get(type(event))
+            if handler is not None:
+                handler(event)
+
+    def connection_lost(self, reason: str, code: StatusCode = StatusCode.UNAVAILABLE) -> None:
+        """The transport is gone (or unusable): fail every call."""
+        if self.error is None:
+            self.error = GrpcError(code, reason)
+        self.accepting = False
+        for call in self.calls.values():
+            call.finish(GrpcError(code, reason))
+            call.held = 0
+            self.touched.add(call)
+        self.calls.clear()
+        self._fail_queued(reason)
+
+    def close(self) -> None:
+        """Say GOAWAY (NO_ERROR) and cancel whatever is still open or waiting."""
+        for call in [*self.calls.values(), *self.queued]:
+            self.cancel(call, StatusCode.CANCELLED, "channel closed")
+        if self.error is None:
+            with contextlib.suppress(h2.exceptions.ProtocolError):
+                self._h2.close_connection()
+        self.connection_lost("channel closed", StatusCode.CANCELLED)
+
+    # -- timers ----------------------------------------------------------------------
+
+    def next_timer(self) -> float | None:
+        """When :meth:`handle_timers` next has work (monotonic seconds), or None."""
+        due: float | None = None
+        for call in self.calls.values():
+            if call.deadline is not None and (due is None or call.deadline < due):
+                due = call.deadline
+        for call in self.queued:
+            if call.deadline is not None and (due is None or call.deadline < due):
+                due = call.deadline
+        keepalive = self._keepalive_due()
+        if keepalive is not None and (due is None or keepalive < due):
+            due = keepalive
+        return due
+
+    def handle_timers(self, now: float) -> None:
+        """Expire deadlines and run keepalive."""
+        for call in [*self.calls.values(), *self.queued]:
+            if call.deadline is not None and call.deadline <= now and call.status is None:
+                self.cancel(call, StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        interval = self.config.keepalive_interval
+        if interval is None or self.idle or self.error is not None:
+            return
+        if self._last_received is None:
+            self._last_received = now
+        if self._ping_sent_at is not None:
+            if now - self._ping_sent_at >= self.config.keepalive_timeout:
+                self.connection_lost(
+                    f"keepalive: no answer from the server within "
+                    f"{self.config.keepalive_timeout:g}s of a PING"
+                )
+        elif now - self._last_received >= interval:
+            self._h2.ping(_PING_PAYLOAD)
+            self._ping_sent_at = now
+
+    def _keepalive_due(self) -> float | None:
+        interval = self.config.keepalive_interval
+        if interval is None or self.idle or self.error is not None:
+            return None
+        if self._ping_sent_at is not None:
+            return self._ping_sent_at + self.config.keepalive_timeout
+        if self._last_received is None:
+            return None  # handle_timers starts the clock
+        return self._last_received + interval
+
+    # -- internals -----------------------------------------------------------------
+
+    def _start_queued(self) -> None:
+        limit = self._peer_max_streams
+        while self.queued and len(self.calls) < limit and self.accepting:
+            call = self.queued.popleft()
+            stream_id = self._h2.get_next_available_stream_id()
+            call.stream_id = stream_id
+            self.calls[stream_id] = call
+            self._h2.send_headers(stream_id, call.request_headers)
+            if call.outbound or call.end_requested:
+                self._flush(call)
+
+    def _flush(self, call: ClientCall) -> None:
+        """Send as much of the call's pending request data as flow control allows."""
+        stream_id = call.stream_id
+        assert stream_id is not None
+        h2conn = self._h2
+        outbound = call.outbound
+        while outbound:
+            window = min(
+                h2conn.local_flow_control_window(stream_id), h2conn.max_outbound_frame_size
+            )
+            if window <= 0:
+                return
+            chunk = outbound.popleft()
+            if len(chunk) > window:
+                outbound.appendleft(chunk[window:])
+                chunk = chunk[:window]
+            elif len(chunk) < window and outbound:
+                # Coalesce small messages into one DATA frame.
+                parts = [chunk]
+                size = len(chunk)
+                while outbound and size + len(outbound[0]) <= window:
+                    part = outbound.popleft()
+                    parts.append(part)
+                    size += len(part)
+                chunk = memoryview(b"".join(parts)) if len(parts) > 1 else chunk
+            call.outbound_size -= len(chunk)
+            last = not outbound and call.end_requested
+            h2conn.send_data(stream_id, chunk, end_stream=last)
+            if last:
+                call.request_ended = True
+        if call.end_requested and not call.request_ended:
+            h2conn.end_stream(stream_id)
+            call.request_ended = True
+
+    def _ack(self, call: ClientCall) -> None:
+        if call.unacked and call.stream_id is not None:
+            self._h2.acknowledge_received_data(call.unacked, call.stream_id)
+        call.unacked = 0
+
+    def _release(self, call: ClientCall) -> None:
+        """The stream is closed: hand back every byte it still holds."""
+        call.unacked += call.held
+        call.held = 0
+        try:
+            self._ack(call)
+        except h2.exceptions.ProtocolError:
+            call.unacked = 0
+        call.outbound.clear()
+        call.outbound_size = 0
+
+    def _close_stream(self, call: ClientCall) -> None:
+        if call.stream_id is not None and self.calls.pop(call.stream_id, None) is not None:
+            self._release(call)
+            self._start_queued()
+            if not self.accepting and not self.calls:
+                self.connection_lost("the server closed the connection (GOAWAY)")
+
+    def _fail_and_reset(self, call: ClientCall, error: GrpcError) -> None:
+        call.finish(error)
+        self.touched.add(call)
+        if call.stream_id is not None and call.stream_id in self.calls:
+            with contextlib.suppress(h2.exceptions.StreamClosedError):
+                self._h2.reset_stream(call.stream_id, h2.errors.ErrorCodes.CANCEL)
+            self._close_stream(call)
+
+    def _save_output_before_goaway(self) -> None:
+        self._saved_output += self._h2.data_to_send()
+
+    def _reopen_after_goaway(self) -> None:
+        self._frames.reopen_pending = False
+        self._h2.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+
+    # -- h2 event handlers -------------------------------------------------------------
+
+    def _on_data(self, event: h2.events.DataReceived) -> None:
+        call = self.calls.get(event.stream_id)
+        size = event.flow_controlled_length
+        if call is None or call.status is not None:
+            if size:
+                self._h2.acknowledge_received_data(size, event.stream_id)
+            return
+        try:
+            messages = call.decoder.feed(event.data)
+        except FramingError as exc:
+            self._h2.acknowledge_received_data(size, event.stream_id)
+            self._fail_and_reset(call, exc)
+            return
+        held = call.decoder.held
+        if messages:
+            call.messages.extend(messages)
+            call.held += held
+            self.touched.add(call)
+        if size > held:
+            # Padding and bytes of an unfinished message: hand back at once.
+            self._h2.acknowledge_received_data(size - held, event.stream_id)
+
+    def _on_response(self, event: h2.events.ResponseReceived) -> None:
+        call = self.calls.get(event.stream_id)
+        if call is None:
+            return
+        headers = event.headers
+        status = b""
+        content_type = b""
+        encoding = None
+        for name, value in headers:
+            if name == b":status":
+                status = value
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"grpc-encoding":
+                encoding = value.decode("ascii", "replace")
+        if event.stream_ended is not None:
+            # Trailers-Only: one HEADERS frame that ends the stream.
+            self._finish_from_trailers(call, headers, http_status=status)
+            return
+        if status != b"200":
+            code = status_for_http(int(status)) if status.isdigit() else StatusCode.UNKNOWN
+            self._fail_and_reset(
+                call, GrpcError(code, f"unexpected HTTP status {status.decode('ascii', 'replace')}")
+            )
+            return
+        if not content_type.startswith(b"application/grpc"):
+            self._fail_and_reset(
+                call,
+                GrpcError(
+                    StatusCode.UNKNOWN,
+                    f"unexpected content-type {content_type.decode('ascii', 'replace')!r}",
+                ),
+            )
+            return
+        try:
+            call.initial_metadata = decode_metadata(headers)
+            if encoding is not None:
+                call.decoder.set_encoding(encoding)
+        except GrpcError as exc:
+            self._fail_and_reset(call, exc)
+            return
+        self.touched.add(call)
+
+    def _on_trailers(self, event: h2.events.TrailersReceived) -> None:
+        call = self.calls.get(event.stream_id)
+        if call is not None:
+            self._finish_from_trailers(call, event.headers)
+
+    def _finish_from_trailers(
+        self,
+        call: ClientCall,
+        headers: list[tuple[bytes, bytes]],
+        http_status: bytes | None = None,
+    ) -> None:
+        grpc_status: bytes | None = None
+        message = b""
+        details: bytes | None = None
+        try:
+            for name, value in headers:
+                if name == b"grpc-status":
+                    grpc_status = value
+                elif name == b"grpc-message":
+                    message = value
+                elif name == b"grpc-status-details-bin":
+                    details = decode_binary_value(value)
+            trailing = decode_metadata(headers)
+        except MetadataError as exc:
+            call.finish(exc)
+            self.touched.add(call)
+            return
+        if call.initial_metadata is None:
+            call.initial_metadata = ()
+        if grpc_status is None:
+            if http_status is not None and http_status != b"200":
+                code = status_for_http(int(http_status)) if http_status.isdigit() else None
+                error = GrpcError(
+                    code or StatusCode.UNKNOWN,
+                    f"unexpected HTTP status {http_status.decode('ascii', 'replace')}",
+                    trailing_metadata=trailing,
+                )
+            else:
+                error = GrpcError(
+                    StatusCode.UNKNOWN,
+                    "response ended without grpc-status",
+                    trailing_metadata=trailing,
+                )
+            call.finish(error, trailing)
+        else:
+            try:
+                code = StatusCode(int(grpc_status))
+            except ValueError:
+                code = StatusCode.UNKNOWN
+            if code is StatusCode.OK:
+                if call.decoder.pending:
+                    call.finish(
+                        GrpcError(StatusCode.INTERNAL, "response ended inside a message"), trailing
+                    )
+                else:
+                    call.finish(None, trailing)
+            else:
+                call.finish(
+                    GrpcError(
+                        code,
+                        decode_grpc_message(message),
+                        trailing_metadata=trailing,
+                        details_bin=details,
+                    ),
+                    trailing,
+                )
+        self.touched.add(call)
+
+    def _on_stream_ended(self, event: h2.events.StreamEnded) -> None:
+        call = self.calls.get(event.stream_id)
+        if call is None:
+            return
+        if call.status is None:
+            call.finish(GrpcError(StatusCode.INTERNAL, "response ended without trailers"))
+            self.touched.add(call)
+        if call.request_ended or call.status is not None:
+            # h2 closes the stream once both sides ended; a finished call needs nothing more.
+            if not call.request_ended:
+                with contextlib.suppress(h2.exceptions.StreamClosedError):
+                    self._h2.reset_stream(event.stream_id, h2.errors.ErrorCodes.NO_ERROR)
+            self._close_stream(call)
+
+    def _on_stream_reset(self, event: h2.events.StreamReset) -> None:
+        call = self.calls.get(event.stream_id)
+        if call is None:
+            return
+        if call.status is None:
+            code = status_for_h2_error(event.error_code)
+            call.finish(
+                GrpcError(
+                    code,
+                    f"stream reset by the server (HTTP/2 error {int(event.error_code)})",
+                    retryable=event.error_code == h2.errors.ErrorCodes.REFUSED_STREAM,
+                )
+            )
+        self.touched.add(call)
+        self._close_stream(call)
+
+    def _on_window_updated(self, event: h2.events.WindowUpdated) -> None:
+        if event.stream_id:
+            call = self.calls.get(event.stream_id)
+            if call is not None and call.outbound and call.status is None:
+                self._flush(call)
+                self.touched.add(call)
+        else:
+            self._flush_all()
+
+    def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
+        changed = event.changed_settings
+        max_streams = changed.get(h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS)
+        if max_streams is not None:
+            self._peer_max_streams = max_streams.new_value
+            self._start_queued()
+        if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in changed:
+            self._flush_all()
+
+    def _flush_all(self) -> None:
+        for call in list(self.calls.values()):
+            if call.outbound and call.status is None:
+                self._flush(call)
+                self.touched.add(call)
+
+    def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
+        self.accepting = False
+        last = event.last_stream_id if event.last_stream_id is not None else 0
+        detail = f"server sent GOAWAY (HTTP/2 error {int(event.error_code or 0)})"
+        if event.additional_data:
+            detail += f": {event.additional_data[:200].decode('utf-8', 'replace')}"
+        for call in list(self.calls.values()):
+            if call.stream_id is not None and call.stream_id > last:
+                call.finish(GrpcError(StatusCode.UNAVAILABLE, detail, retryable=True))
+                self.touched.add(call)
+                del self.calls[call.stream_id]
+                call.held = 0
+        self._fail_queued(detail)
+        if not self.calls:
+            self.connection_lost(detail)
+
+    def _fail_queued(self, reason: str) -> None:
+        """Calls still waiting for a stream never reached the server: safe to retry."""
+        for call in self.queued:
+            call.finish(GrpcError(StatusCode.UNAVAILABLE, reason, retryable=True))
+            self.touched.add(call)
+        self.queued.clear()

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from concurrent import futures
 from typing import Any
 
+from esdb_wire.protos import code_pb2, shared_pb2, status_pb2
+from esdb_wire.protos.wire_names import pack_any
 from tests.peers import require_peer
 
 SERVICE = "test.Echo"
@@ -61,7 +63,8 @@ class GrpcioPeer:
             "Hold": grpc.unary_unary_rpc_method_handler(self.hold),
             "Metadata": grpc.unary_unary_rpc_method_handler(self.metadata),
         }
-        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+        generic = grpc.method_handlers_generic_handler(SERVICE, handlers)
+        self.server.add_generic_rpc_handlers((generic,))
         self.port = self.server.add_insecure_port("127.0.0.1:0")
         self.server.start()
 
@@ -91,14 +94,10 @@ class GrpcioPeer:
         return f"{count},{total}".encode()
 
     def bidi(self, requests: Iterator[bytes], context: Any) -> Iterator[bytes]:
-        for request in requests:
-            yield request
+        yield from requests
 
     def fail(self, request: bytes, context: Any) -> bytes:
         code_name, _, message = request.decode().partition(":")
-        from esdb_wire.protos import code_pb2, shared_pb2, status_pb2
-        from esdb_wire.protos.wire_names import pack_any
-
         code = getattr(self.grpc.StatusCode, code_name)
         details = status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=message)
         details.details.CopyFrom(pack_any(shared_pb2.AccessDenied()))
@@ -142,9 +141,7 @@ class GrpcioPeer:
 
     def metadata(self, request: bytes, context: Any) -> bytes:
         received = [
-            (key, value)
-            for key, value in context.invocation_metadata()
-            if key.startswith("x-")
+            (key, value) for key, value in context.invocation_metadata() if key.startswith("x-")
         ]
         context.send_initial_metadata((("x-initial", "hello"),))
         context.set_trailing_metadata(tuple(received))

@@ -68,7 +68,7 @@ def test_hundred_concurrent_calls_from_threads(channel: Channel, peer: GrpcioPee
             else:
                 got = list(channel.unary_stream(path("ServerStream"), b"50,64"))
                 results[index] = str(len(got)).encode()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(100)]

@@ -162,8 +162,8 @@ class AsyncCall:
         await link.writable()
         link.core.send_message(call, message, end=end)
         link.after_core_work()
-        if call.outbound_size > SEND_BUFFER_LIMIT:
-            await self._wait(lambda: call.outbound_size <= SEND_BUFFER_LIMIT or call.done)
+        if call.outbound.size > SEND_BUFFER_LIMIT:
+            await self._wait(lambda: call.outbound.size <= SEND_BUFFER_LIMIT or call.done)
         if call.error is not None:
             raise call.error
 

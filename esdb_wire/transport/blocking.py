@@ -285,8 +285,8 @@ class BlockingCall:
                 raise call.error
             link.core.send_message(call, message, end=end)
             link.flush()
-            if call.outbound_size > SEND_BUFFER_LIMIT:
-                link.wait(lambda: call.outbound_size <= SEND_BUFFER_LIMIT or call.done)
+            if call.outbound.size > SEND_BUFFER_LIMIT:
+                link.wait(lambda: call.outbound.size <= SEND_BUFFER_LIMIT or call.done)
             if call.error is not None:
                 raise call.error
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
-from esdb_wire.transport.framing import MessageDecoder
+from esdb_wire.transport.flow import Inbound, Outbound
 from esdb_wire.transport.status import GrpcError, MetadataItems, StatusCode
 
 
@@ -20,21 +19,18 @@ class ClientCall:
 
     __slots__ = (
         "deadline",
-        "decoder",
         "end_requested",
         "error",
-        "held",
+        "inbound",
         "initial_metadata",
-        "messages",
         "outbound",
-        "outbound_size",
         "path",
         "request_ended",
         "request_headers",
+        "retries",
         "status",
         "stream_id",
         "trailing_metadata",
-        "unacked",
         "waiter",
     )
 
@@ -49,14 +45,9 @@ class ClientCall:
         self.request_headers = request_headers
         self.deadline = deadline
         self.stream_id: int | None = None
-        self.decoder = MessageDecoder(max_receive_message_size)
-        self.messages: deque[bytes] = deque()
-        # Flow control: bytes of complete, unconsumed messages (acked as consumed), and
-        # consumed bytes not yet acked (acked in batches).
-        self.held = 0
-        self.unacked = 0
-        self.outbound: deque[memoryview] = deque()
-        self.outbound_size = 0
+        self.inbound = Inbound(max_receive_message_size)
+        self.outbound = Outbound()
+        self.retries = 0
         self.end_requested = False
         self.request_ended = False
         self.initial_metadata: MetadataItems | None = None
@@ -74,7 +65,7 @@ class ClientCall:
     @property
     def readable(self) -> bool:
         """Whether the next read would not block: a message is queued or the call is over."""
-        return bool(self.messages) or self.status is not None
+        return bool(self.inbound.messages) or self.status is not None
 
     def finish(self, error: GrpcError | None, trailing_metadata: MetadataItems = ()) -> None:
         """Record the final status (None = OK); later outcomes are ignored."""

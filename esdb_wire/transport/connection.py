@@ -39,9 +39,8 @@ from esdb_wire.transport.status import (
     status_for_http,
 )
 
-# Consumed bytes are handed back to the peer in batches of at least this many.
-ACK_BATCH = 16384
 _PING_PAYLOAD = b"esdbwire"
+MAX_TRANSPARENT_RETRIES = 5
 
 
 def _quiet_body_repr() -> str:
@@ -199,9 +198,7 @@ class ClientConnection:
             )
         if call.status is not None:
             return  # finished (e.g. failed): the driver reports the status
-        framed = encode_message(payload)
-        call.outbound.append(memoryview(framed))
-        call.outbound_size += len(framed)
+        call.outbound.push(encode_message(payload))
         call.end_requested = end
         if call.stream_id is not None:
             self._flush(call)
@@ -216,15 +213,11 @@ class ClientConnection:
 
     def take_message(self, call: ClientCall) -> bytes | None:
         """The next received message of ``call``, or None if none is queued."""
-        if not call.messages:
-            return None
-        message = call.messages.popleft()
-        if call.held:
-            released = min(call.held, len(message) + 5)
-            call.held -= released
-            call.unacked += released
-            if call.unacked >= ACK_BATCH or not call.messages:
-                self._ack(call)
+        inbound = call.inbound
+        message = inbound.take()
+        if inbound.ack_due and call.stream_id is not None:
+            self._h2.acknowledge_received_data(inbound.unacked, call.stream_id)
+            inbound.unacked = 0
         return message
 
     def cancel(
@@ -275,7 +268,7 @@ class ClientConnection:
         self.accepting = False
         for call in self.calls.values():
             call.finish(GrpcError(code, reason))
-            call.held = 0
+            call.inbound.release()
             self.touched.add(call)
         self.calls.clear()
         self._fail_queued(reason)
@@ -345,58 +338,24 @@ class ClientConnection:
             call.stream_id = stream_id
             self.calls[stream_id] = call
             self._h2.send_headers(stream_id, call.request_headers)
-            if call.outbound or call.end_requested:
+            if call.outbound.size or call.end_requested:
                 self._flush(call)
 
     def _flush(self, call: ClientCall) -> None:
         """Send as much of the call's pending request data as flow control allows."""
-        stream_id = call.stream_id
-        assert stream_id is not None
-        h2conn = self._h2
-        outbound = call.outbound
-        while outbound:
-            window = min(
-                h2conn.local_flow_control_window(stream_id), h2conn.max_outbound_frame_size
-            )
-            if window <= 0:
-                return
-            chunk = outbound.popleft()
-            if len(chunk) > window:
-                outbound.appendleft(chunk[window:])
-                chunk = chunk[:window]
-            elif len(chunk) < window and outbound:
-                # Coalesce small messages into one DATA frame.
-                parts = [chunk]
-                size = len(chunk)
-                while outbound and size + len(outbound[0]) <= window:
-                    part = outbound.popleft()
-                    parts.append(part)
-                    size += len(part)
-                chunk = memoryview(b"".join(parts)) if len(parts) > 1 else chunk
-            call.outbound_size -= len(chunk)
-            last = not outbound and call.end_requested
-            h2conn.send_data(stream_id, chunk, end_stream=last)
-            if last:
-                call.request_ended = True
-        if call.end_requested and not call.request_ended:
-            h2conn.end_stream(stream_id)
+        assert call.stream_id is not None
+        if call.request_ended:
+            return
+        if call.outbound.send(self._h2, call.stream_id, call.end_requested) and call.end_requested:
             call.request_ended = True
-
-    def _ack(self, call: ClientCall) -> None:
-        if call.unacked and call.stream_id is not None:
-            self._h2.acknowledge_received_data(call.unacked, call.stream_id)
-        call.unacked = 0
 
     def _release(self, call: ClientCall) -> None:
         """The stream is closed: hand back every byte it still holds."""
-        call.unacked += call.held
-        call.held = 0
-        try:
-            self._ack(call)
-        except h2.exceptions.ProtocolError:
-            call.unacked = 0
+        amount = call.inbound.release()
+        if amount and call.stream_id is not None:
+            with contextlib.suppress(h2.exceptions.ProtocolError):
+                self._h2.acknowledge_received_data(amount, call.stream_id)
         call.outbound.clear()
-        call.outbound_size = 0
 
     def _close_stream(self, call: ClientCall) -> None:
         if call.stream_id is not None and self.calls.pop(call.stream_id, None) is not None:
@@ -429,20 +388,19 @@ class ClientConnection:
             if size:
                 self._h2.acknowledge_received_data(size, event.stream_id)
             return
+        inbound = call.inbound
+        queued = len(inbound.messages)
         try:
-            messages = call.decoder.feed(event.data)
+            ack_now = inbound.feed(event.data, size)
         except FramingError as exc:
             self._h2.acknowledge_received_data(size, event.stream_id)
             self._fail_and_reset(call, exc)
             return
-        held = call.decoder.held
-        if messages:
-            call.messages.extend(messages)
-            call.held += held
+        if len(inbound.messages) != queued:
             self.touched.add(call)
-        if size > held:
+        if ack_now:
             # Padding and bytes of an unfinished message: hand back at once.
-            self._h2.acknowledge_received_data(size - held, event.stream_id)
+            self._h2.acknowledge_received_data(ack_now, event.stream_id)
 
     def _on_response(self, event: h2.events.ResponseReceived) -> None:
         call = self.calls.get(event.stream_id)
@@ -478,10 +436,11 @@ class ClientConnection:
                 ),
             )
             return
+        call.outbound.forget_replay()
         try:
             call.initial_metadata = decode_metadata(headers)
             if encoding is not None:
-                call.decoder.set_encoding(encoding)
+                call.inbound.decoder.set_encoding(encoding)
         except GrpcError as exc:
             self._fail_and_reset(call, exc)
             return
@@ -537,7 +496,7 @@ class ClientConnection:
             except ValueError:
                 code = StatusCode.UNKNOWN
             if code is StatusCode.OK:
-                if call.decoder.pending:
+                if call.inbound.decoder.pending:
                     call.finish(
                         GrpcError(StatusCode.INTERNAL, "response ended inside a message"), trailing
                     )
@@ -573,6 +532,8 @@ class ClientConnection:
         call = self.calls.get(event.stream_id)
         if call is None:
             return
+        if event.error_code == h2.errors.ErrorCodes.REFUSED_STREAM and self._retry_refused(call):
+            return
         if call.status is None:
             code = status_for_h2_error(event.error_code)
             call.finish(
@@ -585,10 +546,25 @@ class ClientConnection:
         self.touched.add(call)
         self._close_stream(call)
 
+    def _retry_refused(self, call: ClientCall) -> bool:
+        """A refused stream was never processed: send the call again on a new stream."""
+        if call.status is not None or call.retries >= MAX_TRANSPARENT_RETRIES:
+            return False
+        if not call.outbound.rewind():
+            return False
+        assert call.stream_id is not None
+        del self.calls[call.stream_id]
+        call.stream_id = None
+        call.request_ended = False
+        call.retries += 1
+        self.queued.appendleft(call)
+        self._start_queued()
+        return True
+
     def _on_window_updated(self, event: h2.events.WindowUpdated) -> None:
         if event.stream_id:
             call = self.calls.get(event.stream_id)
-            if call is not None and call.outbound and call.status is None:
+            if call is not None and call.outbound.size and call.status is None:
                 self._flush(call)
                 self.touched.add(call)
         else:
@@ -605,7 +581,7 @@ class ClientConnection:
 
     def _flush_all(self) -> None:
         for call in list(self.calls.values()):
-            if call.outbound and call.status is None:
+            if call.outbound.size and call.status is None:
                 self._flush(call)
                 self.touched.add(call)
 
@@ -620,7 +596,7 @@ class ClientConnection:
                 call.finish(GrpcError(StatusCode.UNAVAILABLE, detail, retryable=True))
                 self.touched.add(call)
                 del self.calls[call.stream_id]
-                call.held = 0
+                call.inbound.release()
         self._fail_queued(detail)
         if not self.calls:
             self.connection_lost(detail)

@@ -8,6 +8,7 @@ from typing import Any
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.settings
 import pytest
@@ -106,7 +107,7 @@ def test_negative_window_after_settings_change_then_recovers() -> None:
     payload = bytes(range(256)) * 400  # 102,400 bytes: more than the 65,535 window
     pair.client.send_message(call, payload, end=True)
     pair.pump()
-    assert call.outbound_size > 0  # blocked by the peer's window
+    assert call.outbound.size > 0  # blocked by the peer's window
     # Shrink the initial window: the stream's send window goes negative.
     pair.server.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1000})
     pair.pump()
@@ -336,3 +337,31 @@ def test_keepalive_ping_and_death() -> None:
     assert call.status is StatusCode.UNAVAILABLE
     assert call.error is not None
     assert "keepalive" in call.error.message
+
+
+def test_refused_stream_is_retried_transparently_on_a_new_stream() -> None:
+    pair = Pair()
+    call = pair.open()
+    pair.client.send_message(call, b"request", end=True)
+    pair.pump()
+    first_id = call.stream_id or 0
+    pair.server.reset_stream(first_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+    pair.pump()
+    assert call.status is None
+    assert call.stream_id is not None
+    assert call.stream_id != first_id
+    assert pair.server_received(call.stream_id) == encode_message(b"request")
+    pair.respond(call.stream_id, [b"reply"])
+    assert drain(pair, call) == [b"reply"]
+    assert call.status is StatusCode.OK
+
+
+def test_refused_stream_after_response_headers_is_not_retried() -> None:
+    pair = Pair()
+    call = pair.open()
+    pair.client.send_message(call, b"request", end=True)
+    pair.server.send_headers(call.stream_id or 0, OK_HEADERS)
+    pair.pump()
+    pair.server.reset_stream(call.stream_id or 0, h2.errors.ErrorCodes.REFUSED_STREAM)
+    pair.pump()
+    assert call.status is StatusCode.UNAVAILABLE

@@ -49,7 +49,9 @@ class Inbound:
             return None
         message = self.messages.popleft()
         if self.held:
-            released = min(self.held, len(message) + 5)
+            # Wire size of this message; once the queue is empty all held bytes are free
+            # (the wire size of a compressed message differs from its length).
+            released = min(self.held, len(message) + 5) if self.messages else self.held
             self.held -= released
             self.unacked += released
         return message

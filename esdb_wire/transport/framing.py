@@ -33,14 +33,22 @@ def encode_message(payload: bytes) -> bytes:
     return _pack_prefix(0, len(payload)) + payload
 
 
-def _gunzip(data: bytes) -> bytes:
-    return zlib.decompress(data, 16 + zlib.MAX_WBITS)
+def _inflater(wbits: int) -> Callable[[bytes, int], bytes]:
+    def inflate(data: bytes, limit: int) -> bytes:
+        """Decompress at most ``limit`` + 1 bytes, so a bomb cannot exhaust memory."""
+        decompressor = zlib.decompressobj(wbits)
+        output = decompressor.decompress(data, limit + 1)
+        if len(output) <= limit and not decompressor.eof:
+            raise zlib.error("truncated compressed message")
+        return output
+
+    return inflate
 
 
 # Decoders for the grpc-encoding values we accept (and advertise in grpc-accept-encoding).
-DECOMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
-    "gzip": _gunzip,
-    "deflate": zlib.decompress,
+DECOMPRESSORS: dict[str, Callable[[bytes, int], bytes]] = {
+    "gzip": _inflater(16 + zlib.MAX_WBITS),
+    "deflate": _inflater(zlib.MAX_WBITS),
 }
 
 
@@ -63,7 +71,7 @@ class MessageDecoder:
         self.held = 0
 
     @staticmethod
-    def _decompressor(encoding: str | None) -> Callable[[bytes], bytes] | None:
+    def _decompressor(encoding: str | None) -> Callable[[bytes, int], bytes] | None:
         if encoding is None or encoding == "identity":
             return None
         if encoding not in DECOMPRESSORS:
@@ -141,7 +149,7 @@ class MessageDecoder:
     def _decompressed(self, payload: bytes) -> bytes:
         assert self._decompress is not None  # checked with the prefix
         try:
-            message = self._decompress(payload)
+            message = self._decompress(payload, self.max_message_size)
         except zlib.error as exc:
             raise FramingError(StatusCode.INTERNAL, f"cannot decompress message: {exc}") from None
         if len(message) > self.max_message_size:

@@ -98,7 +98,10 @@ _TIMEOUT_UNITS = (
     (b"M", 1 / 60),
     (b"H", 1 / 3600),
 )
-_TIMEOUT_SECONDS = {unit.decode(): 1 / scale for unit, scale in _TIMEOUT_UNITS}
+# Decoding divides by the unit's count per second (exact for n, u, m) or multiplies by
+# seconds per unit (exact for S, M, H): never a rounded reciprocal.
+_TIMEOUT_DIVIDE = {"n": 1e9, "u": 1e6, "m": 1e3}
+_TIMEOUT_MULTIPLY = {"S": 1, "M": 60, "H": 3600}
 _TIMEOUT = re.compile(rb"([0-9]{1,8})([HMSmun])")
 MAX_TIMEOUT_DIGITS = 10**8 - 1
 
@@ -107,6 +110,8 @@ def encode_timeout(seconds: float) -> bytes:
     """A ``grpc-timeout`` value for ``seconds`` (never shorter than asked, never 0)."""
     if not seconds > 0:
         return b"1n"
+    if seconds >= MAX_TIMEOUT_DIGITS * 3600:  # also infinity
+        return str(MAX_TIMEOUT_DIGITS).encode() + b"H"
     for unit, scale in _TIMEOUT_UNITS:
         value = math.ceil(seconds * scale)
         if value <= MAX_TIMEOUT_DIGITS:
@@ -119,7 +124,11 @@ def decode_timeout(raw: bytes) -> float:
     match = _TIMEOUT.fullmatch(raw)
     if match is None:
         raise MetadataError(f"malformed grpc-timeout {raw[:20]!r}")
-    return int(match.group(1)) * _TIMEOUT_SECONDS[match.group(2).decode()]
+    value = int(match.group(1))
+    unit = match.group(2).decode()
+    if unit in _TIMEOUT_DIVIDE:
+        return value / _TIMEOUT_DIVIDE[unit]
+    return float(value * _TIMEOUT_MULTIPLY[unit])
 
 
 _MESSAGE_SAFE = frozenset(range(0x20, 0x7F)) - {ord("%")}
@@ -127,7 +136,7 @@ _MESSAGE_SAFE = frozenset(range(0x20, 0x7F)) - {ord("%")}
 
 def encode_grpc_message(message: str) -> bytes:
     """Percent-encode a status message for the ``grpc-message`` trailer."""
-    raw = message.encode("utf-8")
+    raw = message.encode("utf-8", "replace")
     if all(byte in _MESSAGE_SAFE for byte in raw):
         return raw
     return b"".join(bytes((byte,)) if byte in _MESSAGE_SAFE else b"%%%02X" % byte for byte in raw)

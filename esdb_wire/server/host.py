@@ -1,0 +1,280 @@
+"""Serving :mod:`esdb_wire.server.rpc` methods over our own gRPC transport, on asyncio.
+
+One :class:`_ServerProtocol` per accepted connection feeds the sans-IO
+:class:`~esdb_wire.transport.server_connection.ServerConnection`; each call runs its
+handler in its own task, so a live subscription never holds up an append.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import h2.errors
+from google.protobuf.message import DecodeError, Message
+
+from esdb_wire.server.rpc import UNHANDLED_MESSAGE, Method, RpcError
+from esdb_wire.transport.server_connection import ServerConnection, ServerStream
+from esdb_wire.transport.status import MetadataValue, StatusCode
+
+# A handler waits for flow control once this much of its response data is unsent.
+SEND_BUFFER_LIMIT = 1024 * 1024
+
+
+class _Context:
+    """The :class:`~esdb_wire.server.rpc.CallContext` of one call on our transport."""
+
+    def __init__(self, stream: ServerStream, peer: str, loop: asyncio.AbstractEventLoop) -> None:
+        self._metadata = {
+            key: value if isinstance(value, str) else value.decode("latin-1")
+            for key, value in stream.metadata
+        }
+        self._peer = peer
+        self._deadline = None if stream.timeout is None else loop.time() + stream.timeout
+        self._loop = loop
+        self.trailers: Sequence[tuple[str, MetadataValue]] = ()
+
+    @property
+    def metadata(self) -> Mapping[str, str]:
+        return self._metadata
+
+    @property
+    def peer(self) -> str:
+        return self._peer
+
+    def time_remaining(self) -> float | None:
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - self._loop.time())
+
+    def set_trailers(self, trailers: Sequence[tuple[str, MetadataValue]]) -> None:
+        self.trailers = tuple(trailers)
+
+
+class _ServerProtocol(asyncio.Protocol):
+    def __init__(self, host: GrpcHost) -> None:
+        self.host = host
+        self.loop = host.loop
+        self.core = ServerConnection(max_receive_message_size=host.max_receive_message_size)
+        self.transport: asyncio.Transport | None = None
+        self.peer = "unknown"
+        self.tasks: dict[ServerStream, asyncio.Task[None]] = {}
+        self._writable: asyncio.Future[None] | None = None
+
+    # -- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        address = transport.get_extra_info("peername")
+        if isinstance(address, tuple):
+            self.peer = f"{address[0]}:{address[1]}"
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.host.connections.add(self)
+        self.core.initiate()
+        self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        self.core.receive_data(data)
+        self.after_core_work()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.core.connection_lost()
+        self._wake()
+        for task in self.tasks.values():
+            task.cancel()
+        self.host.connections.discard(self)
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    def pause_writing(self) -> None:
+        if self._writable is None or self._writable.done():
+            self._writable = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def flush(self) -> None:
+        data = self.core.data_to_send()
+        if data and self.transport is not None:
+            self.transport.write(data)
+
+    def after_core_work(self) -> None:
+        core = self.core
+        while core.new_streams:
+            stream = core.new_streams.popleft()
+            stream.waiter = asyncio.Event()
+            self.tasks[stream] = self.loop.create_task(self._serve(stream))
+        self.flush()
+        self._wake()
+        if core.closed and self.transport is not None:
+            self.transport.close()
+
+    def _wake(self) -> None:
+        touched = self.core.touched
+        for stream in touched:
+            stream.waiter.set()
+            if stream.error is StatusCode.CANCELLED:
+                task = self.tasks.get(stream)
+                if task is not None and task is not asyncio.current_task():
+                    task.cancel()
+        touched.clear()
+
+    async def _wait(self, stream: ServerStream) -> None:
+        event: asyncio.Event = stream.waiter
+        event.clear()
+        await event.wait()
+
+    # -- one call ----------------------------------------------------------------------
+
+    async def _serve(self, stream: ServerStream) -> None:
+        method = self.host.methods.get(stream.path)
+        core = self.core
+        deadline_handle = None
+        try:
+            if method is None:
+                known = any(
+                    path.startswith(stream.path.rsplit("/", 1)[0] + "/")
+                    for path in self.host.methods
+                )
+                text = "Method is unimplemented." if known else "Service is unimplemented."
+                raise RpcError(StatusCode.UNIMPLEMENTED, text)
+            if stream.timeout is not None:
+                task = asyncio.current_task()
+                assert task is not None
+                deadline_handle = self.loop.call_later(stream.timeout, task.cancel)
+            context = _Context(stream, self.peer, self.loop)
+            await self._run(method, stream, context)
+            core.finish(stream, StatusCode.OK, trailers=context.trailers)
+        except RpcError as error:
+            core.finish(stream, error.code, error.message, error.trailers)
+        except asyncio.CancelledError:
+            if stream.error is None and not stream.closed:
+                if deadline_handle is not None and self.loop.time() >= deadline_handle.when():
+                    core.finish(stream, StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+                else:
+                    core.finish(stream, StatusCode.UNAVAILABLE, "Server is shutting down")
+        except Exception:  # a handler bug: report it the way the real server does
+            core.finish(stream, StatusCode.UNKNOWN, UNHANDLED_MESSAGE)
+        finally:
+            if deadline_handle is not None:
+                deadline_handle.cancel()
+            self.tasks.pop(stream, None)
+            self.after_core_work()
+
+    async def _run(self, method: Method, stream: ServerStream, context: _Context) -> None:
+        requests = self._requests(method, stream)
+        argument: Any = requests
+        if not method.client_streaming:
+            argument = None
+            async for request in requests:
+                argument = request
+                break
+            if argument is None:
+                raise RpcError(StatusCode.INTERNAL, "missing request message")
+        if method.server_streaming:
+            async for response in method.handler(argument, context):
+                await self._send(stream, response)
+        else:
+            await self._send(stream, await method.handler(argument, context))
+
+    async def _requests(self, method: Method, stream: ServerStream) -> AsyncIterator[Any]:
+        core = self.core
+        parse = method.request_type.FromString
+        while True:
+            data = core.take_request(stream)
+            if data is not None:
+                self.flush()
+                try:
+                    yield parse(data)
+                except DecodeError:
+                    raise RpcError(StatusCode.INTERNAL, "Failed to deserialize request") from None
+                continue
+            if stream.error is not None:
+                if stream.error is StatusCode.CANCELLED:
+                    raise asyncio.CancelledError
+                raise RpcError(stream.error, "malformed request stream")
+            if stream.request_ended or stream.closed:
+                return
+            await self._wait(stream)
+
+    async def _send(self, stream: ServerStream, response: Message) -> None:
+        if stream.closed:
+            raise asyncio.CancelledError
+        self.core.send_message(stream, response.SerializeToString())
+        self.flush()
+        if self._writable is not None and not self._writable.done():
+            await self._writable
+        while stream.outbound.size > SEND_BUFFER_LIMIT and not stream.closed:
+            await self._wait(stream)
+
+    def shutdown(self) -> None:
+        self.core.shutdown()
+        self.flush()
+
+    def abort(self) -> None:
+        for stream in list(self.core.streams.values()):
+            self.core.reset(stream, h2.errors.ErrorCodes.CANCEL)
+        self.flush()
+        if self.transport is not None:
+            self.transport.close()
+
+
+class GrpcHost:
+    """A gRPC server for :class:`~esdb_wire.server.rpc.Method` handlers, on asyncio."""
+
+    def __init__(
+        self,
+        methods: Mapping[str, Method],
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        max_receive_message_size: int = 16 * 1024 * 1024,
+    ) -> None:
+        self.methods = dict(methods)
+        self.ssl_context = ssl_context
+        self.max_receive_message_size = max_receive_message_size
+        self.connections: set[_ServerProtocol] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None, "not started"
+        return self._loop
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen on ``host:port`` (0 = any free port); return the port."""
+        self._loop = asyncio.get_running_loop()
+        if self.ssl_context is not None:
+            self.ssl_context.set_alpn_protocols(["h2"])
+        self._server = await self._loop.create_server(
+            lambda: _ServerProtocol(self), host, port, ssl=self.ssl_context, reuse_address=True
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stop accepting, GOAWAY every connection, let calls finish for ``grace`` seconds."""
+        if self._server is None:
+            return
+        self._server.close()
+        for connection in list(self.connections):
+            connection.shutdown()
+        deadline = self.loop.time() + grace
+        while any(c.tasks for c in self.connections) and self.loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for connection in list(self.connections):
+            connection.abort()
+        await self._server.wait_closed()
+        self._server = None

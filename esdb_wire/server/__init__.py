@@ -1,0 +1,1 @@
+"""The embedded, in-memory EventStoreDB-compatible gRPC server."""

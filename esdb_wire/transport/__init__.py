@@ -6,10 +6,21 @@ The sans-IO core: :mod:`.framing` (message framing), :mod:`.metadata` (headers, 
 calls). The I/O drivers: :mod:`.blocking` (threads or none) and :mod:`.aio` (asyncio).
 """
 
-from esdb_wire.transport.aio import AsyncCall, AsyncChannel
-from esdb_wire.transport.blocking import BlockingCall, Channel
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from esdb_wire.transport.config import ConnectionConfig
 from esdb_wire.transport.status import GrpcError, StatusCode
+
+# The drivers load on first use: importing the blocking one must not import asyncio.
+_LAZY = {
+    "AsyncCall": "esdb_wire.transport.aio",
+    "AsyncChannel": "esdb_wire.transport.aio",
+    "BlockingCall": "esdb_wire.transport.blocking",
+    "Channel": "esdb_wire.transport.blocking",
+}
 
 __all__ = [
     "AsyncCall",
@@ -20,3 +31,9 @@ __all__ = [
     "GrpcError",
     "StatusCode",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

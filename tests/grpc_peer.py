@@ -41,7 +41,7 @@ def _params(request: bytes) -> list[int]:
 class GrpcioPeer:
     """A running grpcio server on 127.0.0.1 (random port)."""
 
-    def __init__(self, **server_options: Any) -> None:
+    def __init__(self, tls: tuple[bytes, bytes] | None = None, **server_options: Any) -> None:
         grpc = require_peer("grpc")
         self.grpc = grpc
         self.state = PeerState()
@@ -65,7 +65,11 @@ class GrpcioPeer:
         }
         generic = grpc.method_handlers_generic_handler(SERVICE, handlers)
         self.server.add_generic_rpc_handlers((generic,))
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        if tls is None:
+            self.port = self.server.add_insecure_port("127.0.0.1:0")
+        else:
+            credentials = grpc.ssl_server_credentials([(tls[1], tls[0])])
+            self.port = self.server.add_secure_port("127.0.0.1:0", credentials)
         self.server.start()
 
     def stop(self, grace: float | None = None) -> None:

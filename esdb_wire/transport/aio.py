@@ -57,7 +57,10 @@ class _AioLink(asyncio.Protocol):
         self.after_core_work()
 
     def eof_received(self) -> bool | None:
-        self._lose("the server closed the connection")
+        if self.core.answered:
+            self._lose("the server closed the connection")
+        else:
+            self._lose("the server closed the connection without answering (does it expect TLS?)")
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -317,8 +320,11 @@ class AsyncChannel:
                 StatusCode.UNAVAILABLE, f"connecting to {where} timed out", retryable=True
             ) from None
         except OSError as exc:  # ssl.SSLError included
+            hint = ""
+            if "WRONG_VERSION_NUMBER" in str(exc):
+                hint = " (the server does not speak TLS: connect without TLS)"
             raise GrpcError(
-                StatusCode.UNAVAILABLE, f"failed to connect to {where}: {exc}", retryable=True
+                StatusCode.UNAVAILABLE, f"failed to connect to {where}: {exc}{hint}", retryable=True
             ) from exc
         if core.error is not None:
             raise core.error

@@ -116,7 +116,12 @@ class _Link:
             except (BlockingIOError, ssl.SSLWantWriteError):
                 sent = 0
             except OSError as exc:
-                self._lose(f"connection lost while sending: {exc}")
+                hint = (
+                    ""
+                    if self.core.answered
+                    else " (the server never answered: does it expect TLS?)"
+                )
+                self._lose(f"connection lost while sending: {exc}{hint}")
                 return
             view = view[sent:]
             if view:
@@ -167,7 +172,12 @@ class _Link:
         if data is None or self.lost:
             return
         if not data:
-            self._lose("the server closed the connection")
+            if self.core.answered:
+                self._lose("the server closed the connection")
+            else:
+                self._lose(
+                    "the server closed the connection without answering (does it expect TLS?)"
+                )
             return
         if self.tls is not None:
             try:
@@ -266,6 +276,12 @@ def _handshake(sock: socket.socket, tls: TlsSession, timeout: float, where: str)
         raise GrpcError(
             StatusCode.UNAVAILABLE, f"TLS handshake with {where} failed: {exc}"
         ) from exc
+
+
+def _tls_hint(exc: OSError) -> str:
+    if "WRONG_VERSION_NUMBER" in str(exc):
+        return " (the server does not speak TLS: connect without TLS)"
+    return ""
 
 
 class BlockingCall:

@@ -75,6 +75,15 @@ class _FrameFilter(FrameBuffer):
         return frame
 
 
+def _protocol_mismatch(first_bytes: bytes) -> str | None:
+    """Explain a first answer that is not HTTP/2 at all."""
+    if first_bytes[:1] in (b"\x15", b"\x16") and first_bytes[1:2] == b"\x03":
+        return "the server answered with TLS: connect with TLS enabled"
+    if first_bytes.startswith(b"HTTP/"):
+        return "the server answered with HTTP/1.x, not HTTP/2: is this a gRPC endpoint?"
+    return None
+
+
 class ClientConnection:
     """gRPC client protocol state for one HTTP/2 connection."""
 
@@ -123,6 +132,8 @@ class ClientConnection:
         self.touched: set[ClientCall] = set()
         self.error: GrpcError | None = None
         self.accepting = True
+        # Whether the server has sent anything at all yet.
+        self.answered = False
         self._peer_max_streams = config.max_concurrent_streams_default
         self._last_received: float | None = None
         self._ping_sent_at: float | None = None
@@ -246,6 +257,12 @@ class ClientConnection:
         """Process bytes read from the socket."""
         self._last_received = now
         self._ping_sent_at = None
+        if not self.answered:
+            self.answered = True
+            mismatch = _protocol_mismatch(data)
+            if mismatch is not None:
+                self.connection_lost(mismatch)
+                return
         try:
             events = self._h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:

@@ -83,6 +83,7 @@ demo: install
 	$(PY) -m esdb_wire.demo
 
 bench: install
+	$(PY) -m pip install $(PIP_QUIET) -r benchmarks/requirements.txt
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 ci:

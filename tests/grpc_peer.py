@@ -41,7 +41,7 @@ def _params(request: bytes) -> list[int]:
 class GrpcioPeer:
     """A running grpcio server on 127.0.0.1 (random port)."""
 
-    def __init__(self, tls: tuple[bytes, bytes] | None = None, **server_options: Any) -> None:
+    def __init__(self, *, tls: tuple[bytes, bytes] | None = None, **server_options: Any) -> None:
         grpc = require_peer("grpc")
         self.grpc = grpc
         self.state = PeerState()

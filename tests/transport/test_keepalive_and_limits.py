@@ -25,7 +25,7 @@ PING_FRIENDLY = {
 
 @pytest.fixture
 def peer() -> Iterator[GrpcioPeer]:
-    server = GrpcioPeer(**PING_FRIENDLY)
+    server = GrpcioPeer(tls=None, **PING_FRIENDLY)
     yield server
     server.state.release.set()
     server.stop()
@@ -73,7 +73,7 @@ def test_asyncio_keepalive_detects_a_silent_peer(proxy: BlackholeProxy) -> None:
 
 
 def limited_peer() -> GrpcioPeer:
-    return GrpcioPeer(**{"grpc.max_concurrent_streams": 4})
+    return GrpcioPeer(tls=None, **{"grpc.max_concurrent_streams": 4})
 
 
 def test_blocking_respects_max_concurrent_streams_by_queueing() -> None:

@@ -1,0 +1,56 @@
+"""Where an event becomes a Python object: ``RecordedEvent`` from read responses, and
+``NewEvent`` into ``ProposedMessage``."""
+
+from __future__ import annotations
+
+from esdb_wire.codec.uuids import uuid_from_proto, uuid_to_proto
+from esdb_wire.events import NewEvent, RecordedEvent
+from esdb_wire.protos import streams_pb2
+
+ProposedMessage = streams_pb2.AppendReq.ProposedMessage
+
+
+def proposed_message(event: NewEvent) -> streams_pb2.AppendReq.ProposedMessage:
+    """The append payload of one new event."""
+    message = ProposedMessage(custom_metadata=event.metadata, data=event.data)
+    metadata = message.metadata
+    metadata["type"] = event.type
+    metadata["content-type"] = event.content_type
+    uuid_to_proto(event.id, message.id)
+    return message
+
+
+def recorded_event(
+    proto: streams_pb2.ReadResp.ReadEvent.RecordedEvent,
+    *,
+    link: RecordedEvent | None = None,
+    retry_count: int | None = None,
+) -> RecordedEvent:
+    """Decode one ``RecordedEvent`` message (the event or the link of a ``ReadEvent``)."""
+    metadata = proto.metadata
+    created = metadata.get("created")
+    return RecordedEvent(
+        metadata.get("type", ""),
+        proto.data,
+        proto.custom_metadata,
+        proto.stream_identifier.stream_name.decode("utf-8", "replace"),
+        proto.stream_revision,
+        proto.commit_position,
+        content_type=metadata.get("content-type", ""),
+        id=uuid_from_proto(proto.id),
+        prepare_position=proto.prepare_position,
+        link=link,
+        retry_count=retry_count,
+        created_ticks=int(created) if created and created.isdigit() else None,
+    )
+
+
+def read_event(
+    event: streams_pb2.ReadResp.ReadEvent, *, retry_count: int | None = None
+) -> RecordedEvent | None:
+    """The event a ``ReadEvent`` delivers (resolved target with its link, or the record
+    itself); None for a link whose target is gone."""
+    link = recorded_event(event.link) if event.HasField("link") else None
+    if not event.HasField("event"):
+        return None
+    return recorded_event(event.event, link=link, retry_count=retry_count)

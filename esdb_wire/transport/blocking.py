@@ -51,6 +51,7 @@ class _Link:
         self.reading = False
         self.lost = False
         self._socket_closed = False
+        self._full_read = False
         self._selector = selectors.DefaultSelector()
         self._selector.register(sock, selectors.EVENT_READ)
         self.abandoned: list[ClientCall] = []
@@ -159,14 +160,27 @@ class _Link:
 
     def _read(self, timeout: float | None) -> bytes | None:
         """Read what is there, waiting up to ``timeout``; b"" means EOF. Lock NOT held."""
+        if self._full_read:
+            # The last read filled the buffer: more is probably waiting, skip the poll.
+            try:
+                return self._recv()
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                return b""
         if not self._selector.select(timeout):
             return None
         try:
-            return self.sock.recv(READ_SIZE)
+            return self._recv()
         except (BlockingIOError, InterruptedError):
             return None
         except OSError:
             return b""
+
+    def _recv(self) -> bytes:
+        data = self.sock.recv(READ_SIZE)
+        self._full_read = len(data) == READ_SIZE
+        return data
 
     def _feed(self, data: bytes | None) -> None:
         if data is None or self.lost:
@@ -319,12 +333,14 @@ class BlockingCall:
         """The next response message; None once the call ended OK. Raises GrpcError."""
         link, call = self._link, self._call
         with link.lock:
-            message = link.core.take_message(call)
+            core = link.core
+            message = core.take_message(call)
             if message is None and call.status is None:
                 link.wait(lambda: call.readable)
-                message = link.core.take_message(call)
+                message = core.take_message(call)
             if message is not None:
-                link.flush()
+                if core.output_pending:
+                    link.flush()
                 return message
             if call.error is not None:
                 raise call.error
@@ -389,9 +405,12 @@ class BlockingCall:
 
     def __del__(self) -> None:
         call = getattr(self, "_call", None)
-        if call is not None and (call.status is None or call.stream_id is not None):
+        link = getattr(self, "_link", None)
+        if call is None or link is None:
+            return
+        if call.status is None or call.stream_id in link.core.calls:
             # May run inside the lock's holder (garbage collection): defer the cancel.
-            self._link.abandoned.append(call)
+            link.abandoned.append(call)
 
 
 class Channel:
@@ -462,9 +481,15 @@ class Channel:
         timeout: float | None = None,
     ) -> bytes:
         """One request, one response."""
-        with self.open_call(path, metadata=metadata, timeout=timeout) as call:
-            call.send(request, end=True)
-            return _single_response(call)
+        encoded = encode_metadata(metadata)
+        link = self._current_link()
+        with link.lock:
+            core = link.core
+            call = core.open_call(path, encoded, timeout=timeout, now=_monotonic())
+            core.send_message(call, request, end=True)
+            link.flush()
+        with BlockingCall(link, call) as handle:
+            return _single_response(handle)
 
     def unary_stream(
         self,

@@ -134,6 +134,8 @@ class ClientConnection:
         self.accepting = True
         # Whether the server has sent anything at all yet.
         self.answered = False
+        # Set by take_message when it queued a WINDOW_UPDATE (drivers flush then).
+        self.output_pending = False
         self._peer_max_streams = config.max_concurrent_streams_default
         self._last_received: float | None = None
         self._ping_sent_at: float | None = None
@@ -159,6 +161,7 @@ class ClientConnection:
 
     def data_to_send(self) -> bytes:
         """Bytes the driver must write to the socket, in order."""
+        self.output_pending = False
         if self._saved_output:
             saved, self._saved_output = self._saved_output, b""
             return saved + self._h2.data_to_send()
@@ -229,6 +232,7 @@ class ClientConnection:
         if inbound.ack_due and call.stream_id is not None:
             self._h2.acknowledge_received_data(inbound.unacked, call.stream_id)
             inbound.unacked = 0
+            self.output_pending = True
         return message
 
     def cancel(

@@ -29,7 +29,6 @@ class StreamState(enum.Enum):
     EXISTS = "EXISTS"
 
 
-
 def filter_regex(include: Sequence[str], exclude: Sequence[str]) -> str | None:
     """One server-side regex from include patterns (preferred) or exclude patterns.
 
@@ -186,9 +185,7 @@ def subscribe_stream_request(
     return request
 
 
-def set_expected(
-    target: Any, expected: int | StreamState | None, *, revision_field: str
-) -> None:
+def set_expected(target: Any, expected: int | StreamState | None, *, revision_field: str) -> None:
     """Fill the expected-revision oneof of append/delete/tombstone options.
 
     ``None`` (esdbclient 0.5) and ``StreamState.NO_STREAM`` mean "no stream"; a negative

@@ -1,0 +1,1 @@
+"""The client API: :class:`EsdbClient` (blocking) and :class:`AsyncEsdbClient` (asyncio)."""

@@ -1,0 +1,11 @@
+"""The gRPC paths of the rpcs the client calls."""
+
+from esdb_wire.protos import streams_pb2
+from esdb_wire.protos.wire_names import method_path
+
+_STREAMS = streams_pb2.DESCRIPTOR.services_by_name["Streams"]
+READ = method_path(_STREAMS, "Read")
+APPEND = method_path(_STREAMS, "Append")
+BATCH_APPEND = method_path(_STREAMS, "BatchAppend")
+DELETE = method_path(_STREAMS, "Delete")
+TOMBSTONE = method_path(_STREAMS, "Tombstone")

@@ -1,0 +1,88 @@
+"""gRPC failures to esdb_wire's typed exceptions (status code, ``exception`` trailer, text)."""
+
+from __future__ import annotations
+
+from esdb_wire import exceptions as exc
+from esdb_wire.transport.status import GrpcError as TransportError
+from esdb_wire.transport.status import StatusCode
+
+
+def map_error(error: TransportError) -> exc.EventStoreDBClientException:
+    """The client exception for a failed call; the transport error is kept as ``rpc``."""
+    code = error.code
+    text = str(error)
+    message = error.message
+    key = error.metadata_value("exception")
+    if code is StatusCode.UNAVAILABLE:
+        kind: type[exc.GrpcError] = exc.SSLError if "TLS" in message else exc.ServiceUnavailable
+        return kind(text, rpc=error)
+    if code is StatusCode.DEADLINE_EXCEEDED:
+        return exc.GrpcDeadlineExceeded(text, rpc=error)
+    if code is StatusCode.CANCELLED:
+        return exc.CancelledByClient(text)
+    if key == "not-leader" or (code is StatusCode.NOT_FOUND and "Leader info available" in message):
+        host = error.metadata_value("leader-endpoint-host")
+        port = error.metadata_value("leader-endpoint-port")
+        return exc.NodeIsNotLeader(
+            text,
+            host=host if isinstance(host, str) else None,
+            port=int(port) if isinstance(port, str) and port.isdigit() else None,
+        )
+    if key == "stream-deleted" or "is deleted" in message:
+        return exc.StreamIsDeleted(text)
+    if key == "wrong-expected-version" or "WrongExpectedVersion" in message:
+        return _wrong_version(error, text)
+    if key == "access-denied" or code is StatusCode.PERMISSION_DENIED:
+        return exc.AccessDeniedError(text)
+    if code is StatusCode.UNAUTHENTICATED:
+        return exc.UnauthenticatedError(text)
+    if key == "maximum-append-size-exceeded":
+        return exc.MaximumAppendSizeExceededError(text)
+    if key == "invalid-transaction":
+        return exc.InvalidTransactionError(text)
+    if code is StatusCode.FAILED_PRECONDITION:
+        if (
+            message.startswith("Maximum subscriptions reached")
+            or key == "maximum-subscribers-reached"
+        ):
+            return exc.MaximumSubscriptionsReached(text)
+        return exc.FailedPrecondition(text)
+    if code is StatusCode.NOT_FOUND:
+        return exc.NotFound(text)
+    if code is StatusCode.ALREADY_EXISTS:
+        return exc.AlreadyExists(text)
+    if code is StatusCode.INVALID_ARGUMENT:
+        return exc.BadRequestError(text)
+    if code is StatusCode.ABORTED:
+        if "Consumer too slow" in message:
+            return exc.ConsumerTooSlow(text, rpc=error)
+        return exc.AbortedByServer(text, rpc=error)
+    if code is StatusCode.UNKNOWN and "Exception was thrown by handler" in message:
+        return exc.ExceptionThrownByHandler(text, rpc=error)
+    if code is StatusCode.INTERNAL:
+        return exc.InternalError(text, rpc=error)
+    return exc.GrpcError(text, rpc=error)
+
+
+def _wrong_version(error: TransportError, text: str) -> exc.EventStoreDBClientException:
+    actual = _int_value(error.metadata_value("actual-version"))
+    if actual is None and "Actual version: -1" in error.message:
+        actual = -1
+    if actual == -1:
+        return exc.NotFound(text)
+    stream = error.metadata_value("stream-name")
+    return exc.WrongCurrentVersion(
+        text,
+        stream_name=stream if isinstance(stream, str) else None,
+        expected_version=_int_value(error.metadata_value("expected-version")),
+        actual_version=actual,
+    )
+
+
+def _int_value(value: object) -> int | None:
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None

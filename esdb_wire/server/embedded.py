@@ -1,0 +1,126 @@
+"""The embedded server: the store and the services, hosted on our transport.
+
+``EmbeddedServer`` runs on its own event loop thread, so synchronous programs and tests
+can start and stop it around their work; ``python -m esdb_wire.server`` runs one in the
+foreground.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable
+from types import TracebackType
+
+from esdb_wire.protos import gossip_pb2, serverfeatures_pb2, shared_pb2, status_pb2, streams_pb2
+from esdb_wire.protos.wire_names import canonical_name
+from esdb_wire.server.features import GossipService, ServerFeaturesService
+from esdb_wire.server.host import GrpcHost
+from esdb_wire.server.rpc import Method, message_types, methods_of
+from esdb_wire.server.store import DEFAULT_MAX_APPEND_SIZE, EventStore
+from esdb_wire.server.streams import StreamsService
+
+_TYPES = message_types(shared_pb2, status_pb2, streams_pb2, gossip_pb2, serverfeatures_pb2)
+
+
+def build_methods(store: EventStore, host: str, port: int) -> dict[str, Method]:
+    """Every rpc the embedded server answers, keyed by gRPC path."""
+    methods: dict[str, Method] = {}
+    pairs: list[tuple[str, str]] = []
+    services = [
+        (StreamsService(store), streams_pb2.DESCRIPTOR.services_by_name["Streams"]),
+        (GossipService(host, port), gossip_pb2.DESCRIPTOR.services_by_name["Gossip"]),
+        (
+            ServerFeaturesService(lambda: pairs),
+            serverfeatures_pb2.DESCRIPTOR.services_by_name["ServerFeatures"],
+        ),
+    ]
+    for service, descriptor in services:
+        mounted = methods_of(service, descriptor, _TYPES)
+        methods.update(mounted)
+        pairs.extend((canonical_name(descriptor.full_name), m.name) for m in mounted.values())
+    return methods
+
+
+class EmbeddedServer:
+    """An in-memory EventStoreDB-compatible gRPC server (insecure mode).
+
+    >>> with EmbeddedServer() as server:   # doctest: +SKIP
+    ...     client = EsdbClient(uri=server.uri)
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_append_size: int = DEFAULT_MAX_APPEND_SIZE,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.max_append_size = max_append_size
+        self.store: EventStore | None = None
+        self._grpc: GrpcHost | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def uri(self) -> str:
+        """``host:port``, the address form esdbclient 0.5 takes."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def esdb_uri(self) -> str:
+        """An ``esdb://`` connection string for this (insecure) server."""
+        return f"esdb://{self.host}:{self.port}?Tls=false"
+
+    async def start_async(self) -> EmbeddedServer:
+        """Start listening on the running event loop."""
+        self.store = EventStore(max_append_size=self.max_append_size)
+        port_hint = self.port or 2113
+        self._grpc = GrpcHost(build_methods(self.store, self.host, port_hint))
+        self.port = await self._grpc.start(self.host, self.port)
+        return self
+
+    async def stop_async(self, grace: float = 1.0) -> None:
+        if self._grpc is not None:
+            await self._grpc.stop(grace)
+            self._grpc = None
+
+    def start(self) -> EmbeddedServer:
+        """Start on a background event loop thread; returns once the port is bound."""
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(
+            target=loop.run_forever, name="esdb_wire-embedded-server", daemon=True
+        )
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.start_async(), loop).result(30)
+        return self
+
+    def stop(self, grace: float = 1.0) -> None:
+        """Stop serving (open calls get ``grace`` seconds) and end the loop thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self.stop_async(grace), loop).result(grace + 30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+        self._loop = self._thread = None
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def mounted_paths(server: EmbeddedServer) -> Iterable[str]:
+    """The gRPC paths a running server answers (for diagnostics)."""
+    return sorted(server._grpc.methods) if server._grpc is not None else []

@@ -1,0 +1,650 @@
+"""The embedded server's in-memory event store: one append-only log plus per-stream indexes.
+
+Everything runs on one asyncio event loop thread, so nothing here locks. Appends cost
+O(events); a stream read costs O(result) (each stream keeps its records in a list indexed by
+revision); a ``$all`` read bisects the list of log positions. Subscribers are never pushed
+to: they read the log themselves and park in :meth:`EventStore.wait_for_records_after`,
+which an append wakes without ever waiting on anyone.
+
+No protobuf here. Semantics follow the server spec (§3.1-3.10, §3.12).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Final, Union
+
+ANY: Final = -2
+NO_STREAM: Final = -1
+STREAM_EXISTS: Final = -4
+# The revision of a tombstone record and the "$tb" that marks a soft-deleted stream.
+DELETED_STREAM: Final = 2**63 - 1
+
+DEFAULT_MAX_APPEND_SIZE: Final = 1_048_576
+DEFAULT_IDEMPOTENCY_CACHE_SIZE: Final = 100_000
+TICKS_PER_SECOND: Final = 10_000_000
+
+LINK_EVENT_TYPE: Final = "$>"
+METADATA_EVENT_TYPE: Final = "$metadata"
+STREAM_DELETED_EVENT_TYPE: Final = "$streamDeleted"
+EPOCH_INFORMATION: Final = "$epoch-information"
+SETTINGS: Final = "$settings"
+METASTREAM_PREFIX: Final = "$$"
+
+_PS_ALL_PREFIX = "$persistentsubscription-$all::"
+# Bytes a record takes on top of its stream name and event sizes (header, ids, length
+# prefix and suffix); an empty write still takes _EMPTY_WRITE_SIZE bytes of log.
+_RECORD_OVERHEAD = 88
+_EMPTY_WRITE_SIZE = 72
+_TOMBSTONE_DATA = b""
+_SOFT_DELETE_DATA = b'{"$tb":9223372036854775807}'
+
+
+def system_clock() -> int:
+    """Now, in .NET ticks (100 ns) since the Unix epoch."""
+    return time.time_ns() // 100
+
+
+def utf16_length(text: str) -> int:
+    """Length of ``text`` in UTF-16 code units, as .NET counts string length."""
+    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
+
+
+def event_size(event_type: str, data: bytes, custom_metadata: bytes) -> int:
+    """The size counted against the maximum append size (§3.12)."""
+    return len(data) + len(custom_metadata) + 2 * utf16_length(event_type)
+
+
+def metastream_of(stream_name: str) -> str:
+    return METASTREAM_PREFIX + stream_name
+
+
+def is_metastream(stream_name: str) -> bool:
+    return stream_name.startswith(METASTREAM_PREFIX)
+
+
+@dataclass(eq=False)
+class Record:
+    """One event in the log. ``position`` is its commit and prepare position."""
+
+    __slots__ = (
+        "created",
+        "custom_metadata",
+        "data",
+        "end",
+        "event_id",
+        "event_type",
+        "is_json",
+        "position",
+        "revision",
+        "stream_name",
+    )
+    position: int
+    end: int  # offset just past the record; $all backwards reads need end <= P
+    stream_name: str
+    revision: int
+    event_id: uuid.UUID
+    event_type: str
+    is_json: bool
+    data: bytes
+    custom_metadata: bytes
+    created: int  # .NET ticks since the Unix epoch
+
+
+@dataclass(eq=False)
+class ProposedEvent:
+    """An event to append."""
+
+    __slots__ = ("custom_metadata", "data", "event_id", "event_type", "is_json")
+    event_id: uuid.UUID
+    event_type: str
+    is_json: bool
+    data: bytes
+    custom_metadata: bytes
+
+
+@dataclass(frozen=True)
+class Success:
+    """A write went through (or was idempotent). ``current_revision`` -1 means no stream."""
+
+    current_revision: int
+    position: int
+
+
+@dataclass(frozen=True)
+class WrongExpectedVersion:
+    """The expected revision did not match; ``current`` is -1 when the stream has no events."""
+
+    current: int
+    expected: int
+
+
+WriteResult = Union[Success, WrongExpectedVersion]
+
+
+class StreamDeletedError(Exception):
+    """The stream is tombstoned (or, for ``stream_exists``, soft-deleted)."""
+
+    def __init__(self, stream_name: str) -> None:
+        super().__init__(stream_name)
+        self.stream_name = stream_name
+
+
+@dataclass(frozen=True)
+class StreamMetadata:
+    """The parts of a stream's metadata the store applies; ``raw`` is the JSON object."""
+
+    raw: dict[str, object] | None = None
+    max_count: int | None = None
+    max_age: int | None = None  # seconds
+    truncate_before: int | None = None
+
+
+EMPTY_METADATA: Final = StreamMetadata()
+_METASTREAM_METADATA = StreamMetadata(max_count=1)
+
+
+def parse_metadata(record: Record) -> StreamMetadata:
+    """Metadata from a ``$metadata`` event; non-JSON or invalid content means none."""
+    if not record.is_json:
+        return EMPTY_METADATA
+    try:
+        raw = json.loads(record.data)
+    except ValueError:
+        return EMPTY_METADATA
+    if not isinstance(raw, dict):
+        return EMPTY_METADATA
+    values = [raw.get(key) for key in ("$maxCount", "$maxAge", "$tb")]
+    checked: list[int | None] = []
+    for value, minimum in zip(values, (1, 1, 0)):
+        if value is None:
+            checked.append(None)
+        elif isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+            checked.append(value)
+        else:  # the server rejects the whole document
+            return StreamMetadata(raw=raw)
+    return StreamMetadata(raw, checked[0], checked[1], checked[2])
+
+
+@dataclass(frozen=True)
+class StreamSlice:
+    """The result of a stream read: the visible records and the stream's last revision."""
+
+    records: list[Record]
+    last_revision: int
+
+
+class _Stream:
+    """Per-stream index: ``records[i].revision == i``."""
+
+    __slots__ = ("meta", "name", "records", "tombstone")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.records: list[Record] = []
+        self.tombstone: Record | None = None
+        self.meta = EMPTY_METADATA
+
+    @property
+    def last_revision(self) -> int:
+        return len(self.records) - 1
+
+
+@dataclass(frozen=True)
+class _Ok:
+    current: int
+    soft_deleted: bool
+
+
+@dataclass(frozen=True)
+class _Idempotent:
+    last_revision: int
+
+
+_Decision = Union[_Ok, _Idempotent, WrongExpectedVersion]
+
+
+def in_default_all_filter(record: Record) -> bool:
+    """False for the records every ``$all`` read hides (``EventFilter.DefaultAllFilter``)."""
+    name = record.stream_name
+    if not name.startswith("$"):
+        return True
+    if name == EPOCH_INFORMATION:
+        return False
+    return not (
+        name.startswith(_PS_ALL_PREFIX)
+        and (name.endswith("-checkpoint") or name.endswith("-parked"))
+    )
+
+
+class EventStore:
+    """The log, the stream indexes, the idempotency cache and live notification."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], int] = system_clock,
+        max_append_size: int = DEFAULT_MAX_APPEND_SIZE,
+        idempotency_cache_size: int = DEFAULT_IDEMPOTENCY_CACHE_SIZE,
+    ) -> None:
+        self.clock = clock
+        self.max_append_size = max_append_size
+        self._log: list[Record] = []
+        self._positions: list[int] = []
+        self._log_end = 0
+        self._streams: dict[str, _Stream] = {}
+        self._committed: OrderedDict[uuid.UUID, tuple[str, int]] = OrderedDict()
+        self._cache_size = idempotency_cache_size
+        self._waiter: asyncio.Future[None] | None = None
+        self._write_system_records()
+
+    # ---- log ----------------------------------------------------------------------
+
+    @property
+    def last_position(self) -> int:
+        """Position of the newest record in the log."""
+        return self._positions[-1]
+
+    @property
+    def log_end(self) -> int:
+        """The writer checkpoint: where the next record will go."""
+        return self._log_end
+
+    def _write_system_records(self) -> None:
+        created = self.clock()
+        epoch = {
+            "epochNumber": 0,
+            "epochId": str(uuid.uuid4()),
+            "epochPosition": 0,
+            "leaderInstanceId": str(uuid.uuid4()),
+        }
+        self._write(EPOCH_INFORMATION, EPOCH_INFORMATION, _json_bytes(epoch), created)
+        acl = {"$r": "$all", "$w": "$all", "$d": "$all", "$mr": "$all", "$mw": "$all"}
+        admins = {key: "$admins" for key in acl}
+        settings = {"$userStreamAcl": acl, "$systemStreamAcl": admins}
+        self._write(SETTINGS, SETTINGS, _json_bytes(settings), created)
+
+    def _write(
+        self,
+        stream_name: str,
+        event_type: str,
+        data: bytes,
+        created: int,
+        *,
+        is_json: bool = True,
+        revision: int | None = None,
+    ) -> Record:
+        """Append one system record (new id) to ``stream_name``."""
+        event = ProposedEvent(uuid.uuid4(), event_type, is_json, data, b"")
+        return self._write_events(self._stream(stream_name), [event], created, revision)
+
+    def _write_events(
+        self,
+        stream: _Stream,
+        events: Sequence[ProposedEvent],
+        created: int,
+        revision: int | None = None,
+    ) -> Record:
+        """Append ``events`` to the log and to ``stream``; returns the last record."""
+        name = stream.name
+        name_size = len(name.encode()) + _RECORD_OVERHEAD
+        records = stream.records
+        log = self._log
+        positions = self._positions
+        committed = self._committed
+        position = self._log_end
+        record = None
+        for event in events:
+            rev = len(records) if revision is None else revision
+            data = event.data
+            meta = event.custom_metadata
+            end = position + name_size + event_size(event.event_type, data, meta)
+            record = Record(
+                position,
+                end,
+                name,
+                rev,
+                event.event_id,
+                event.event_type,
+                event.is_json,
+                data,
+                meta,
+                created,
+            )
+            if revision is None:
+                records.append(record)
+            log.append(record)
+            positions.append(position)
+            if event.event_id in committed:
+                committed.move_to_end(event.event_id)
+            committed[event.event_id] = (name, rev)
+            position = end
+        while len(committed) > self._cache_size:
+            committed.popitem(last=False)
+        self._log_end = position
+        assert record is not None
+        if is_metastream(name) and revision is None:
+            self._stream(name[len(METASTREAM_PREFIX) :]).meta = parse_metadata(record)
+        self._notify()
+        return record
+
+    def _notify(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait_for_records_after(self, position: int) -> None:
+        """Return once the log holds a record with a position greater than ``position``."""
+        while self._positions[-1] <= position:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter
+            if waiter is None or waiter.get_loop() is not loop:
+                waiter = self._waiter = loop.create_future()
+            await asyncio.shield(waiter)
+
+    # ---- streams ------------------------------------------------------------------
+
+    def _stream(self, name: str) -> _Stream:
+        stream = self._streams.get(name)
+        if stream is None:
+            stream = self._streams[name] = _Stream(name)
+        return stream
+
+    def last_revision(self, stream_name: str) -> int:
+        """The stream's last revision, -1 if it has no events (tombstones do not count)."""
+        stream = self._streams.get(stream_name)
+        return -1 if stream is None else stream.last_revision
+
+    def metadata(self, stream_name: str) -> StreamMetadata:
+        """The metadata that applies to reads of ``stream_name``."""
+        if is_metastream(stream_name):
+            return _METASTREAM_METADATA
+        stream = self._streams.get(stream_name)
+        return EMPTY_METADATA if stream is None else stream.meta
+
+    def is_tombstoned(self, stream_name: str) -> bool:
+        """True for a hard-deleted stream and for the metastream of one."""
+        stream = self._streams.get(stream_name)
+        if stream is not None and stream.tombstone is not None:
+            return True
+        if is_metastream(stream_name):
+            return self.is_tombstoned(stream_name[len(METASTREAM_PREFIX) :])
+        return False
+
+    def tombstone_record(self, stream_name: str) -> Record | None:
+        stream = self._streams.get(stream_name)
+        return None if stream is None else stream.tombstone
+
+    def is_soft_deleted(self, stream_name: str) -> bool:
+        return self.metadata(stream_name).truncate_before == DELETED_STREAM
+
+    def _has_metadata(self, stream_name: str) -> bool:
+        return self.last_revision(metastream_of(stream_name)) >= 0
+
+    def _first_visible(self, stream_name: str, last: int) -> tuple[int, int]:
+        """Lowest readable revision and the oldest readable ``created`` (ticks)."""
+        meta = self.metadata(stream_name)
+        low = 0
+        if meta.truncate_before is not None:
+            low = meta.truncate_before
+        if meta.max_count is not None:
+            low = max(low, last - meta.max_count + 1)
+        oldest = -1
+        if meta.max_age is not None:
+            oldest = self.clock() - meta.max_age * TICKS_PER_SECOND
+        return low, oldest
+
+    def read_stream(
+        self,
+        stream_name: str,
+        start: int | None,
+        count: int,
+        *,
+        backwards: bool = False,
+        include_tombstoned: bool = False,
+    ) -> StreamSlice | None:
+        """Visible events from revision ``start`` (None: the end, backwards only), at most
+        ``count``. None when the stream has no events or is soft-deleted. Raises
+        :class:`StreamDeletedError` for a tombstoned stream unless ``include_tombstoned``.
+        """
+        if not include_tombstoned and self.is_tombstoned(stream_name):
+            raise StreamDeletedError(stream_name)
+        stream = self._streams.get(stream_name)
+        if stream is None or not stream.records or self.is_soft_deleted(stream_name):
+            return None
+        records = stream.records
+        last = len(records) - 1
+        low, oldest = self._first_visible(stream_name, last)
+        if backwards:
+            high = last if start is None else min(start, last)
+            if oldest < 0:
+                found = records[max(low, high - count + 1) : high + 1][::-1] if high >= low else []
+            else:
+                found = _take(records, range(high, low - 1, -1), count, oldest)
+        else:
+            begin = max(low, 0 if start is None else start)
+            if oldest < 0:
+                found = records[begin : begin + count]
+            else:
+                found = _take(records, range(begin, last + 1), count, oldest)
+        return StreamSlice(found, last)
+
+    def visible_event(self, stream_name: str, revision: int) -> Record | None:
+        """The event at ``revision`` if a read of the stream would return it."""
+        if self.is_tombstoned(stream_name) or self.is_soft_deleted(stream_name):
+            return None
+        stream = self._streams.get(stream_name)
+        if stream is None or not 0 <= revision <= stream.last_revision:
+            return None
+        low, oldest = self._first_visible(stream_name, stream.last_revision)
+        record = stream.records[revision]
+        return record if revision >= low and record.created >= oldest else None
+
+    def resolve_link(self, link: Record) -> Record | None:
+        """The target of a ``$>`` link (data ``"<rev>@<stream>"``), or None if it is gone."""
+        revision, at, stream = link.data.partition(b"@")
+        if not at or not revision.isdigit():
+            return None
+        try:
+            name = stream.decode()
+        except UnicodeDecodeError:
+            return None
+        return self.visible_event(name, int(revision))
+
+    # ---- $all -------------------------------------------------------------------
+
+    def read_all_forwards(
+        self, position: int, count: int, predicate: Callable[[Record], bool] | None = None
+    ) -> list[Record]:
+        """Events at or after ``position`` that pass the default filter and ``predicate``."""
+        index = bisect.bisect_left(self._positions, position)
+        return self._collect(range(index, len(self._log)), count, predicate)
+
+    def read_all_backwards(
+        self,
+        position: int | None,
+        count: int,
+        predicate: Callable[[Record], bool] | None = None,
+    ) -> list[Record]:
+        """Events that end at or before ``position`` (None: the end of the log), newest first."""
+        log = self._log
+        if position is None:
+            index = len(log) - 1
+        else:
+            index = bisect.bisect_left(self._positions, position) - 1
+            while index >= 0 and log[index].end > position:
+                index -= 1
+        return self._collect(range(index, -1, -1), count, predicate)
+
+    def _collect(
+        self, indexes: range, count: int, predicate: Callable[[Record], bool] | None
+    ) -> list[Record]:
+        found: list[Record] = []
+        if count <= 0:
+            return found
+        log = self._log
+        for index in indexes:
+            record = log[index]
+            if in_default_all_filter(record) and (predicate is None or predicate(record)):
+                found.append(record)
+                if len(found) >= count:
+                    break
+        return found
+
+    def records_after(self, position: int, limit: int) -> list[Record]:
+        """Up to ``limit`` raw log records with a position greater than ``position``."""
+        index = bisect.bisect_right(self._positions, position)
+        return self._log[index : index + limit]
+
+    # ---- writes -----------------------------------------------------------------
+
+    def append(
+        self, stream_name: str, expected: int, events: Sequence[ProposedEvent]
+    ) -> WriteResult:
+        """Append ``events`` if ``expected`` allows it (§3.1, §3.2)."""
+        decision = self._check(stream_name, expected, [event.event_id for event in events])
+        if isinstance(decision, WrongExpectedVersion):
+            return decision
+        stream = self._stream(stream_name)
+        if isinstance(decision, _Idempotent):
+            record = stream.records[decision.last_revision]
+            return Success(decision.last_revision, record.position)
+        original = stream_name[len(METASTREAM_PREFIX) :] if is_metastream(stream_name) else None
+        undelete_original = original is not None and self.is_soft_deleted(original)
+        created = self.clock()
+        if events:
+            position = self._write_events(stream, events, created).position
+        else:
+            position = self._log_end
+            self._log_end += _EMPTY_WRITE_SIZE
+        if decision.soft_deleted:
+            self._soft_undelete(stream_name, decision.current + 1, created)
+        if undelete_original and original is not None:
+            self._soft_undelete(original, self.last_revision(original) + 1, created)
+        return Success(stream.last_revision, position)
+
+    def delete(self, stream_name: str, expected: int) -> WriteResult:
+        """Soft delete: write ``{"$tb": 2^63-1}`` to the metastream (§3.9)."""
+        decision = self._check(stream_name, expected, [uuid.uuid4()])
+        if isinstance(decision, WrongExpectedVersion):
+            return decision
+        current = self.last_revision(stream_name)
+        if current < 0 and not self._has_metadata(stream_name):
+            return WrongExpectedVersion(NO_STREAM, expected)
+        record = self._write(
+            metastream_of(stream_name), METADATA_EVENT_TYPE, _SOFT_DELETE_DATA, self.clock()
+        )
+        return Success(current, record.position)
+
+    def tombstone(self, stream_name: str, expected: int) -> WriteResult:
+        """Hard delete: a ``$streamDeleted`` record with revision 2^63-1 (§3.9)."""
+        decision = self._check(stream_name, expected, [uuid.uuid4()])
+        if isinstance(decision, WrongExpectedVersion):
+            return decision
+        record = self._write(
+            stream_name,
+            STREAM_DELETED_EVENT_TYPE,
+            _TOMBSTONE_DATA,
+            self.clock(),
+            is_json=False,
+            revision=DELETED_STREAM,
+        )
+        self._stream(stream_name).tombstone = record
+        return Success(DELETED_STREAM, record.position)
+
+    def _soft_undelete(self, stream_name: str, recreate_from: int, created: int) -> None:
+        """Rewrite the metadata of a recreated stream with ``$tb`` = ``recreate_from``."""
+        raw = self.metadata(stream_name).raw
+        if raw is None:
+            return
+        updated = dict(raw)
+        updated["$tb"] = recreate_from
+        self._write(metastream_of(stream_name), METADATA_EVENT_TYPE, _json_bytes(updated), created)
+
+    def _check(self, stream_name: str, expected: int, event_ids: Sequence[uuid.UUID]) -> _Decision:
+        """The commit decision of §3.1/§3.2 (``IndexWriter.CheckCommit``)."""
+        if self.is_tombstoned(stream_name):
+            raise StreamDeletedError(stream_name)
+        current = self.last_revision(stream_name)
+        soft_deleted = self.is_soft_deleted(stream_name)
+        if expected == STREAM_EXISTS:
+            if soft_deleted:
+                raise StreamDeletedError(stream_name)
+            if current < 0 and not self._has_metadata(stream_name):
+                return WrongExpectedVersion(current, expected)
+        if expected in (ANY, STREAM_EXISTS):
+            return self._check_cached_ids(stream_name, current, expected, event_ids, soft_deleted)
+        if expected < current:
+            return self._check_earlier(stream_name, current, expected, event_ids, soft_deleted)
+        if expected > current:
+            return WrongExpectedVersion(current, expected)
+        return _Ok(current, soft_deleted)
+
+    def _check_cached_ids(
+        self,
+        stream_name: str,
+        current: int,
+        expected: int,
+        event_ids: Sequence[uuid.UUID],
+        soft_deleted: bool,
+    ) -> _Decision:
+        """any / stream_exists: idempotent only if every id is a cached event of this stream."""
+        last = -1
+        for index, event_id in enumerate(event_ids):
+            hit = self._committed.get(event_id)
+            if hit is None or hit[0] != stream_name:
+                if index == 0:
+                    return _Ok(current, soft_deleted)
+                return WrongExpectedVersion(current, expected)
+            last = hit[1]
+        if not event_ids:
+            return _Ok(current, soft_deleted)
+        return _Idempotent(last)
+
+    def _check_earlier(
+        self,
+        stream_name: str,
+        current: int,
+        expected: int,
+        event_ids: Sequence[uuid.UUID],
+        soft_deleted: bool,
+    ) -> _Decision:
+        """expected < current: the ids must be the events at expected+1, expected+2, ..."""
+        records = self._streams[stream_name].records
+        for index, event_id in enumerate(event_ids):
+            revision = expected + 1 + index
+            if revision <= current and records[revision].event_id == event_id:
+                continue
+            if index == 0 and expected == NO_STREAM and soft_deleted:
+                return _Ok(current, soft_deleted)
+            return WrongExpectedVersion(current, expected)
+        if not event_ids:
+            if expected == NO_STREAM and soft_deleted:
+                return _Ok(current, soft_deleted)
+            return WrongExpectedVersion(current, expected)
+        return _Idempotent(expected + len(event_ids))
+
+
+def _take(records: list[Record], revisions: range, count: int, oldest: int) -> list[Record]:
+    """Up to ``count`` records at ``revisions`` created at or after ``oldest``."""
+    found: list[Record] = []
+    for revision in revisions:
+        if len(found) >= count:
+            break
+        record = records[revision]
+        if record.created >= oldest:
+            found.append(record)
+    return found
+
+
+def _json_bytes(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()

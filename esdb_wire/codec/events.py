@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from esdb_wire.codec.uuids import uuid_from_proto, uuid_to_proto
-from esdb_wire.events import NewEvent, RecordedEvent
+from esdb_wire.codec.uuids import read_uuid, write_uuid
+from esdb_wire.events import ZERO_UUID, NewEvent, RecordedEvent
 from esdb_wire.protos import streams_pb2
 
 ProposedMessage = streams_pb2.AppendReq.ProposedMessage
@@ -16,7 +16,7 @@ def proposed_message(event: NewEvent) -> streams_pb2.AppendReq.ProposedMessage:
     metadata = message.metadata
     metadata["type"] = event.type
     metadata["content-type"] = event.content_type
-    uuid_to_proto(event.id, message.id)
+    write_uuid(message.id, event.id)
     return message
 
 
@@ -37,7 +37,7 @@ def recorded_event(
         proto.stream_revision,
         proto.commit_position,
         content_type=metadata.get("content-type", ""),
-        id=uuid_from_proto(proto.id),
+        id=read_uuid(proto.id, ZERO_UUID),
         prepare_position=proto.prepare_position,
         link=link,
         retry_count=retry_count,

@@ -6,10 +6,10 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Union
 
+from esdb_wire.codec.uuids import uuid_message
 from esdb_wire.protos import gossip_pb2, serverfeatures_pb2, shared_pb2
 from esdb_wire.server.rpc import CallContext
 from esdb_wire.server.store import system_clock
-from esdb_wire.server.streams import uuid_to_proto
 
 SERVER_VERSION = "25.0.0"
 DEFAULT_PORT = 2113
@@ -88,7 +88,7 @@ class GossipService:
 
     async def Read(self, request: shared_pb2.Empty, context: CallContext) -> gossip_pb2.ClusterInfo:
         member = gossip_pb2.MemberInfo(
-            instance_id=uuid_to_proto(self.instance_id, structured=True),
+            instance_id=uuid_message(self.instance_id),
             time_stamp=self._clock(),
             state=gossip_pb2.MemberInfo.Leader,
             is_alive=True,

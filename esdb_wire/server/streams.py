@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
+from esdb_wire.codec.uuids import read_uuid, write_uuid
 from esdb_wire.protos import shared_pb2, status_pb2, streams_pb2
 from esdb_wire.protos.wire_names import pack_any
 from esdb_wire.server import errors
@@ -70,33 +71,6 @@ Predicate = Callable[[Record], bool]
 # ---- conversions -------------------------------------------------------------------
 
 
-def uuid_to_proto(value: uuid.UUID, structured: bool) -> shared_pb2.UUID:
-    """A UUID message: Java-layout signed halves, or the lowercase 8-4-4-4-12 string."""
-    if not structured:
-        return shared_pb2.UUID(string=str(value))
-    raw = value.bytes
-    return shared_pb2.UUID(
-        structured=shared_pb2.UUID.Structured(
-            most_significant_bits=int.from_bytes(raw[:8], "big", signed=True),
-            least_significant_bits=int.from_bytes(raw[8:], "big", signed=True),
-        )
-    )
-
-
-def uuid_from_proto(message: shared_pb2.UUID) -> uuid.UUID:
-    """Decode either UUID form; ValueError if it is unset or malformed."""
-    kind = message.WhichOneof("value")
-    if kind == "structured":
-        halves = message.structured
-        return uuid.UUID(
-            bytes=halves.most_significant_bits.to_bytes(8, "big", signed=True)
-            + halves.least_significant_bits.to_bytes(8, "big", signed=True)
-        )
-    if kind == "string":
-        return uuid.UUID(message.string)
-    raise ValueError("Invalid argument: None (Parameter 'dto')")
-
-
 def stream_name_of(identifier: shared_pb2.StreamIdentifier) -> str:
     return identifier.stream_name.decode("utf-8", errors="replace")
 
@@ -131,13 +105,7 @@ def _expected(options: Message, oneof: str, type_name: str) -> int:
 
 def fill_recorded_event(target: RecordedEvent, record: Record, structured: bool) -> None:
     """Write one record's wire form (§3.8) into ``target``: exactly three metadata keys."""
-    if structured:
-        raw = record.event_id.bytes
-        halves = target.id.structured
-        halves.most_significant_bits = int.from_bytes(raw[:8], "big", signed=True)
-        halves.least_significant_bits = int.from_bytes(raw[8:], "big", signed=True)
-    else:
-        target.id.string = str(record.event_id)
+    write_uuid(target.id, record.event_id, structured=structured)
     target.stream_identifier.stream_name = record.stream_name.encode()
     target.stream_revision = record.revision
     target.prepare_position = target.commit_position = record.position
@@ -537,7 +505,7 @@ class StreamsService:
                 _id_text(message.id), size, self._max_event_size
             )
         try:
-            event_id = uuid_from_proto(message.id)
+            event_id = read_uuid(message.id)
         except ValueError:
             raise errors.unhandled() from None
         is_json = content_type == APPLICATION_JSON
@@ -606,7 +574,7 @@ class StreamsService:
         self, request: BatchAppendReq, pending: dict[uuid.UUID, _PendingWrite]
     ) -> BatchAppendResp | None:
         """Handle one request; returns the reply it causes, if any."""
-        key = uuid_from_proto(request.correlation_id)
+        key = read_uuid(request.correlation_id)
         if request.HasField("options"):
             options = request.options
             if not options.HasField("stream_identifier"):
@@ -714,7 +682,7 @@ def _append_wev(
 
 def _id_text(message: shared_pb2.UUID) -> str:
     try:
-        return str(uuid_from_proto(message))
+        return str(read_uuid(message))
     except ValueError:
         return ""
 
@@ -739,7 +707,7 @@ def _batch_event(message: BatchAppendReq.ProposedMessage) -> ProposedEvent:
             raise KeyError("The given key was not present in the dictionary.")
     is_json = metadata["content-type"] == APPLICATION_JSON
     return ProposedEvent(
-        uuid_from_proto(message.id),
+        read_uuid(message.id),
         metadata["type"],
         is_json,
         message.data,

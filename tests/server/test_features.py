@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+from esdb_wire.codec.uuids import read_uuid
 from esdb_wire.protos import gossip_pb2, persistent_pb2, shared_pb2, streams_pb2
 from esdb_wire.protos.wire_names import canonical_name
 from esdb_wire.server.features import GossipService, ServerFeaturesService
-from esdb_wire.server.streams import uuid_from_proto
 from tests.server.helpers import TICKS_2024, Clock, ctx, run
 
 
@@ -84,7 +84,7 @@ def test_gossip_reports_one_alive_leader() -> None:
     assert member.is_alive
     assert member.time_stamp == TICKS_2024
     assert member.instance_id.WhichOneof("value") == "structured"
-    assert uuid_from_proto(member.instance_id) == instance
+    assert read_uuid(member.instance_id) == instance
     assert (member.http_end_point.address, member.http_end_point.port) == ("127.0.0.1", 21130)
 
 
@@ -93,4 +93,4 @@ def test_gossip_defaults() -> None:
     (member,) = run(gossip.Read(shared_pb2.Empty(), ctx())).members
     assert member.http_end_point.port == 2113
     assert member.time_stamp > TICKS_2024
-    assert uuid_from_proto(member.instance_id) == gossip.instance_id
+    assert read_uuid(member.instance_id) == gossip.instance_id

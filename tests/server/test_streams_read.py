@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
+from esdb_wire.codec.uuids import read_uuid, uuid_message
 from esdb_wire.protos import shared_pb2, streams_pb2
 from esdb_wire.server.store import ANY, DELETED_STREAM, EventStore
-from esdb_wire.server.streams import uuid_from_proto, uuid_to_proto
 from esdb_wire.transport.status import StatusCode
 from tests.server.helpers import (
     EMPTY,
@@ -45,18 +45,18 @@ def store_with(stream: str = "s", count: int = 3) -> EventStore:
 
 
 def test_structured_uuid_is_java_layout_signed_halves() -> None:
-    message = uuid_to_proto(KNOWN, structured=True)
+    message = uuid_message(KNOWN, structured=True)
     assert message.structured.most_significant_bits == 4822678189205111
     assert message.structured.least_significant_bits == -8603657889541918977
-    assert uuid_from_proto(message) == KNOWN
+    assert read_uuid(message) == KNOWN
 
 
 def test_string_uuid_is_lowercase_canonical() -> None:
-    message = uuid_to_proto(KNOWN, structured=False)
+    message = uuid_message(KNOWN, structured=False)
     assert message.string == "00112233-4455-6677-8899-aabbccddeeff"
-    assert uuid_from_proto(shared_pb2.UUID(string="00112233-4455-6677-8899-AABBCCDDEEFF")) == KNOWN
+    assert read_uuid(shared_pb2.UUID(string="00112233-4455-6677-8899-AABBCCDDEEFF")) == KNOWN
     with pytest.raises(ValueError, match="Invalid argument"):
-        uuid_from_proto(shared_pb2.UUID())
+        read_uuid(shared_pb2.UUID())
 
 
 @pytest.mark.parametrize("string", [False, True])
@@ -66,7 +66,7 @@ def test_read_honours_the_uuid_option(string: bool) -> None:
     (response,) = collect(service(store), read_stream_req("s", uuid_string=string))
     event_id = response.event.event.id
     assert event_id.WhichOneof("value") == ("string" if string else "structured")
-    assert uuid_from_proto(event_id) == KNOWN
+    assert read_uuid(event_id) == KNOWN
 
 
 def test_an_empty_uuid_option_means_structured() -> None:

@@ -1,3 +1,79 @@
-"""esdb_wire: a pure-Python EventStoreDB/KurrentDB client speaking gRPC over h2, no grpcio."""
+"""esdb_wire: a pure-Python EventStoreDB/KurrentDB client speaking gRPC over h2, no grpcio.
 
-__version__ = "0.1.0.dev0"
+``EsdbClient`` (blocking) and ``AsyncEsdbClient`` (asyncio) offer the esdbclient 0.5 API.
+The asyncio pieces load on first use, so blocking programs never import asyncio.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from esdb_wire._version import __version__
+from esdb_wire.client.sync import CatchupSubscription, EsdbClient
+from esdb_wire.codec.requests import (
+    DEFAULT_EXCLUDE_FILTER,
+    ESDB_EVENTS_REGEX,
+    ESDB_PERSISTENT_CONFIG_EVENTS_REGEX,
+    ESDB_SYSTEM_EVENTS_REGEX,
+    StreamState,
+)
+from esdb_wire.events import CaughtUp, Checkpoint, NewEvent, RecordedEvent
+from esdb_wire.exceptions import (
+    AccessDeniedError,
+    AlreadyExists,
+    DeadlineExceeded,
+    EsdbClientException,
+    EventStoreDBClientException,
+    ExpectedPositionError,
+    GrpcError,
+    MaximumAppendSizeExceededError,
+    NotFound,
+    ServiceUnavailable,
+    StreamIsDeleted,
+    StreamNotFound,
+    WrongCurrentVersion,
+)
+
+_LAZY = {
+    "AsyncEsdbClient": "esdb_wire.client.aio",
+    "AsyncCatchupSubscription": "esdb_wire.client.aio",
+    "EmbeddedServer": "esdb_wire.server.embedded",
+}
+
+__all__ = [
+    "DEFAULT_EXCLUDE_FILTER",
+    "ESDB_EVENTS_REGEX",
+    "ESDB_PERSISTENT_CONFIG_EVENTS_REGEX",
+    "ESDB_SYSTEM_EVENTS_REGEX",
+    "AccessDeniedError",
+    "AlreadyExists",
+    "AsyncCatchupSubscription",
+    "AsyncEsdbClient",
+    "CatchupSubscription",
+    "CaughtUp",
+    "Checkpoint",
+    "DeadlineExceeded",
+    "EmbeddedServer",
+    "EsdbClient",
+    "EsdbClientException",
+    "EventStoreDBClientException",
+    "ExpectedPositionError",
+    "GrpcError",
+    "MaximumAppendSizeExceededError",
+    "NewEvent",
+    "NotFound",
+    "RecordedEvent",
+    "ServiceUnavailable",
+    "StreamIsDeleted",
+    "StreamNotFound",
+    "StreamState",
+    "WrongCurrentVersion",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass
 
-from esdb_wire import __version__
+from esdb_wire._version import __version__
 
 MiB = 1024 * 1024
 DEFAULT_USER_AGENT = (

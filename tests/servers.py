@@ -1,0 +1,28 @@
+"""The servers client tests run against: the embedded server on our transport, and the
+same service logic mounted on grpcio (an independent gRPC implementation)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from esdb_wire.server.embedded import EmbeddedServer, build_methods
+from esdb_wire.server.store import EventStore
+
+SERVER_KINDS = ["embedded", "grpcio"]
+
+
+@contextmanager
+def running_server(kind: str) -> Iterator[str]:
+    """Start a server of ``kind``; yield its ``host:port``."""
+    if kind == "embedded":
+        with EmbeddedServer() as server:
+            yield server.uri
+        return
+    from tests.grpcio_host import GrpcioHost  # noqa: PLC0415 (needs grpcio)
+
+    host = GrpcioHost(build_methods(EventStore(), "127.0.0.1", 2113))
+    try:
+        yield f"127.0.0.1:{host.port}"
+    finally:
+        host.stop()

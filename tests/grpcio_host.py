@@ -88,7 +88,7 @@ class GrpcioHost:
             async def bidi(requests: Any, context: Any) -> AsyncIterator[bytes]:
                 try:
                     async for response in method.handler(requests_of(requests), Context(context)):
-                        yield response.SerializeToString()
+                        yield response if isinstance(response, bytes) else response.SerializeToString()
                 except (RpcError, Exception) as error:
                     await fail(context, error)
 
@@ -108,7 +108,7 @@ class GrpcioHost:
             async def stream(request: bytes, context: Any) -> AsyncIterator[bytes]:
                 try:
                     async for response in method.handler(parse(request), Context(context)):
-                        yield response.SerializeToString()
+                        yield response if isinstance(response, bytes) else response.SerializeToString()
                 except (RpcError, Exception) as error:
                     await fail(context, error)
 

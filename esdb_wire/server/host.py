@@ -23,6 +23,8 @@ from esdb_wire.transport.status import MetadataValue, StatusCode
 
 # A handler waits for flow control once this much of its response data is unsent.
 SEND_BUFFER_LIMIT = 1024 * 1024
+# Responses are written in batches of about this many bytes (several per DATA frame).
+PACK_SIZE = 65536
 
 
 class _Context:
@@ -63,6 +65,7 @@ class _ServerProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer = "unknown"
         self.tasks: dict[ServerStream, asyncio.Task[None]] = {}
+        self._unflushed: set[ServerStream] = set()
         self._writable: asyncio.Future[None] | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------
@@ -208,15 +211,34 @@ class _ServerProtocol(asyncio.Protocol):
                 return
             await self._wait(stream)
 
-    async def _send(self, stream: ServerStream, response: Message) -> None:
+    async def _send(self, stream: ServerStream, response: Message | bytes) -> None:
+        """Queue a response; messages are packed into shared DATA frames, written once a
+        batch is full or when the handler next lets the event loop run."""
         if stream.closed:
             raise asyncio.CancelledError
-        self.core.send_message(stream, response.SerializeToString())
+        payload = response if isinstance(response, bytes) else response.SerializeToString()
+        core = self.core
+        core.send_message(stream, payload, flush=False)
+        if stream.outbound.size < PACK_SIZE:
+            if stream not in self._unflushed:
+                self._unflushed.add(stream)
+                if len(self._unflushed) == 1:
+                    self.loop.call_soon(self._flush_unflushed)
+            return
+        self._unflushed.discard(stream)
+        core.flush(stream)
         self.flush()
+        await asyncio.sleep(0)  # a full batch went out: let other calls run
         if self._writable is not None and not self._writable.done():
             await self._writable
         while stream.outbound.size > SEND_BUFFER_LIMIT and not stream.closed:
             await self._wait(stream)
+
+    def _flush_unflushed(self) -> None:
+        streams, self._unflushed = self._unflushed, set()
+        for stream in streams:
+            self.core.flush(stream)
+        self.flush()
 
     def shutdown(self) -> None:
         self.core.shutdown()

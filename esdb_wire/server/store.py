@@ -85,6 +85,8 @@ class Record:
         "position",
         "revision",
         "stream_name",
+        "wire_string",
+        "wire_structured",
     )
     position: int
     end: int  # offset just past the record; $all backwards reads need end <= P
@@ -96,6 +98,11 @@ class Record:
     data: bytes
     custom_metadata: bytes
     created: int  # .NET ticks since the Unix epoch
+
+    def __post_init__(self) -> None:
+        # Encoded RecordedEvent messages, filled by the first read that needs them.
+        self.wire_structured: bytes | None = None
+        self.wire_string: bytes | None = None
 
 
 @dataclass(eq=False)

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Union
 
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
@@ -20,6 +21,7 @@ from esdb_wire.codec.uuids import read_uuid, write_uuid
 from esdb_wire.protos import shared_pb2, status_pb2, streams_pb2
 from esdb_wire.protos.wire_names import pack_any
 from esdb_wire.server import errors
+from esdb_wire.server.encoding import read_event_response, recorded_event_bytes
 from esdb_wire.server.rpc import CallContext, RpcError
 from esdb_wire.server.store import (
     ANY,
@@ -66,6 +68,8 @@ _CASE_NAMES = {
 }
 
 Predicate = Callable[[Record], bool]
+# Read yields messages, or for events their bytes already encoded (see .encoding).
+ReadItem = Union[ReadResp, bytes]
 
 
 # ---- conversions -------------------------------------------------------------------
@@ -127,7 +131,7 @@ def recorded_event(record: Record, structured: bool) -> RecordedEvent:
 class _Encoder:
     """Builds ``ReadResp.event`` messages for one read, resolving links if asked.
 
-    Messages are filled in place: nested constructors would copy every submessage.
+    Each record is encoded once and its bytes reused by every later read.
     """
 
     __slots__ = ("resolve", "store", "structured")
@@ -137,18 +141,20 @@ class _Encoder:
         self.structured = options.uuid_option.WhichOneof("content") != "string"
         self.resolve = options.resolve_links
 
-    def event(self, record: Record) -> ReadResp:
-        response = ReadResp()
-        read_event = response.event
+    def event(self, record: Record) -> bytes:
+        """The encoded ``ReadResp`` of one record (see :mod:`.encoding`)."""
+        structured = self.structured
         if self.resolve and record.event_type == LINK_EVENT_TYPE:
             target = self.store.resolve_link(record)
-            if target is not None:
-                fill_recorded_event(read_event.event, target, self.structured)
-            fill_recorded_event(read_event.link, record, self.structured)
-        else:
-            fill_recorded_event(read_event.event, record, self.structured)
-        read_event.commit_position = record.position
-        return response
+            event = (
+                None
+                if target is None
+                else recorded_event_bytes(target, structured, fill_recorded_event)
+            )
+            link = recorded_event_bytes(record, structured, fill_recorded_event)
+            return read_event_response(event, link, record.position)
+        event = recorded_event_bytes(record, structured, fill_recorded_event)
+        return read_event_response(event, None, record.position)
 
 
 def _checkpoint(position: int) -> ReadResp:
@@ -254,7 +260,7 @@ class StreamsService:
 
     # ---- Read ----
 
-    async def Read(self, request: ReadReq, context: CallContext) -> AsyncIterator[ReadResp]:
+    async def Read(self, request: ReadReq, context: CallContext) -> AsyncIterator[ReadItem]:
         """Reads and catch-up subscriptions of a stream or of ``$all``."""
         options = request.options
         if not options.HasField("uuid_option"):
@@ -295,7 +301,7 @@ class StreamsService:
 
     def _read_stream(
         self, options: ReadReq.Options, backwards: bool, encoder: _Encoder
-    ) -> Iterator[ReadResp]:
+    ) -> Iterator[ReadItem]:
         stream_options = options.stream
         name = _valid_stream_name(stream_options.stream_identifier)
         start = _read_start(stream_options)
@@ -324,7 +330,7 @@ class StreamsService:
 
     def _read_all(
         self, options: ReadReq.Options, backwards: bool, encoder: _Encoder
-    ) -> Iterator[ReadResp]:
+    ) -> Iterator[ReadItem]:
         predicate = None
         if options.HasField("filter"):
             predicate = filter_predicate(options.filter)
@@ -352,7 +358,7 @@ class StreamsService:
 
     async def _subscribe_stream(
         self, options: ReadReq.Options, encoder: _Encoder
-    ) -> AsyncIterator[ReadResp]:
+    ) -> AsyncIterator[ReadItem]:
         """Catch-up subscription to one stream (§3.7); start points are exclusive."""
         store = self._store
         stream_options = options.stream
@@ -394,7 +400,7 @@ class StreamsService:
             return _revision(options.revision)
         raise errors.unhandled()
 
-    def _final_events(self, name: str, checkpoint: int, encoder: _Encoder) -> Iterator[ReadResp]:
+    def _final_events(self, name: str, checkpoint: int, encoder: _Encoder) -> Iterator[ReadItem]:
         """What a live subscription still gets from a stream just tombstoned."""
         store = self._store
         found = store.read_stream(name, checkpoint + 1, _MAX_LONG, include_tombstoned=True)
@@ -406,7 +412,7 @@ class StreamsService:
 
     async def _subscribe_all(
         self, options: ReadReq.Options, encoder: _Encoder
-    ) -> AsyncIterator[ReadResp]:
+    ) -> AsyncIterator[ReadItem]:
         """Catch-up subscription to ``$all`` (§3.6, §3.7): pull the log after the start,
         send ``caught_up`` on reaching its end, then live events; filtered ones also get a
         checkpoint every ``interval`` considered records and when catch-up ends."""

@@ -181,15 +181,24 @@ class ServerConnection:
 
     # -- responses ---------------------------------------------------------------------
 
-    def send_message(self, stream: ServerStream, payload: bytes) -> None:
-        """Queue one response message (response headers go first, once)."""
+    def send_message(self, stream: ServerStream, payload: bytes, *, flush: bool = True) -> None:
+        """Queue one response message (response headers go first, once).
+
+        With ``flush=False`` it only joins the stream's queue, so that several messages
+        can share DATA frames; :meth:`flush` writes them.
+        """
         if stream.closed:
             return
         if not stream.headers_sent:
             self._h2.send_headers(stream.stream_id, RESPONSE_HEADERS)
             stream.headers_sent = True
         stream.outbound.push(encode_message(payload))
-        stream.outbound.send(self._h2, stream.stream_id, end_stream=False)
+        if flush:
+            stream.outbound.send(self._h2, stream.stream_id, end_stream=False)
+
+    def flush(self, stream: ServerStream) -> None:
+        """Write the stream's queued messages as far as flow control allows."""
+        self._flush(stream)
 
     def finish(
         self,

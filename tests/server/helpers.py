@@ -229,7 +229,7 @@ def subscribe_stream_req(
 async def read_all_responses(
     svc: StreamsService, request: streams_pb2.ReadReq
 ) -> list[streams_pb2.ReadResp]:
-    return [response async for response in svc.Read(request, ctx())]
+    return [response async for response in decoded(svc.Read(request, ctx()))]
 
 
 def collect(svc: StreamsService, request: streams_pb2.ReadReq) -> list[streams_pb2.ReadResp]:
@@ -253,3 +253,11 @@ def rpc_error(awaitable: Awaitable[Any]) -> RpcError:
 
 def read_error(svc: StreamsService, request: streams_pb2.ReadReq) -> RpcError:
     return rpc_error(read_all_responses(svc, request))
+
+
+async def decoded(
+    responses: AsyncIterator[streams_pb2.ReadResp | bytes],
+) -> AsyncIterator[streams_pb2.ReadResp]:
+    """Read responses as messages (the service yields events already encoded)."""
+    async for item in responses:
+        yield streams_pb2.ReadResp.FromString(item) if isinstance(item, bytes) else item

@@ -18,6 +18,7 @@ from tests.server.helpers import (
     EMPTY,
     Options,
     ctx,
+    decoded,
     event,
     kinds,
     link,
@@ -69,7 +70,7 @@ def assert_confirmation(response: ReadResp) -> None:
 def test_stream_subscription_catches_up_exclusively_then_goes_live() -> None:
     async def test(store: EventStore, svc: StreamsService) -> None:
         store.append("s", ANY, [event() for _ in range(3)])
-        subscription = svc.Read(subscribe_stream_req("s", start=0), ctx())
+        subscription = decoded(svc.Read(subscribe_stream_req("s", start=0), ctx()))
         first, *history, caught_up = await take(subscription, 4)
         assert_confirmation(first)
         assert revisions(history) == [1, 2]
@@ -88,7 +89,7 @@ def test_stream_subscription_from_start_includes_revision_zero() -> None:
         store.append("s", ANY, [event(), event()])
         other = [event() for _ in range(2)]
         store.append("other", ANY, other)
-        responses = await take(svc.Read(subscribe_stream_req("s"), ctx()), 4)
+        responses = await take(decoded(svc.Read(subscribe_stream_req("s"), ctx())), 4)
         assert kinds(responses) == ["confirmation", "event", "event", "caught_up"]
         assert revisions(responses) == [0, 1]
 
@@ -98,7 +99,7 @@ def test_stream_subscription_from_start_includes_revision_zero() -> None:
 def test_stream_subscription_from_end_sends_only_new_events() -> None:
     async def test(store: EventStore, svc: StreamsService) -> None:
         store.append("s", ANY, [event(), event()])
-        subscription = svc.Read(subscribe_stream_req("s", from_end=True), ctx())
+        subscription = decoded(svc.Read(subscribe_stream_req("s", from_end=True), ctx()))
         assert kinds(await take(subscription, 2)) == ["confirmation", "caught_up"]
         pending = await blocked(subscription)
         store.append("other", ANY, [event()])
@@ -114,7 +115,7 @@ def test_stream_subscription_from_end_sends_only_new_events() -> None:
 def test_stream_subscription_past_the_end_is_caught_up_at_once() -> None:
     async def test(store: EventStore, svc: StreamsService) -> None:
         store.append("s", ANY, [event()])
-        subscription = svc.Read(subscribe_stream_req("s", start=5), ctx())
+        subscription = decoded(svc.Read(subscribe_stream_req("s", start=5), ctx()))
         assert kinds(await take(subscription, 2)) == ["confirmation", "caught_up"]
         pending = await blocked(subscription)
         store.append("s", ANY, [event() for _ in range(6)])
@@ -125,7 +126,7 @@ def test_stream_subscription_past_the_end_is_caught_up_at_once() -> None:
 
 def test_subscription_to_a_missing_stream_waits_for_it() -> None:
     async def test(store: EventStore, svc: StreamsService) -> None:
-        subscription = svc.Read(subscribe_stream_req("later"), ctx())
+        subscription = decoded(svc.Read(subscribe_stream_req("later"), ctx()))
         assert kinds(await take(subscription, 2)) == ["confirmation", "caught_up"]
         pending = await blocked(subscription)
         store.append("later", ANY, [event()])
@@ -138,7 +139,7 @@ def test_subscription_to_a_soft_deleted_stream_gets_the_recreated_events() -> No
     async def test(store: EventStore, svc: StreamsService) -> None:
         store.append("s", ANY, [event(), event()])
         store.delete("s", ANY)
-        subscription = svc.Read(subscribe_stream_req("s"), ctx())
+        subscription = decoded(svc.Read(subscribe_stream_req("s"), ctx()))
         assert kinds(await take(subscription, 2)) == ["confirmation", "caught_up"]
         pending = await blocked(subscription)
         store.append("s", ANY, [event()])
@@ -151,7 +152,7 @@ def test_subscription_to_a_tombstoned_stream_fails_after_confirmation() -> None:
     async def test(store: EventStore, svc: StreamsService) -> None:
         store.append("s", ANY, [event()])
         store.tombstone("s", ANY)
-        subscription = svc.Read(subscribe_stream_req("s"), ctx())
+        subscription = decoded(svc.Read(subscribe_stream_req("s"), ctx()))
         assert kinds(await take(subscription, 1)) == ["confirmation"]
         with pytest.raises(RpcError) as caught:
             await take(subscription, 1)
@@ -165,7 +166,7 @@ def test_subscription_to_a_tombstoned_stream_fails_after_confirmation() -> None:
 def test_live_tombstone_delivers_the_stream_deleted_event_then_fails() -> None:
     async def test(store: EventStore, svc: StreamsService) -> None:
         store.append("s", ANY, [event()])
-        subscription = svc.Read(subscribe_stream_req("s"), ctx())
+        subscription = decoded(svc.Read(subscribe_stream_req("s"), ctx()))
         assert kinds(await take(subscription, 3)) == ["confirmation", "event", "caught_up"]
         pending = await blocked(subscription)
         store.append("s", ANY, [event()])
@@ -186,7 +187,7 @@ def test_stream_subscription_resolves_links() -> None:
         store.append("target", ANY, [event("Target")])
         store.append("links", ANY, [link(0, "target")])
         request = subscribe_stream_req("links", resolve_links=True)
-        _, resolved, _ = await take(svc.Read(request, ctx()), 3)
+        _, resolved, _ = await take(decoded(svc.Read(request, ctx())), 3)
         assert resolved.event.event.metadata["type"] == "Target"
         assert resolved.event.link.stream_identifier.stream_name == b"links"
 
@@ -206,7 +207,7 @@ def all_subscription(
     request = read_all_req(
         position=position, from_end=from_end, filter_options=filter_options, subscribe=True
     )
-    return svc.Read(request, ctx())
+    return decoded(svc.Read(request, ctx()))
 
 
 def test_all_subscription_from_start_includes_system_events_but_no_checkpoints() -> None:

@@ -77,7 +77,7 @@ proto-check: proto
 		{ git status --porcelain -- esdb_wire/protos; echo "untracked generated modules"; exit 1; }
 
 serve: install
-	$(PY) -m esdb_wire.server $(SERVE_ARGS)
+	$(PY) -m esdb_wire.server --host 127.0.0.1 --port 2113 --insecure $(SERVE_ARGS)
 
 demo: install
 	$(PY) -m esdb_wire.demo

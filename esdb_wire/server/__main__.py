@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 
 from esdb_wire.server.embedded import EmbeddedServer
@@ -24,7 +25,12 @@ def main(argv: list[str] | None = None) -> None:
         help="plaintext, no authentication (the only mode so far)",
     )
     parser.add_argument("--max-append-size", type=int, default=DEFAULT_MAX_APPEND_SIZE)
+    parser.add_argument("--quiet", action="store_true", help="do not log connections")
     args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(name)s %(message)s",
+    )
     asyncio.run(_serve(EmbeddedServer(args.host, args.port, max_append_size=args.max_append_size)))
 
 

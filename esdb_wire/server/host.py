@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -20,6 +21,8 @@ from google.protobuf.message import DecodeError, Message
 from esdb_wire.server.rpc import UNHANDLED_MESSAGE, Method, RpcError
 from esdb_wire.transport.server_connection import ServerConnection, ServerStream
 from esdb_wire.transport.status import MetadataValue, StatusCode
+
+log = logging.getLogger("esdb_wire.server")
 
 # A handler waits for flow control once this much of its response data is unsent.
 SEND_BUFFER_LIMIT = 1024 * 1024
@@ -81,6 +84,7 @@ class _ServerProtocol(asyncio.Protocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.host.connections.add(self)
+        log.info("connection from %s", self.peer)
         self.core.initiate()
         self.flush()
 
@@ -89,6 +93,7 @@ class _ServerProtocol(asyncio.Protocol):
         self.after_core_work()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        log.info("connection from %s closed%s", self.peer, f" ({exc})" if exc else "")
         self.core.connection_lost()
         self._wake()
         for task in self.tasks.values():

@@ -15,6 +15,10 @@ from esdb_wire.server.rpc import UNHANDLED_MESSAGE, Method, RpcError
 from tests.peers import require_peer
 
 
+def _encoded(response: Any) -> bytes:
+    return response if isinstance(response, bytes) else bytes(response.SerializeToString())
+
+
 def _status_map(grpc: Any) -> dict[int, Any]:
     return {code.value[0]: code for code in grpc.StatusCode}
 
@@ -88,7 +92,7 @@ class GrpcioHost:
             async def bidi(requests: Any, context: Any) -> AsyncIterator[bytes]:
                 try:
                     async for response in method.handler(requests_of(requests), Context(context)):
-                        yield response if isinstance(response, bytes) else response.SerializeToString()
+                        yield _encoded(response)
                 except (RpcError, Exception) as error:
                     await fail(context, error)
 
@@ -108,7 +112,7 @@ class GrpcioHost:
             async def stream(request: bytes, context: Any) -> AsyncIterator[bytes]:
                 try:
                     async for response in method.handler(parse(request), Context(context)):
-                        yield response if isinstance(response, bytes) else response.SerializeToString()
+                        yield _encoded(response)
                 except (RpcError, Exception) as error:
                     await fail(context, error)
 

@@ -22,7 +22,7 @@ def test_readme_examples_run_in_order() -> None:
     namespace: dict[str, Any] = {"__name__": "readme"}
     try:
         for number, block in enumerate(python_blocks(), 1):
-            exec(compile(block, f"<README block {number}>", "exec"), namespace)  # noqa: S102
+            exec(compile(block, f"<README block {number}>", "exec"), namespace)
     finally:
         server = namespace.get("server")
         if server is not None:

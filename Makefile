@@ -83,7 +83,6 @@ demo: install
 	$(PY) -m esdb_wire.demo
 
 bench: install
-	$(PY) -m pip install $(PIP_QUIET) -r benchmarks/requirements.txt
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 ci:

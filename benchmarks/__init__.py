@@ -1,1 +1,1 @@
-"""Benchmarks for esdb_wire (not part of the package; see benchmarks/requirements.txt)."""
+"""Benchmarks for esdb_wire (not part of the package; peers come with the `bench` extra)."""

@@ -367,7 +367,15 @@ class ClientConnection:
         assert call.stream_id is not None
         if call.request_ended:
             return
-        if call.outbound.send(self._h2, call.stream_id, call.end_requested) and call.end_requested:
+        try:
+            drained = call.outbound.send(self._h2, call.stream_id, call.end_requested)
+        except h2.exceptions.StreamClosedError:
+            # The server closed the stream in this same batch of frames; its status or
+            # reset is among the events still to handle. Nothing more to send.
+            call.outbound.clear()
+            call.request_ended = True
+            return
+        if drained and call.end_requested:
             call.request_ended = True
 
     def _release(self, call: ClientCall) -> None:

@@ -231,9 +231,16 @@ class ServerConnection:
     def _flush(self, stream: ServerStream) -> None:
         if stream.closed:
             return
-        drained = stream.outbound.send(self._h2, stream.stream_id, end_stream=False)
+        try:
+            drained = stream.outbound.send(self._h2, stream.stream_id, end_stream=False)
+            if drained and stream.trailers_pending is not None:
+                self._h2.send_headers(stream.stream_id, stream.trailers_pending, end_stream=True)
+        except h2.exceptions.StreamClosedError:
+            # The client reset the stream in this same batch of frames.
+            stream.error = stream.error or StatusCode.CANCELLED
+            self._close(stream)
+            return
         if drained and stream.trailers_pending is not None:
-            self._h2.send_headers(stream.stream_id, stream.trailers_pending, end_stream=True)
             stream.trailers_pending = []
             if stream.request_ended:
                 self._close(stream)

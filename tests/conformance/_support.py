@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from esdbclient import NewEvent, RecordedEvent
 
 # Every subscription gets a gRPC deadline, so a missing event fails a test, never hangs it.
 SUBSCRIPTION_DEADLINE = 10.0
+
+
+class CallCounter:
+    """Wraps a gRPC multi-callable of esdbclient's stub and counts the calls."""
+
+    def __init__(self, target: Callable[..., Any]) -> None:
+        self.target = target
+        self.calls = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.target(*args, **kwargs)
 
 
 def new_stream(prefix: str = "conformance") -> str:
@@ -39,8 +52,14 @@ def take(items: Iterator[RecordedEvent], count: int) -> list[RecordedEvent]:
     return [next(items) for _ in range(count)]
 
 
-def ids(events: Sequence[NewEvent | RecordedEvent]) -> list[uuid.UUID]:
+def ids(events: Iterable[NewEvent | RecordedEvent]) -> list[uuid.UUID]:
     return [event.id for event in events]
+
+
+def commit_position(event: RecordedEvent) -> int:
+    """The event's commit position (always set by servers since 22.10, spec §3.3)."""
+    assert event.commit_position is not None
+    return event.commit_position
 
 
 def assert_recorded(

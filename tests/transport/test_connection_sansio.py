@@ -365,3 +365,23 @@ def test_refused_stream_after_response_headers_is_not_retried() -> None:
     pair.server.reset_stream(call.stream_id or 0, h2.errors.ErrorCodes.REFUSED_STREAM)
     pair.pump()
     assert call.status is StatusCode.UNAVAILABLE
+
+
+def test_window_update_and_reset_in_one_batch_do_not_crash() -> None:
+    pair = Pair()
+    call = pair.open()
+    pair.client.send_message(call, b"z" * 200_000)
+    pair.pump()
+    assert call.outbound.size > 0  # waiting for window
+    # In one read: the server raises the window, answers (Trailers-Only) and resets the
+    # stream, as a server does when it rejects a request it has not finished reading.
+    # h2 has closed the stream before the settings event is handled.
+    pair.server.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1_000_000})
+    pair.server.increment_flow_control_window(1_000_000)
+    trailers_only = [*OK_HEADERS, (b"grpc-status", b"8"), (b"grpc-message", b"too big")]
+    pair.server.send_headers(call.stream_id or 0, trailers_only, end_stream=True)
+    pair.server.reset_stream(call.stream_id or 0, h2.errors.ErrorCodes.NO_ERROR)
+    pair.client.receive_data(pair.server.data_to_send())
+    assert call.status is StatusCode.RESOURCE_EXHAUSTED
+    assert call.outbound.size == 0
+    pair.pump()

@@ -10,7 +10,15 @@ import importlib
 from typing import Any
 
 from esdb_wire._version import __version__
-from esdb_wire.client.sync import CatchupSubscription, EsdbClient
+from esdb_wire.client.credentials import CallCredentials
+from esdb_wire.client.sync import (
+    CatchupSubscription,
+    EsdbClient,
+    EventStoreDBClient,
+    KurrentDBClient,
+    ReadResponse,
+)
+from esdb_wire.cluster import ClusterMember
 from esdb_wire.codec.requests import (
     DEFAULT_EXCLUDE_FILTER,
     ESDB_EVENTS_REGEX,
@@ -38,6 +46,9 @@ from esdb_wire.exceptions import (
 _LAZY = {
     "AsyncEsdbClient": "esdb_wire.client.aio",
     "AsyncCatchupSubscription": "esdb_wire.client.aio",
+    "AsyncEventStoreDBClient": "esdb_wire.client.aio",
+    "AsyncKurrentDBClient": "esdb_wire.client.aio",
+    "AsyncReadResponse": "esdb_wire.client.aio",
     "EmbeddedServer": "esdb_wire.server.embedded",
 }
 
@@ -50,19 +61,27 @@ __all__ = [
     "AlreadyExists",
     "AsyncCatchupSubscription",
     "AsyncEsdbClient",
+    "AsyncEventStoreDBClient",
+    "AsyncKurrentDBClient",
+    "AsyncReadResponse",
+    "CallCredentials",
     "CatchupSubscription",
     "CaughtUp",
     "Checkpoint",
+    "ClusterMember",
     "DeadlineExceeded",
     "EmbeddedServer",
     "EsdbClient",
     "EsdbClientException",
+    "EventStoreDBClient",
     "EventStoreDBClientException",
     "ExpectedPositionError",
     "GrpcError",
+    "KurrentDBClient",
     "MaximumAppendSizeExceededError",
     "NewEvent",
     "NotFound",
+    "ReadResponse",
     "RecordedEvent",
     "ServiceUnavailable",
     "StreamIsDeleted",

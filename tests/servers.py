@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from esdb_wire.server.embedded import EmbeddedServer, build_methods
+from esdb_wire.server.features import GossipService
 from esdb_wire.server.store import EventStore
 
 SERVER_KINDS = ["embedded", "grpcio"]
@@ -21,7 +22,9 @@ def running_server(kind: str) -> Iterator[str]:
         return
     from tests.grpcio_host import GrpcioHost  # noqa: PLC0415 (needs grpcio)
 
-    host = GrpcioHost(build_methods(EventStore(), "127.0.0.1", 2113))
+    gossip = GossipService("127.0.0.1", 0)
+    host = GrpcioHost(build_methods(EventStore(), gossip))
+    gossip.port = host.port
     try:
         yield f"127.0.0.1:{host.port}"
     finally:

@@ -1,163 +1,655 @@
-"""``AsyncEsdbClient``: the esdbclient 0.5 API as coroutines, on the asyncio driver."""
+"""The asyncio clients: ``AsyncEventStoreDBClient`` (esdbclient 1.x API) and
+``AsyncEsdbClient`` (esdbclient 0.5 API), on the asyncio driver."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sys
-from collections.abc import AsyncIterator, Iterable, Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
+from typing import Any, TypeVar
 
 from esdb_wire.client import paths
-from esdb_wire.client.target import parse_target
+from esdb_wire.client.credentials import CallCredentials, basic_credentials
+from esdb_wire.client.settings import ClientSettings, settings_from_uri
+from esdb_wire.cluster import ClusterMember, members_of, select_member
 from esdb_wire.codec.errors import map_error
 from esdb_wire.codec.events import proposed_message
 from esdb_wire.codec.requests import (
+    DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
+    DEFAULT_EXCLUDE_FILTER,
+    DEFAULT_WINDOW_SIZE,
     ESDB_EVENTS_REGEX,
+    StreamState,
     append_options,
+    batch_append_request,
+    delete_request,
     filter_regex,
     read_all_request,
     read_stream_request,
     subscribe_all_request,
+    subscribe_stream_request,
 )
-from esdb_wire.codec.responses import append_position, confirmation_id, read_item
+from esdb_wire.codec.responses import (
+    append_position,
+    batch_append_position,
+    confirmation_id,
+    delete_position,
+    read_item,
+)
 from esdb_wire.events import NewEvent, RecordedEvent
-from esdb_wire.exceptions import StreamNotFound, SubscriptionConfirmationError
-from esdb_wire.protos import streams_pb2
+from esdb_wire.exceptions import (
+    DiscoveryFailed,
+    EventStoreDBClientException,
+    NodeIsNotLeader,
+    NotFound,
+    ServiceUnavailable,
+    SubscriptionConfirmationError,
+)
+from esdb_wire.protos import gossip_pb2, serverfeatures_pb2, shared_pb2, streams_pb2
 from esdb_wire.transport.aio import AsyncCall, AsyncChannel
-from esdb_wire.transport.config import ConnectionConfig
 from esdb_wire.transport.status import GrpcError as TransportError
+from esdb_wire.transport.status import StatusCode
 
 _parse_read = streams_pb2.ReadResp.FromString
+_EMPTY = shared_pb2.Empty().SerializeToString()
+Metadata = list[tuple[str, str]]
+_T = TypeVar("_T")
+_Client = TypeVar("_Client", bound="AsyncEventStoreDBClient")
 
 
-class AsyncEsdbClient:
-    """The asyncio twin of :class:`esdb_wire.EsdbClient`: same methods, awaited; reads
-    and subscriptions are async iterators."""
+class AsyncEventStoreDBClient:
+    """The asyncio twin of :class:`esdb_wire.EventStoreDBClient`: the same methods as
+    coroutines; reads and subscriptions are async iterators."""
 
-    def __init__(self, uri: str = "localhost:2113", *, config: ConnectionConfig | None = None):
-        target = parse_target(uri)
-        self.uri = uri
-        self._channel = AsyncChannel(target.host, target.port, config=config or ConnectionConfig())
+    def __init__(
+        self,
+        uri: str | None = None,
+        *,
+        root_certificates: str | bytes | None = None,
+        private_key: str | bytes | None = None,
+        certificate_chain: str | bytes | None = None,
+    ) -> None:
+        self.settings: ClientSettings = settings_from_uri(
+            uri or "esdb://localhost:2113",
+            root_certificates=root_certificates,
+            private_key=private_key,
+            certificate_chain=certificate_chain,
+        )
+        self._channel: AsyncChannel | None = None
+        self._target: tuple[str, int] | None = None
+        self._batch_append: bool | None = None
+        self._closed = False
+        self._connecting: asyncio.Lock | None = None
+
+    # -- connection --------------------------------------------------------------------
+
+    @property
+    def connection_target(self) -> str:
+        host, port = self._target or self.settings.targets[0]
+        return f"{host}:{port}"
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def construct_call_credentials(self, username: str, password: str) -> CallCredentials:
+        return basic_credentials(username, password)
+
+    async def connect(self) -> None:
+        """Discover (if asked) and pick the node now instead of on the first call."""
+        await self._current_channel()
+
+    async def _current_channel(self) -> AsyncChannel:
+        if self._closed:
+            raise ServiceUnavailable("the client is closed")
+        if self._channel is not None:
+            return self._channel
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._channel is None:
+                self._target = await self._choose_target()
+                self._channel = self._open(self._target)
+            return self._channel
+
+    def _open(self, target: tuple[str, int]) -> AsyncChannel:
+        settings = self.settings
+        return AsyncChannel(
+            target[0], target[1], ssl_context=settings.ssl_context, config=settings.config
+        )
+
+    async def _choose_target(self) -> tuple[str, int]:
+        settings = self.settings
+        if not settings.discover:
+            return settings.targets[0]
+        last_error: Exception | None = None
+        for attempt in range(settings.max_discover_attempts):
+            if attempt:
+                await asyncio.sleep(settings.discovery_interval)
+            for seed in settings.targets:
+                try:
+                    member = select_member(await self._gossip(seed), settings.node_preference)
+                except (EventStoreDBClientException, TransportError) as error:
+                    last_error = error
+                    continue
+                return member.address, member.port
+        raise DiscoveryFailed(
+            f"no suitable node after {settings.max_discover_attempts} discovery attempts"
+            + (f": {last_error}" if last_error else "")
+        )
+
+    async def _gossip(self, seed: tuple[str, int]) -> list[ClusterMember]:
+        async with self._open(seed) as channel:
+            data = await channel.unary_unary(
+                paths.GOSSIP_READ, _EMPTY, timeout=self.settings.gossip_timeout
+            )
+        return members_of(gossip_pb2.ClusterInfo.FromString(data))
+
+    async def reconnect(self, target: tuple[str, int] | None = None) -> None:
+        """Drop the connection; the next call connects (to ``target`` or by discovery)."""
+        channel, self._channel = self._channel, None
+        self._batch_append = None
+        if target is not None:
+            self._target = target
+            self._channel = self._open(target)
+        if channel is not None:
+            await channel.close()
+
+    def _metadata(self, credentials: CallCredentials | None, requires_leader: bool) -> Metadata:
+        metadata = [
+            ("connection-name", self.settings.connection_name),
+            ("requires-leader", "true" if requires_leader else "false"),
+        ]
+        chosen = credentials or self.settings.credentials
+        if chosen is not None and self.settings.tls:
+            metadata.extend(chosen.metadata)  # never over plaintext
+        return metadata
+
+    async def _run(self, operation: Callable[[AsyncChannel], Awaitable[_T]]) -> _T:
+        """Run a call; follow a not-leader redirect or a fresh reconnect once."""
+        for attempt in (1, 2):
+            channel = await self._current_channel()
+            try:
+                return await operation(channel)
+            except TransportError as error:
+                mapped = map_error(error)
+                if attempt == 1 and isinstance(mapped, NodeIsNotLeader) and mapped.host:
+                    await self.reconnect((mapped.host, mapped.port or self.settings.targets[0][1]))
+                    continue
+                if attempt == 1 and error.code is StatusCode.UNAVAILABLE and error.retryable:
+                    await self.reconnect()
+                    continue
+                raise mapped from error
+        raise AssertionError("unreachable")
+
+    def _deadline(self, timeout: float | None) -> float | None:
+        return timeout if timeout is not None else self.settings.default_deadline
+
+    # -- writing -----------------------------------------------------------------------
+
+    async def append_to_stream(
+        self,
+        stream_name: str,
+        *,
+        current_version: int | StreamState,
+        events: NewEvent | Iterable[NewEvent],
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> int:
+        """Append one event (``Append``) or several atomically (``BatchAppend`` where the
+        server offers it); return the commit position of the last one."""
+        metadata = self._metadata(credentials, requires_leader=True)
+        deadline = self._deadline(timeout)
+        if isinstance(events, NewEvent):
+            batch = [events]
+        else:
+            batch = list(events)
+            if await self._supports_batch_append():
+                return await self._batch_append_call(
+                    stream_name, current_version, batch, deadline, metadata
+                )
+        return await self._append_call(stream_name, current_version, batch, deadline, metadata)
+
+    async def append_event(
+        self,
+        stream_name: str,
+        *,
+        current_version: int | StreamState,
+        event: NewEvent,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> int:
+        return await self.append_to_stream(
+            stream_name,
+            current_version=current_version,
+            events=event,
+            timeout=timeout,
+            credentials=credentials,
+        )
 
     async def append_events(
         self,
         stream_name: str,
-        expected_position: int | None,
+        *,
+        current_version: int | StreamState,
         events: Iterable[NewEvent],
         timeout: float | None = None,
+        credentials: CallCredentials | None = None,
     ) -> int:
-        """Append ``events`` atomically; return the commit position of the last one."""
-        requests = [append_options(stream_name, expected_position).SerializeToString()]
+        return await self.append_to_stream(
+            stream_name,
+            current_version=current_version,
+            events=events,
+            timeout=timeout,
+            credentials=credentials,
+        )
+
+    async def _append_call(
+        self,
+        stream_name: str,
+        expected: int | StreamState | None,
+        events: Sequence[NewEvent],
+        timeout: float | None,
+        metadata: Metadata,
+    ) -> int:
+        requests = [append_options(stream_name, expected).SerializeToString()]
         requests.extend(
             streams_pb2.AppendReq(proposed_message=proposed_message(event)).SerializeToString()
             for event in events
         )
-        try:
-            data = await self._channel.stream_unary(paths.APPEND, requests, timeout=timeout)
-        except TransportError as error:
-            raise map_error(error) from error
-        response = streams_pb2.AppendResp.FromString(data)
-        return append_position(response, stream_name, expected_position)
+        data = await self._run(
+            lambda channel: channel.stream_unary(
+                paths.APPEND, requests, metadata=metadata, timeout=timeout
+            )
+        )
+        return append_position(streams_pb2.AppendResp.FromString(data), stream_name, expected)
 
-    async def get_stream_position(
-        self, stream_name: str, timeout: float | None = None
-    ) -> int | None:
-        """The position of the last event of the stream, or None if it does not exist."""
-        try:
-            async for event in self.read_stream_events(
-                stream_name, backwards=True, limit=1, timeout=timeout
-            ):
-                return event.stream_position
-        except StreamNotFound:
-            return None
-        return None
-
-    def read_stream_events(
+    async def _batch_append_call(
         self,
         stream_name: str,
-        position: int | None = None,
-        backwards: bool = False,
-        limit: int = sys.maxsize,
-        timeout: float | None = None,
-    ) -> AsyncIterator[RecordedEvent]:
-        """An async iterator of a stream's events (see ``EsdbClient.read_stream_events``)."""
-        request = read_stream_request(
-            stream_name, position=position, backwards=backwards, limit=limit
+        expected: int | StreamState,
+        events: Sequence[NewEvent],
+        timeout: float | None,
+        metadata: Metadata,
+    ) -> int:
+        request = batch_append_request(
+            stream_name, expected, events, correlation_id=uuid.uuid4(), timeout=timeout
         )
-        return self._read(request, stream_name, timeout)
 
-    def read_all_events(
+        async def call(channel: AsyncChannel) -> bytes:
+            stream = await channel.stream_stream(
+                paths.BATCH_APPEND,
+                [request.SerializeToString()],
+                metadata=metadata,
+                timeout=timeout,
+                end=True,
+            )
+            async with stream:
+                response = await stream.receive()
+            if response is None:
+                raise TransportError(StatusCode.UNIMPLEMENTED, "no response message")
+            return response
+
+        data = await self._run(call)
+        response = streams_pb2.BatchAppendResp.FromString(data)
+        return batch_append_position(response, stream_name, expected)
+
+    async def _supports_batch_append(self) -> bool:
+        if self._batch_append is None:
+            try:
+                data = await self._run(
+                    lambda channel: channel.unary_unary(
+                        paths.SUPPORTED_METHODS, _EMPTY, timeout=self.settings.gossip_timeout
+                    )
+                )
+            except EventStoreDBClientException:
+                self._batch_append = False
+            else:
+                supported = serverfeatures_pb2.SupportedMethods.FromString(data)
+                self._batch_append = any(
+                    m.method_name == "batchappend"
+                    and m.service_name == "event_store.client.streams.streams"
+                    for m in supported.methods
+                )
+        return self._batch_append
+
+    async def delete_stream(
         self,
-        position: int | None = None,
+        stream_name: str,
+        *,
+        current_version: int | StreamState,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        await self._delete(stream_name, current_version, timeout, credentials, tombstone=False)
+
+    async def tombstone_stream(
+        self,
+        stream_name: str,
+        *,
+        current_version: int | StreamState,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        await self._delete(stream_name, current_version, timeout, credentials, tombstone=True)
+
+    async def _delete(
+        self,
+        stream_name: str,
+        expected: int | StreamState,
+        timeout: float | None,
+        credentials: CallCredentials | None,
+        *,
+        tombstone: bool,
+    ) -> int:
+        request = delete_request(stream_name, expected, tombstone=tombstone)
+        path = paths.TOMBSTONE if tombstone else paths.DELETE
+        metadata = self._metadata(credentials, requires_leader=True)
+        deadline = self._deadline(timeout)
+        data = await self._run(
+            lambda channel: channel.unary_unary(
+                path, request.SerializeToString(), metadata=metadata, timeout=deadline
+            )
+        )
+        kind = streams_pb2.TombstoneResp if tombstone else streams_pb2.DeleteResp
+        return delete_position(kind.FromString(data))
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def read_stream(
+        self,
+        stream_name: str,
+        *,
+        stream_position: int | None = None,
         backwards: bool = False,
-        filter_exclude: Sequence[str] = (ESDB_EVENTS_REGEX,),
-        filter_include: Sequence[str] = (),
+        resolve_links: bool = False,
         limit: int = sys.maxsize,
         timeout: float | None = None,
-    ) -> AsyncIterator[RecordedEvent]:
-        """An async iterator of all events (see ``EsdbClient.read_all_events``)."""
+        credentials: CallCredentials | None = None,
+    ) -> AsyncReadResponse:
+        request = read_stream_request(
+            stream_name,
+            position=stream_position,
+            backwards=backwards,
+            limit=limit,
+            resolve_links=resolve_links,
+        )
+        return await self._read(request, stream_name, timeout, credentials)
+
+    async def get_stream(
+        self,
+        stream_name: str,
+        *,
+        stream_position: int | None = None,
+        backwards: bool = False,
+        resolve_links: bool = False,
+        limit: int = sys.maxsize,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> tuple[RecordedEvent, ...]:
+        response = await self.read_stream(
+            stream_name,
+            stream_position=stream_position,
+            backwards=backwards,
+            resolve_links=resolve_links,
+            limit=limit,
+            timeout=timeout,
+            credentials=credentials,
+        )
+        async with response:
+            return tuple([event async for event in response])
+
+    async def read_all(
+        self,
+        *,
+        commit_position: int | None = None,
+        backwards: bool = False,
+        resolve_links: bool = False,
+        filter_exclude: Sequence[str] = DEFAULT_EXCLUDE_FILTER,
+        filter_include: Sequence[str] = (),
+        filter_by_stream_name: bool = False,
+        limit: int = sys.maxsize,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> AsyncReadResponse:
         request = read_all_request(
-            position=position,
+            position=commit_position,
             backwards=backwards,
             regex=filter_regex(filter_include, filter_exclude),
+            by_stream_name=filter_by_stream_name,
             limit=limit,
+            resolve_links=resolve_links,
         )
-        return self._read(request, None, timeout)
-
-    async def get_commit_position(
-        self, timeout: float | None = None, filter_exclude: Sequence[str] = (ESDB_EVENTS_REGEX,)
-    ) -> int:
-        """The commit position of the last event (system events excluded); 0 if none."""
-        async for event in self.read_all_events(
-            backwards=True, filter_exclude=filter_exclude, limit=1, timeout=timeout
-        ):
-            return int(event.commit_position or 0)
-        return 0
-
-    async def subscribe_all_events(
-        self,
-        position: int | None = None,
-        filter_exclude: Sequence[str] = (ESDB_EVENTS_REGEX,),
-        filter_include: Sequence[str] = (),
-        timeout: float | None = None,
-    ) -> AsyncCatchupSubscription:
-        """A catch-up subscription (see ``EsdbClient.subscribe_all_events``); ``async for``."""
-        request = subscribe_all_request(
-            position=position, regex=filter_regex(filter_include, filter_exclude)
-        )
-        try:
-            call = await self._channel.unary_stream(
-                paths.READ, request.SerializeToString(), timeout=timeout
-            )
-            first = await call.receive()
-        except TransportError as error:
-            raise map_error(error) from error
-        if first is None:
-            raise SubscriptionConfirmationError("the subscription ended before its confirmation")
-        return AsyncCatchupSubscription(call, confirmation_id(_parse_read(first)))
+        return await self._read(request, None, timeout, credentials)
 
     async def _read(
-        self, request: streams_pb2.ReadReq, stream_name: str | None, timeout: float | None
-    ) -> AsyncIterator[RecordedEvent]:
-        call = None
-        try:
-            call = await self._channel.unary_stream(
-                paths.READ, request.SerializeToString(), timeout=timeout
+        self,
+        request: streams_pb2.ReadReq,
+        stream_name: str | None,
+        timeout: float | None,
+        credentials: CallCredentials | None,
+    ) -> AsyncReadResponse:
+        payload = request.SerializeToString()
+        metadata = self._metadata(credentials, requires_leader=False)
+        call = await self._run(
+            lambda channel: channel.unary_stream(
+                paths.READ, payload, metadata=metadata, timeout=timeout
             )
-            async for data in call:
-                item = read_item(_parse_read(data), stream_name)
-                if item is not None:
-                    yield item
-        except TransportError as error:
-            raise map_error(error) from error
-        finally:
-            if call is not None:
-                call.cancel()
+        )
+        return AsyncReadResponse(call, stream_name)
+
+    async def get_current_version(
+        self,
+        stream_name: str,
+        *,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> int | StreamState:
+        try:
+            events = await self.get_stream(
+                stream_name, backwards=True, limit=1, timeout=timeout, credentials=credentials
+            )
+        except NotFound:
+            return StreamState.NO_STREAM
+        return events[0].stream_position if events else StreamState.NO_STREAM
+
+    async def get_commit_position(
+        self,
+        *,
+        filter_exclude: Sequence[str] = DEFAULT_EXCLUDE_FILTER,
+        filter_include: Sequence[str] = (),
+        filter_by_stream_name: bool = False,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> int:
+        response = await self.read_all(
+            backwards=True,
+            filter_exclude=filter_exclude,
+            filter_include=filter_include,
+            filter_by_stream_name=filter_by_stream_name,
+            limit=1,
+            timeout=timeout,
+            credentials=credentials,
+        )
+        async with response:
+            async for event in response:
+                return int(event.commit_position or 0)
+        return 0
+
+    async def get_stream_metadata(
+        self,
+        stream_name: str,
+        *,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> tuple[dict[str, Any], int | StreamState]:
+        try:
+            events = await self.get_stream(
+                "$$" + stream_name,
+                backwards=True,
+                limit=1,
+                timeout=timeout,
+                credentials=credentials,
+            )
+        except NotFound:
+            return {}, StreamState.NO_STREAM
+        if not events:
+            return {}, StreamState.NO_STREAM
+        return json.loads(events[0].data), events[0].stream_position
+
+    async def set_stream_metadata(
+        self,
+        stream_name: str,
+        *,
+        metadata: dict[str, Any],
+        current_version: int | StreamState = StreamState.ANY,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        event = NewEvent(type="$metadata", data=json.dumps(metadata).encode("utf-8"))
+        await self.append_event(
+            "$$" + stream_name,
+            current_version=current_version,
+            event=event,
+            timeout=timeout,
+            credentials=credentials,
+        )
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    async def subscribe_to_all(
+        self,
+        *,
+        commit_position: int | None = None,
+        from_end: bool = False,
+        resolve_links: bool = False,
+        filter_exclude: Sequence[str] = DEFAULT_EXCLUDE_FILTER,
+        filter_include: Sequence[str] = (),
+        filter_by_stream_name: bool = False,
+        include_checkpoints: bool = False,
+        window_size: int = DEFAULT_WINDOW_SIZE,
+        checkpoint_interval_multiplier: int = DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
+        include_caught_up: bool = False,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+        auto_resubscribe: bool = False,
+    ) -> AsyncCatchupSubscription:
+        regex = filter_regex(filter_include, filter_exclude)
+
+        def request(position: int | None) -> streams_pb2.ReadReq:
+            return subscribe_all_request(
+                position=position if position is not None else commit_position,
+                from_end=from_end and position is None,
+                regex=regex,
+                by_stream_name=filter_by_stream_name,
+                window_size=window_size,
+                checkpoint_interval_multiplier=checkpoint_interval_multiplier,
+                resolve_links=resolve_links,
+            )
+
+        return await self._subscribe(
+            request,
+            all_positions=True,
+            include_checkpoints=include_checkpoints,
+            include_caught_up=include_caught_up,
+            timeout=timeout,
+            credentials=credentials,
+            auto_resubscribe=auto_resubscribe,
+        )
+
+    async def subscribe_to_stream(
+        self,
+        stream_name: str,
+        *,
+        stream_position: int | None = None,
+        from_end: bool = False,
+        resolve_links: bool = False,
+        include_caught_up: bool = False,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+        auto_resubscribe: bool = False,
+    ) -> AsyncCatchupSubscription:
+        def request(position: int | None) -> streams_pb2.ReadReq:
+            return subscribe_stream_request(
+                stream_name,
+                position=position if position is not None else stream_position,
+                from_end=from_end and position is None,
+                resolve_links=resolve_links,
+            )
+
+        return await self._subscribe(
+            request,
+            all_positions=False,
+            include_checkpoints=False,
+            include_caught_up=include_caught_up,
+            timeout=timeout,
+            credentials=credentials,
+            auto_resubscribe=auto_resubscribe,
+        )
+
+    async def _subscribe(
+        self,
+        request: Callable[[int | None], streams_pb2.ReadReq],
+        *,
+        all_positions: bool,
+        include_checkpoints: bool,
+        include_caught_up: bool,
+        timeout: float | None,
+        credentials: CallCredentials | None,
+        auto_resubscribe: bool,
+    ) -> AsyncCatchupSubscription:
+        metadata = self._metadata(credentials, requires_leader=False)
+
+        async def start(position: int | None) -> tuple[AsyncCall, str]:
+            payload = request(position).SerializeToString()
+
+            async def open_and_confirm(channel: AsyncChannel) -> tuple[AsyncCall, str]:
+                call = await channel.unary_stream(
+                    paths.READ, payload, metadata=metadata, timeout=timeout
+                )
+                first = await call.receive()
+                if first is None:
+                    raise SubscriptionConfirmationError("the subscription ended at once")
+                return call, confirmation_id(_parse_read(first))
+
+            return await self._run(open_and_confirm)
+
+        subscription = AsyncCatchupSubscription(
+            start,
+            all_positions=all_positions,
+            include_checkpoints=include_checkpoints,
+            include_caught_up=include_caught_up,
+            auto_resubscribe=auto_resubscribe,
+        )
+        await subscription.begin()
+        return subscription
+
+    # -- cluster -----------------------------------------------------------------------
+
+    async def read_gossip(
+        self, *, timeout: float | None = None, credentials: CallCredentials | None = None
+    ) -> tuple[ClusterMember, ...]:
+        metadata = self._metadata(credentials, requires_leader=False)
+        deadline = timeout if timeout is not None else self.settings.gossip_timeout
+        data = await self._run(
+            lambda channel: channel.unary_unary(
+                paths.GOSSIP_READ, _EMPTY, metadata=metadata, timeout=deadline
+            )
+        )
+        return tuple(members_of(gossip_pb2.ClusterInfo.FromString(data)))
+
+    # -- lifecycle ---------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Cancel open calls and close the connection."""
-        await self._channel.close()
+        self._closed = True
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
 
-    async def __aenter__(self) -> AsyncEsdbClient:
+    async def __aenter__(self: _Client) -> _Client:
         return self
 
     async def __aexit__(
@@ -169,12 +661,15 @@ class AsyncEsdbClient:
         await self.close()
 
 
-class AsyncCatchupSubscription:
-    """Recorded then live events of a catch-up subscription, as an async iterator."""
+AsyncKurrentDBClient = AsyncEventStoreDBClient
 
-    def __init__(self, call: AsyncCall, subscription_id: str) -> None:
+
+class AsyncReadResponse:
+    """The events of one read, as an async iterator; ``stop()`` ends it early."""
+
+    def __init__(self, call: AsyncCall, stream_name: str | None) -> None:
         self._call = call
-        self.subscription_id = subscription_id
+        self._stream_name = stream_name
 
     def __aiter__(self) -> AsyncIterator[RecordedEvent]:
         return self
@@ -188,13 +683,108 @@ class AsyncCatchupSubscription:
                 raise map_error(error) from error
             if data is None:
                 raise StopAsyncIteration
-            item = read_item(_parse_read(data))
+            item = read_item(_parse_read(data), self._stream_name)
             if item is not None:
                 return item
 
     def stop(self) -> None:
-        """End the subscription (cancels the call)."""
         self._call.cancel()
+
+    async def __aenter__(self) -> AsyncReadResponse:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class AsyncCatchupSubscription:
+    """Recorded then live events (and ``Checkpoint``/``CaughtUp`` items when asked for),
+    as an async iterator. ``stop()`` or ``async with`` ends it."""
+
+    def __init__(
+        self,
+        start: Callable[[int | None], Awaitable[tuple[AsyncCall, str]]],
+        *,
+        all_positions: bool,
+        include_checkpoints: bool,
+        include_caught_up: bool,
+        auto_resubscribe: bool,
+    ) -> None:
+        self._start = start
+        self._all_positions = all_positions
+        self._include_checkpoints = include_checkpoints
+        self._include_caught_up = include_caught_up
+        self._auto_resubscribe = auto_resubscribe
+        self._last_position: int | None = None
+        self._stopped = False
+        self._call: AsyncCall | None = None
+        self.subscription_id = ""
+
+    async def begin(self) -> None:
+        self._call, self.subscription_id = await self._start(None)
+
+    def __aiter__(self) -> AsyncIterator[RecordedEvent]:
+        return self
+
+    async def __anext__(self) -> RecordedEvent:
+        while True:
+            call = self._call
+            assert call is not None, "begin() first"
+            try:
+                data = await call.receive()
+            except TransportError as error:
+                if await self._resubscribe_after(error):
+                    continue
+                raise map_error(error) from error
+            if data is None:
+                raise StopAsyncIteration
+            response = _parse_read(data)
+            item = read_item(
+                response, include_checkpoints=True, include_caught_up=self._include_caught_up
+            )
+            if item is None:
+                continue
+            self._remember(response, item)
+            if item.is_checkpoint and not self._include_checkpoints:
+                continue
+            return item
+
+    def _remember(self, response: streams_pb2.ReadResp, item: RecordedEvent) -> None:
+        if item.is_caught_up:
+            return
+        if self._all_positions:
+            event = response.event
+            if response.WhichOneof("content") == "event" and event.HasField("commit_position"):
+                self._last_position = int(event.commit_position)
+            elif item.commit_position is not None:
+                self._last_position = int(item.commit_position)
+        elif not item.is_checkpoint:
+            self._last_position = (
+                item.link.stream_position if item.link is not None else item.stream_position
+            )
+
+    async def _resubscribe_after(self, error: TransportError) -> bool:
+        if not self._auto_resubscribe or self._stopped or error.code is not StatusCode.UNAVAILABLE:
+            return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while loop.time() < deadline:
+            try:
+                self._call, self.subscription_id = await self._start(self._last_position)
+                return True
+            except ServiceUnavailable:
+                await asyncio.sleep(0.2)
+        return False
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._call is not None:
+            self._call.cancel()
 
     async def aclose(self) -> None:
         self.stop()
@@ -209,3 +799,87 @@ class AsyncCatchupSubscription:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class AsyncEsdbClient(AsyncEventStoreDBClient):
+    """The esdbclient 0.5 API as coroutines (reads and subscriptions: async iterators)."""
+
+    def __init__(self, uri: str = "localhost:2113", **kwargs: Any) -> None:
+        super().__init__(uri, **kwargs)
+
+    async def append_events(  # type: ignore[override]
+        self,
+        stream_name: str,
+        expected_position: int | None,
+        events: Iterable[NewEvent],
+        timeout: float | None = None,
+    ) -> int:
+        metadata = self._metadata(None, requires_leader=True)
+        return await self._append_call(
+            stream_name, expected_position, list(events), timeout, metadata
+        )
+
+    async def get_stream_position(
+        self, stream_name: str, timeout: float | None = None
+    ) -> int | None:
+        version = await self.get_current_version(stream_name, timeout=timeout)
+        return None if isinstance(version, StreamState) else version
+
+    async def read_stream_events(
+        self,
+        stream_name: str,
+        position: int | None = None,
+        backwards: bool = False,
+        limit: int = sys.maxsize,
+        timeout: float | None = None,
+    ) -> AsyncIterator[RecordedEvent]:
+        response = await self.read_stream(
+            stream_name,
+            stream_position=position,
+            backwards=backwards,
+            limit=limit,
+            timeout=timeout,
+        )
+        async with response:
+            async for event in response:
+                yield event
+
+    async def read_all_events(
+        self,
+        position: int | None = None,
+        backwards: bool = False,
+        filter_exclude: Sequence[str] = (ESDB_EVENTS_REGEX,),
+        filter_include: Sequence[str] = (),
+        limit: int = sys.maxsize,
+        timeout: float | None = None,
+    ) -> AsyncIterator[RecordedEvent]:
+        response = await self.read_all(
+            commit_position=position,
+            backwards=backwards,
+            filter_exclude=filter_exclude,
+            filter_include=filter_include,
+            limit=limit,
+            timeout=timeout,
+        )
+        async with response:
+            async for event in response:
+                yield event
+
+    async def get_commit_position(  # type: ignore[override]
+        self, timeout: float | None = None, filter_exclude: Sequence[str] = (ESDB_EVENTS_REGEX,)
+    ) -> int:
+        return await super().get_commit_position(timeout=timeout, filter_exclude=filter_exclude)
+
+    async def subscribe_all_events(
+        self,
+        position: int | None = None,
+        filter_exclude: Sequence[str] = (ESDB_EVENTS_REGEX,),
+        filter_include: Sequence[str] = (),
+        timeout: float | None = None,
+    ) -> AsyncCatchupSubscription:
+        return await self.subscribe_to_all(
+            commit_position=position,
+            filter_exclude=filter_exclude,
+            filter_include=filter_include,
+            timeout=timeout,
+        )

@@ -1,6 +1,6 @@
 """The gRPC paths of the rpcs the client calls."""
 
-from esdb_wire.protos import streams_pb2
+from esdb_wire.protos import gossip_pb2, serverfeatures_pb2, streams_pb2
 from esdb_wire.protos.wire_names import method_path
 
 _STREAMS = streams_pb2.DESCRIPTOR.services_by_name["Streams"]
@@ -9,3 +9,8 @@ APPEND = method_path(_STREAMS, "Append")
 BATCH_APPEND = method_path(_STREAMS, "BatchAppend")
 DELETE = method_path(_STREAMS, "Delete")
 TOMBSTONE = method_path(_STREAMS, "Tombstone")
+
+GOSSIP_READ = method_path(gossip_pb2.DESCRIPTOR.services_by_name["Gossip"], "Read")
+SUPPORTED_METHODS = method_path(
+    serverfeatures_pb2.DESCRIPTOR.services_by_name["ServerFeatures"], "GetSupportedMethods"
+)

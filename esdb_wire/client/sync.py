@@ -1,180 +1,666 @@
-"""``EsdbClient``: the esdbclient 0.5 API on the blocking driver."""
+"""The blocking clients: ``EventStoreDBClient`` (the esdbclient 1.x API) and ``EsdbClient``
+(the esdbclient 0.5 API, on top of it). One multiplexed connection, no thread of their own."""
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
+from typing import Any, TypeVar
 
 from esdb_wire.client import paths
-from esdb_wire.client.target import parse_target
+from esdb_wire.client.credentials import CallCredentials, basic_credentials
+from esdb_wire.client.settings import ClientSettings, settings_from_uri
+from esdb_wire.cluster import ClusterMember, members_of, select_member
 from esdb_wire.codec.errors import map_error
 from esdb_wire.codec.events import proposed_message
 from esdb_wire.codec.requests import (
+    DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
+    DEFAULT_EXCLUDE_FILTER,
+    DEFAULT_WINDOW_SIZE,
     ESDB_EVENTS_REGEX,
+    StreamState,
     append_options,
+    batch_append_request,
+    delete_request,
     filter_regex,
     read_all_request,
     read_stream_request,
     subscribe_all_request,
+    subscribe_stream_request,
 )
-from esdb_wire.codec.responses import append_position, confirmation_id, read_item
+from esdb_wire.codec.responses import (
+    append_position,
+    batch_append_position,
+    confirmation_id,
+    delete_position,
+    read_item,
+)
 from esdb_wire.events import NewEvent, RecordedEvent
-from esdb_wire.exceptions import StreamNotFound, SubscriptionConfirmationError
-from esdb_wire.protos import streams_pb2
+from esdb_wire.exceptions import (
+    DiscoveryFailed,
+    EventStoreDBClientException,
+    NodeIsNotLeader,
+    NotFound,
+    ServiceUnavailable,
+    SubscriptionConfirmationError,
+)
+from esdb_wire.protos import gossip_pb2, serverfeatures_pb2, shared_pb2, streams_pb2
 from esdb_wire.transport.blocking import BlockingCall, Channel
-from esdb_wire.transport.config import ConnectionConfig
 from esdb_wire.transport.status import GrpcError as TransportError
+from esdb_wire.transport.status import StatusCode
 
 _parse_read = streams_pb2.ReadResp.FromString
+_EMPTY = shared_pb2.Empty().SerializeToString()
+Metadata = list[tuple[str, str]]
+_Client = TypeVar("_Client", bound="EventStoreDBClient")
 
 
-class EsdbClient:
-    """An EventStoreDB client (esdbclient 0.5 API) over one multiplexed connection.
+class EventStoreDBClient:
+    """An EventStoreDB / KurrentDB client with the esdbclient 1.x API.
 
-    ``uri`` is ``"host:port"`` of an insecure server. Every method takes ``timeout``
-    (seconds), a deadline for the whole operation. Thread-safe; needs no thread of its own.
+    ``uri`` is a connection string (``esdb://``, ``esdb+discover://``, ``kurrentdb://``, ...)
+    or ``host:port`` for a plaintext single node. PEM strings or bytes in
+    ``root_certificates`` (trusted CAs), ``certificate_chain`` and ``private_key`` (a user
+    certificate) complement the string's TLS options. Thread-safe.
     """
 
-    def __init__(self, uri: str = "localhost:2113", *, config: ConnectionConfig | None = None):
-        target = parse_target(uri)
-        self.uri = uri
-        self._channel = Channel(target.host, target.port, config=config or ConnectionConfig())
+    def __init__(
+        self,
+        uri: str | None = None,
+        *,
+        root_certificates: str | bytes | None = None,
+        private_key: str | bytes | None = None,
+        certificate_chain: str | bytes | None = None,
+    ) -> None:
+        self.settings: ClientSettings = settings_from_uri(
+            uri or "esdb://localhost:2113",
+            root_certificates=root_certificates,
+            private_key=private_key,
+            certificate_chain=certificate_chain,
+        )
+        self._lock = threading.Lock()
+        self._channel: Channel | None = None
+        self._target: tuple[str, int] | None = None
+        self._batch_append: bool | None = None
+        self._closed = False
+
+    # -- connection --------------------------------------------------------------------
+
+    @property
+    def connection_target(self) -> str:
+        host, port = self._target or self.settings.targets[0]
+        return f"{host}:{port}"
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def construct_call_credentials(self, username: str, password: str) -> CallCredentials:
+        """Per-call credentials (pass as ``credentials=`` to any method)."""
+        return basic_credentials(username, password)
+
+    def _current_channel(self) -> Channel:
+        with self._lock:
+            if self._closed:
+                raise ServiceUnavailable("the client is closed")
+            if self._channel is None:
+                self._target = self._choose_target()
+                self._channel = self._open(self._target)
+            return self._channel
+
+    def _open(self, target: tuple[str, int]) -> Channel:
+        settings = self.settings
+        return Channel(
+            target[0], target[1], ssl_context=settings.ssl_context, config=settings.config
+        )
+
+    def _choose_target(self) -> tuple[str, int]:
+        settings = self.settings
+        if not settings.discover:
+            return settings.targets[0]
+        last_error: Exception | None = None
+        for attempt in range(settings.max_discover_attempts):
+            if attempt:
+                time.sleep(settings.discovery_interval)
+            for seed in settings.targets:
+                try:
+                    member = select_member(self._gossip(seed), settings.node_preference)
+                except (EventStoreDBClientException, TransportError) as error:
+                    last_error = error
+                    continue
+                return member.address, member.port
+        raise DiscoveryFailed(
+            f"no suitable node after {settings.max_discover_attempts} discovery attempts"
+            + (f": {last_error}" if last_error else "")
+        )
+
+    def _gossip(self, seed: tuple[str, int]) -> list[ClusterMember]:
+        with self._open(seed) as channel:
+            data = channel.unary_unary(
+                paths.GOSSIP_READ, _EMPTY, timeout=self.settings.gossip_timeout
+            )
+        return members_of(gossip_pb2.ClusterInfo.FromString(data))
+
+    def reconnect(self, target: tuple[str, int] | None = None) -> None:
+        """Drop the connection; the next call connects (to ``target`` or by discovery)."""
+        with self._lock:
+            channel, self._channel = self._channel, None
+            self._batch_append = None
+            if target is not None:
+                self._target = target
+                self._channel = self._open(target)
+        if channel is not None:
+            channel.close()
+
+    def _metadata(self, credentials: CallCredentials | None, requires_leader: bool) -> Metadata:
+        metadata = [
+            ("connection-name", self.settings.connection_name),
+            ("requires-leader", "true" if requires_leader else "false"),
+        ]
+        chosen = credentials or self.settings.credentials
+        if chosen is not None and self.settings.tls:
+            metadata.extend(chosen.metadata)  # never over plaintext
+        return metadata
+
+    def _run(self, operation: Callable[[Channel], Any]) -> Any:
+        """Run a call; follow a not-leader redirect or a fresh reconnect once."""
+        for attempt in (1, 2):
+            channel = self._current_channel()
+            try:
+                return operation(channel)
+            except TransportError as error:
+                mapped = map_error(error)
+                if attempt == 1 and isinstance(mapped, NodeIsNotLeader) and mapped.host:
+                    self.reconnect((mapped.host, mapped.port or self.settings.targets[0][1]))
+                    continue
+                if attempt == 1 and error.code is StatusCode.UNAVAILABLE and error.retryable:
+                    self.reconnect()
+                    continue
+                raise mapped from error
+        raise AssertionError("unreachable")
+
+    def _deadline(self, timeout: float | None) -> float | None:
+        return timeout if timeout is not None else self.settings.default_deadline
 
     # -- writing -----------------------------------------------------------------------
+
+    def append_to_stream(
+        self,
+        stream_name: str,
+        *,
+        current_version: int | StreamState,
+        events: NewEvent | Iterable[NewEvent],
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> int:
+        """Append one event (``Append``) or several atomically (``BatchAppend`` where the
+        server offers it); return the commit position of the last one."""
+        metadata = self._metadata(credentials, requires_leader=True)
+        deadline = self._deadline(timeout)
+        if isinstance(events, NewEvent):
+            batch = [events]
+        else:
+            batch = list(events)
+            if self._supports_batch_append():
+                return self._batch_append_call(
+                    stream_name, current_version, batch, deadline, metadata
+                )
+        return self._append_call(stream_name, current_version, batch, deadline, metadata)
+
+    def append_event(
+        self,
+        stream_name: str,
+        *,
+        current_version: int | StreamState,
+        event: NewEvent,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> int:
+        """Append one event; return its commit position."""
+        return self.append_to_stream(
+            stream_name,
+            current_version=current_version,
+            events=event,
+            timeout=timeout,
+            credentials=credentials,
+        )
 
     def append_events(
         self,
         stream_name: str,
-        expected_position: int | None,
+        *,
+        current_version: int | StreamState,
         events: Iterable[NewEvent],
         timeout: float | None = None,
+        credentials: CallCredentials | None = None,
     ) -> int:
-        """Append ``events`` atomically; return the commit position of the last one.
+        """Alias of :meth:`append_to_stream` (esdbclient 1.x)."""
+        return self.append_to_stream(
+            stream_name,
+            current_version=current_version,
+            events=events,
+            timeout=timeout,
+            credentials=credentials,
+        )
 
-        ``expected_position``: the stream's current position, ``None`` if it must not exist,
-        or a negative number to skip the check. A mismatch raises ``ExpectedPositionError``.
-        """
-        requests = [append_options(stream_name, expected_position).SerializeToString()]
+    def _append_call(
+        self,
+        stream_name: str,
+        expected: int | StreamState | None,
+        events: Sequence[NewEvent],
+        timeout: float | None,
+        metadata: Metadata,
+    ) -> int:
+        requests = [append_options(stream_name, expected).SerializeToString()]
         requests.extend(
             streams_pb2.AppendReq(proposed_message=proposed_message(event)).SerializeToString()
             for event in events
         )
-        try:
-            data = self._channel.stream_unary(paths.APPEND, requests, timeout=timeout)
-        except TransportError as error:
-            raise map_error(error) from error
-        response = streams_pb2.AppendResp.FromString(data)
-        return append_position(response, stream_name, expected_position)
+        data = self._run(
+            lambda channel: channel.stream_unary(
+                paths.APPEND, requests, metadata=metadata, timeout=timeout
+            )
+        )
+        return append_position(streams_pb2.AppendResp.FromString(data), stream_name, expected)
+
+    def _batch_append_call(
+        self,
+        stream_name: str,
+        expected: int | StreamState,
+        events: Sequence[NewEvent],
+        timeout: float | None,
+        metadata: Metadata,
+    ) -> int:
+        request = batch_append_request(
+            stream_name, expected, events, correlation_id=uuid.uuid4(), timeout=timeout
+        )
+        data = self._run(
+            lambda channel: _single(
+                channel.stream_stream(
+                    paths.BATCH_APPEND,
+                    [request.SerializeToString()],
+                    metadata=metadata,
+                    timeout=timeout,
+                    end=True,
+                )
+            )
+        )
+        response = streams_pb2.BatchAppendResp.FromString(data)
+        return batch_append_position(response, stream_name, expected)
+
+    def _supports_batch_append(self) -> bool:
+        if self._batch_append is None:
+            try:
+                data = self._run(
+                    lambda channel: channel.unary_unary(
+                        paths.SUPPORTED_METHODS, _EMPTY, timeout=self.settings.gossip_timeout
+                    )
+                )
+            except EventStoreDBClientException:
+                self._batch_append = False  # UNIMPLEMENTED: assume no capabilities
+            else:
+                supported = serverfeatures_pb2.SupportedMethods.FromString(data)
+                self._batch_append = any(
+                    m.method_name == "batchappend"
+                    and m.service_name == "event_store.client.streams.streams"
+                    for m in supported.methods
+                )
+        return self._batch_append
+
+    def delete_stream(
+        self,
+        stream_name: str,
+        *,
+        current_version: int | StreamState,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        """Soft-delete a stream (it can be written again, numbering continues)."""
+        self._delete(stream_name, current_version, timeout, credentials, tombstone=False)
+
+    def tombstone_stream(
+        self,
+        stream_name: str,
+        *,
+        current_version: int | StreamState,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        """Hard-delete a stream, for good."""
+        self._delete(stream_name, current_version, timeout, credentials, tombstone=True)
+
+    def _delete(
+        self,
+        stream_name: str,
+        expected: int | StreamState,
+        timeout: float | None,
+        credentials: CallCredentials | None,
+        *,
+        tombstone: bool,
+    ) -> int:
+        request = delete_request(stream_name, expected, tombstone=tombstone)
+        path = paths.TOMBSTONE if tombstone else paths.DELETE
+        metadata = self._metadata(credentials, requires_leader=True)
+        deadline = self._deadline(timeout)
+        data = self._run(
+            lambda channel: channel.unary_unary(
+                path, request.SerializeToString(), metadata=metadata, timeout=deadline
+            )
+        )
+        kind = streams_pb2.TombstoneResp if tombstone else streams_pb2.DeleteResp
+        return delete_position(kind.FromString(data))
 
     # -- reading -----------------------------------------------------------------------
 
-    def get_stream_position(self, stream_name: str, timeout: float | None = None) -> int | None:
-        """The position of the last event of the stream, or None if it does not exist."""
-        try:
-            for event in self.read_stream_events(
-                stream_name, backwards=True, limit=1, timeout=timeout
-            ):
-                return event.stream_position
-        except StreamNotFound:
-            return None
-        return None
-
-    def read_stream_events(
+    def read_stream(
         self,
         stream_name: str,
-        position: int | None = None,
+        *,
+        stream_position: int | None = None,
         backwards: bool = False,
+        resolve_links: bool = False,
         limit: int = sys.maxsize,
         timeout: float | None = None,
-    ) -> Iterator[RecordedEvent]:
-        """The events of a stream, from ``position`` (inclusive) or its start (or end,
-        ``backwards``), at most ``limit``. A generator: iterating a stream that does not
-        exist raises ``StreamNotFound``."""
+        credentials: CallCredentials | None = None,
+    ) -> ReadResponse:
+        """The events of a stream, from ``stream_position`` (inclusive); raises
+        ``NotFound`` on first iteration if the stream does not exist."""
         request = read_stream_request(
-            stream_name, position=position, backwards=backwards, limit=limit
+            stream_name,
+            position=stream_position,
+            backwards=backwards,
+            limit=limit,
+            resolve_links=resolve_links,
         )
-        return self._read(request, stream_name, timeout)
+        return self._read(request, stream_name, timeout, credentials)
 
-    def read_all_events(
+    def get_stream(
         self,
-        position: int | None = None,
+        stream_name: str,
+        *,
+        stream_position: int | None = None,
         backwards: bool = False,
-        filter_exclude: Sequence[str] = (ESDB_EVENTS_REGEX,),
-        filter_include: Sequence[str] = (),
+        resolve_links: bool = False,
         limit: int = sys.maxsize,
         timeout: float | None = None,
-    ) -> Iterator[RecordedEvent]:
-        """Every event in commit order from ``position`` (inclusive forwards, exclusive
-        backwards), filtered on the server by event type regexes, at most ``limit``."""
+        credentials: CallCredentials | None = None,
+    ) -> tuple[RecordedEvent, ...]:
+        """:meth:`read_stream`, collected into a tuple."""
+        with self.read_stream(
+            stream_name,
+            stream_position=stream_position,
+            backwards=backwards,
+            resolve_links=resolve_links,
+            limit=limit,
+            timeout=timeout,
+            credentials=credentials,
+        ) as events:
+            return tuple(events)
+
+    def read_all(
+        self,
+        *,
+        commit_position: int | None = None,
+        backwards: bool = False,
+        resolve_links: bool = False,
+        filter_exclude: Sequence[str] = DEFAULT_EXCLUDE_FILTER,
+        filter_include: Sequence[str] = (),
+        filter_by_stream_name: bool = False,
+        limit: int = sys.maxsize,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> ReadResponse:
+        """Every event in commit order from ``commit_position`` (forwards inclusive,
+        backwards exclusive), filtered by the server on event type (or stream name)."""
         request = read_all_request(
-            position=position,
+            position=commit_position,
             backwards=backwards,
             regex=filter_regex(filter_include, filter_exclude),
+            by_stream_name=filter_by_stream_name,
             limit=limit,
+            resolve_links=resolve_links,
         )
-        return self._read(request, None, timeout)
-
-    def get_commit_position(
-        self, timeout: float | None = None, filter_exclude: Sequence[str] = (ESDB_EVENTS_REGEX,)
-    ) -> int:
-        """The commit position of the last event (system events excluded); 0 if none."""
-        for event in self.read_all_events(
-            backwards=True, filter_exclude=filter_exclude, limit=1, timeout=timeout
-        ):
-            return int(event.commit_position or 0)
-        return 0
-
-    def subscribe_all_events(
-        self,
-        position: int | None = None,
-        filter_exclude: Sequence[str] = (ESDB_EVENTS_REGEX,),
-        filter_include: Sequence[str] = (),
-        timeout: float | None = None,
-    ) -> CatchupSubscription:
-        """A catch-up subscription to every event after ``position`` (exclusive), or from
-        the first; iterate it for recorded then live events. Close it (or drop it) to end."""
-        request = subscribe_all_request(
-            position=position, regex=filter_regex(filter_include, filter_exclude)
-        )
-        try:
-            call = self._channel.unary_stream(
-                paths.READ, request.SerializeToString(), timeout=timeout
-            )
-            first = call.receive()
-        except TransportError as error:
-            raise map_error(error) from error
-        if first is None:
-            raise SubscriptionConfirmationError("the subscription ended before its confirmation")
-        subscription_id = confirmation_id(_parse_read(first))
-        return CatchupSubscription(call, subscription_id)
+        return self._read(request, None, timeout, credentials)
 
     def _read(
-        self, request: streams_pb2.ReadReq, stream_name: str | None, timeout: float | None
-    ) -> Iterator[RecordedEvent]:
-        # The call starts on the first next(), as a generator does.
-        call = None
-        try:
-            call = self._channel.unary_stream(
-                paths.READ, request.SerializeToString(), timeout=timeout
+        self,
+        request: streams_pb2.ReadReq,
+        stream_name: str | None,
+        timeout: float | None,
+        credentials: CallCredentials | None,
+    ) -> ReadResponse:
+        payload = request.SerializeToString()
+        metadata = self._metadata(credentials, requires_leader=False)
+        call = self._run(
+            lambda channel: channel.unary_stream(
+                paths.READ, payload, metadata=metadata, timeout=timeout
             )
-            for data in call:
-                item = read_item(_parse_read(data), stream_name)
-                if item is not None:
-                    yield item
-        except TransportError as error:
-            raise map_error(error) from error
-        finally:
-            if call is not None:
-                call.cancel()
+        )
+        return ReadResponse(call, stream_name)
+
+    def get_current_version(
+        self,
+        stream_name: str,
+        *,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> int | StreamState:
+        """The stream's last revision, or ``StreamState.NO_STREAM``."""
+        try:
+            events = self.get_stream(
+                stream_name, backwards=True, limit=1, timeout=timeout, credentials=credentials
+            )
+        except NotFound:
+            return StreamState.NO_STREAM
+        return events[0].stream_position if events else StreamState.NO_STREAM
+
+    def get_commit_position(
+        self,
+        *,
+        filter_exclude: Sequence[str] = DEFAULT_EXCLUDE_FILTER,
+        filter_include: Sequence[str] = (),
+        filter_by_stream_name: bool = False,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> int:
+        """The commit position of the newest event the filters let through; 0 if none."""
+        with self.read_all(
+            backwards=True,
+            filter_exclude=filter_exclude,
+            filter_include=filter_include,
+            filter_by_stream_name=filter_by_stream_name,
+            limit=1,
+            timeout=timeout,
+            credentials=credentials,
+        ) as events:
+            for event in events:
+                return int(event.commit_position or 0)
+        return 0
+
+    def get_stream_metadata(
+        self,
+        stream_name: str,
+        *,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> tuple[dict[str, Any], int | StreamState]:
+        """The stream's metadata and the version of its metastream (or ``NO_STREAM``)."""
+        try:
+            events = self.get_stream(
+                "$$" + stream_name,
+                backwards=True,
+                limit=1,
+                timeout=timeout,
+                credentials=credentials,
+            )
+        except NotFound:
+            return {}, StreamState.NO_STREAM
+        if not events:
+            return {}, StreamState.NO_STREAM
+        return json.loads(events[0].data), events[0].stream_position
+
+    def set_stream_metadata(
+        self,
+        stream_name: str,
+        *,
+        metadata: dict[str, Any],
+        current_version: int | StreamState = StreamState.ANY,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        """Write the stream's metadata (a ``$metadata`` event in ``$$<stream>``)."""
+        event = NewEvent(type="$metadata", data=json.dumps(metadata).encode("utf-8"))
+        self.append_event(
+            "$$" + stream_name,
+            current_version=current_version,
+            event=event,
+            timeout=timeout,
+            credentials=credentials,
+        )
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    def subscribe_to_all(
+        self,
+        *,
+        commit_position: int | None = None,
+        from_end: bool = False,
+        resolve_links: bool = False,
+        filter_exclude: Sequence[str] = DEFAULT_EXCLUDE_FILTER,
+        filter_include: Sequence[str] = (),
+        filter_by_stream_name: bool = False,
+        include_checkpoints: bool = False,
+        window_size: int = DEFAULT_WINDOW_SIZE,
+        checkpoint_interval_multiplier: int = DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
+        include_caught_up: bool = False,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+        auto_resubscribe: bool = False,
+    ) -> CatchupSubscription:
+        """A catch-up subscription to ``$all`` after ``commit_position`` (exclusive).
+
+        ``auto_resubscribe=True``: if the connection drops, reconnect and resume after the
+        last delivered position (no gap, no duplicate).
+        """
+        regex = filter_regex(filter_include, filter_exclude)
+
+        def request(position: int | None) -> streams_pb2.ReadReq:
+            return subscribe_all_request(
+                position=position if position is not None else commit_position,
+                from_end=from_end and position is None,
+                regex=regex,
+                by_stream_name=filter_by_stream_name,
+                window_size=window_size,
+                checkpoint_interval_multiplier=checkpoint_interval_multiplier,
+                resolve_links=resolve_links,
+            )
+
+        return self._subscribe(
+            request,
+            all_positions=True,
+            include_checkpoints=include_checkpoints,
+            include_caught_up=include_caught_up,
+            timeout=timeout,
+            credentials=credentials,
+            auto_resubscribe=auto_resubscribe,
+        )
+
+    def subscribe_to_stream(
+        self,
+        stream_name: str,
+        *,
+        stream_position: int | None = None,
+        from_end: bool = False,
+        resolve_links: bool = False,
+        include_caught_up: bool = False,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+        auto_resubscribe: bool = False,
+    ) -> CatchupSubscription:
+        """A catch-up subscription to one stream after ``stream_position`` (exclusive)."""
+
+        def request(position: int | None) -> streams_pb2.ReadReq:
+            return subscribe_stream_request(
+                stream_name,
+                position=position if position is not None else stream_position,
+                from_end=from_end and position is None,
+                resolve_links=resolve_links,
+            )
+
+        return self._subscribe(
+            request,
+            all_positions=False,
+            include_checkpoints=False,
+            include_caught_up=include_caught_up,
+            timeout=timeout,
+            credentials=credentials,
+            auto_resubscribe=auto_resubscribe,
+        )
+
+    def _subscribe(
+        self,
+        request: Callable[[int | None], streams_pb2.ReadReq],
+        *,
+        all_positions: bool,
+        include_checkpoints: bool,
+        include_caught_up: bool,
+        timeout: float | None,
+        credentials: CallCredentials | None,
+        auto_resubscribe: bool,
+    ) -> CatchupSubscription:
+        metadata = self._metadata(credentials, requires_leader=False)
+
+        def start(position: int | None) -> tuple[BlockingCall, str]:
+            payload = request(position).SerializeToString()
+
+            def open_and_confirm(channel: Channel) -> tuple[BlockingCall, str]:
+                call = channel.unary_stream(paths.READ, payload, metadata=metadata, timeout=timeout)
+                first = call.receive()
+                if first is None:
+                    raise SubscriptionConfirmationError("the subscription ended at once")
+                return call, confirmation_id(_parse_read(first))
+
+            return self._run(open_and_confirm)  # type: ignore[no-any-return]
+
+        return CatchupSubscription(
+            start,
+            all_positions=all_positions,
+            include_checkpoints=include_checkpoints,
+            include_caught_up=include_caught_up,
+            auto_resubscribe=auto_resubscribe,
+        )
+
+    # -- cluster -----------------------------------------------------------------------
+
+    def read_gossip(
+        self, *, timeout: float | None = None, credentials: CallCredentials | None = None
+    ) -> tuple[ClusterMember, ...]:
+        """The cluster members as the connected node sees them."""
+        metadata = self._metadata(credentials, requires_leader=False)
+        deadline = timeout if timeout is not None else self.settings.gossip_timeout
+        data = self._run(
+            lambda channel: channel.unary_unary(
+                paths.GOSSIP_READ, _EMPTY, metadata=metadata, timeout=deadline
+            )
+        )
+        return tuple(members_of(gossip_pb2.ClusterInfo.FromString(data)))
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
         """Cancel open calls (subscriptions included) and close the connection."""
-        self._channel.close()
+        with self._lock:
+            self._closed = True
+            channel, self._channel = self._channel, None
+        if channel is not None:
+            channel.close()
 
-    def __enter__(self) -> EsdbClient:
+    def __enter__(self: _Client) -> _Client:
         return self
 
     def __exit__(
@@ -186,12 +672,23 @@ class EsdbClient:
         self.close()
 
 
-class CatchupSubscription:
-    """Recorded events of a catch-up subscription, then live ones, as an iterator."""
+KurrentDBClient = EventStoreDBClient
 
-    def __init__(self, call: BlockingCall, subscription_id: str) -> None:
+
+def _single(call: BlockingCall) -> bytes:
+    with call:
+        response = call.receive()
+        if response is None:
+            raise TransportError(StatusCode.UNIMPLEMENTED, "no response message")
+        return response
+
+
+class ReadResponse:
+    """The events of one read, as an iterator; ``stop()`` (or ``with``) ends it early."""
+
+    def __init__(self, call: BlockingCall, stream_name: str | None) -> None:
         self._call = call
-        self.subscription_id = subscription_id
+        self._stream_name = stream_name
 
     def __iter__(self) -> Iterator[RecordedEvent]:
         return self
@@ -205,12 +702,104 @@ class CatchupSubscription:
                 raise map_error(error) from error
             if data is None:
                 raise StopIteration
-            item = read_item(_parse_read(data))
+            item = read_item(_parse_read(data), self._stream_name)
             if item is not None:
                 return item
 
     def stop(self) -> None:
+        self._call.cancel()
+
+    def __enter__(self) -> ReadResponse:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class CatchupSubscription:
+    """Recorded events, then live ones, as an iterator (also ``Checkpoint`` and
+    ``CaughtUp`` items when asked for). ``stop()`` or ``with`` ends it."""
+
+    def __init__(
+        self,
+        start: Callable[[int | None], tuple[BlockingCall, str]],
+        *,
+        all_positions: bool,
+        include_checkpoints: bool,
+        include_caught_up: bool,
+        auto_resubscribe: bool,
+    ) -> None:
+        self._start = start
+        self._all_positions = all_positions
+        self._include_checkpoints = include_checkpoints
+        self._include_caught_up = include_caught_up
+        self._auto_resubscribe = auto_resubscribe
+        self._last_position: int | None = None
+        self._stopped = False
+        self._call, self.subscription_id = start(None)
+
+    def __iter__(self) -> Iterator[RecordedEvent]:
+        return self
+
+    def __next__(self) -> RecordedEvent:
+        while True:
+            try:
+                data = self._call.receive()
+            except TransportError as error:
+                if self._resubscribe_after(error):
+                    continue
+                raise map_error(error) from error
+            if data is None:
+                raise StopIteration
+            response = _parse_read(data)
+            item = read_item(
+                response,
+                include_checkpoints=True,
+                include_caught_up=self._include_caught_up,
+            )
+            if item is None:
+                continue
+            self._remember(response, item)
+            if item.is_checkpoint and not self._include_checkpoints:
+                continue
+            return item
+
+    def _remember(self, response: streams_pb2.ReadResp, item: RecordedEvent) -> None:
+        """Track where to resume: the $all position (of the link, if resolved), or the
+        revision in the subscribed stream."""
+        if item.is_caught_up:
+            return
+        if self._all_positions:
+            event = response.event
+            if response.WhichOneof("content") == "event" and event.HasField("commit_position"):
+                self._last_position = int(event.commit_position)
+            elif item.commit_position is not None:
+                self._last_position = int(item.commit_position)
+        elif not item.is_checkpoint:
+            self._last_position = (
+                item.link.stream_position if item.link is not None else item.stream_position
+            )
+
+    def _resubscribe_after(self, error: TransportError) -> bool:
+        if not self._auto_resubscribe or self._stopped or error.code is not StatusCode.UNAVAILABLE:
+            return False
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self._call, self.subscription_id = self._start(self._last_position)
+                return True
+            except ServiceUnavailable:
+                time.sleep(0.2)
+        return False
+
+    def stop(self) -> None:
         """End the subscription (cancels the call)."""
+        self._stopped = True
         self._call.cancel()
 
     close = stop
@@ -225,3 +814,97 @@ class CatchupSubscription:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class EsdbClient(EventStoreDBClient):
+    """The esdbclient 0.5 API: ``EsdbClient(uri="host:port")`` for a plaintext node.
+
+    Every 1.x method is available too. Every method takes ``timeout`` (seconds), a
+    deadline for the whole operation.
+    """
+
+    def __init__(self, uri: str = "localhost:2113", **kwargs: Any) -> None:
+        super().__init__(uri, **kwargs)
+
+    def append_events(  # type: ignore[override]
+        self,
+        stream_name: str,
+        expected_position: int | None,
+        events: Iterable[NewEvent],
+        timeout: float | None = None,
+    ) -> int:
+        """Append ``events`` atomically; return the commit position of the last one.
+
+        ``expected_position``: the stream's current position, ``None`` if it must not exist,
+        or a negative number to skip the check. A mismatch raises ``ExpectedPositionError``.
+        """
+        metadata = self._metadata(None, requires_leader=True)
+        return self._append_call(stream_name, expected_position, list(events), timeout, metadata)
+
+    def get_stream_position(self, stream_name: str, timeout: float | None = None) -> int | None:
+        """The position of the last event of the stream, or None if it does not exist."""
+        version = self.get_current_version(stream_name, timeout=timeout)
+        return None if isinstance(version, StreamState) else version
+
+    def read_stream_events(
+        self,
+        stream_name: str,
+        position: int | None = None,
+        backwards: bool = False,
+        limit: int = sys.maxsize,
+        timeout: float | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """The events of a stream, from ``position`` (inclusive) or its start (or end,
+        ``backwards``), at most ``limit``. A generator: iterating a stream that does not
+        exist raises ``StreamNotFound``."""
+        with self.read_stream(
+            stream_name,
+            stream_position=position,
+            backwards=backwards,
+            limit=limit,
+            timeout=timeout,
+        ) as events:
+            yield from events  # a missing stream raises StreamNotFound (a NotFound)
+
+    def read_all_events(
+        self,
+        position: int | None = None,
+        backwards: bool = False,
+        filter_exclude: Sequence[str] = (ESDB_EVENTS_REGEX,),
+        filter_include: Sequence[str] = (),
+        limit: int = sys.maxsize,
+        timeout: float | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """Every event in commit order from ``position`` (inclusive forwards, exclusive
+        backwards), filtered on the server by event type regexes, at most ``limit``."""
+        with self.read_all(
+            commit_position=position,
+            backwards=backwards,
+            filter_exclude=filter_exclude,
+            filter_include=filter_include,
+            limit=limit,
+            timeout=timeout,
+        ) as events:
+            yield from events
+
+    def get_commit_position(  # type: ignore[override]
+        self, timeout: float | None = None, filter_exclude: Sequence[str] = (ESDB_EVENTS_REGEX,)
+    ) -> int:
+        """The commit position of the last event (system events excluded); 0 if none."""
+        return super().get_commit_position(timeout=timeout, filter_exclude=filter_exclude)
+
+    def subscribe_all_events(
+        self,
+        position: int | None = None,
+        filter_exclude: Sequence[str] = (ESDB_EVENTS_REGEX,),
+        filter_include: Sequence[str] = (),
+        timeout: float | None = None,
+    ) -> CatchupSubscription:
+        """A catch-up subscription to every event after ``position`` (exclusive), or from
+        the first; iterate it for recorded then live events. Close it (or drop it) to end."""
+        return self.subscribe_to_all(
+            commit_position=position,
+            filter_exclude=filter_exclude,
+            filter_include=filter_include,
+            timeout=timeout,
+        )

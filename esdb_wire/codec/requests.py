@@ -5,7 +5,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
+from esdb_wire.codec.uuids import write_uuid
+from esdb_wire.events import NewEvent
 from esdb_wire.protos import streams_pb2
 
 # esdbclient 0.5's constant: matches system event types (they start with "$").
@@ -212,4 +215,47 @@ def append_options(stream_name: str, expected: int | StreamState | None) -> stre
     options = request.options
     options.stream_identifier.stream_name = stream_name.encode("utf-8")
     set_expected(options, expected, revision_field="revision")
+    return request
+
+
+def delete_request(
+    stream_name: str, expected: int | StreamState | None, *, tombstone: bool = False
+) -> streams_pb2.DeleteReq | streams_pb2.TombstoneReq:
+    """A ``Delete`` (soft) or ``Tombstone`` (hard) request."""
+    request = streams_pb2.TombstoneReq() if tombstone else streams_pb2.DeleteReq()
+    options = request.options
+    options.stream_identifier.stream_name = stream_name.encode("utf-8")
+    set_expected(options, expected, revision_field="revision")
+    return request
+
+
+# The largest protobuf Duration (10,000 years): "no deadline" for a batch append.
+_MAX_DURATION_SECONDS = 315_576_000_000
+
+
+def batch_append_request(
+    stream_name: str,
+    expected: int | StreamState | None,
+    events: Sequence[NewEvent],
+    *,
+    correlation_id: UUID,
+    timeout: float | None,
+) -> streams_pb2.BatchAppendReq:
+    """One complete (``is_final``) write of a ``BatchAppend`` call."""
+    request = streams_pb2.BatchAppendReq(is_final=True)
+    write_uuid(request.correlation_id, correlation_id)
+    options = request.options
+    options.stream_identifier.stream_name = stream_name.encode("utf-8")
+    set_expected(options, expected, revision_field="stream_position")
+    if timeout is None:
+        options.deadline.seconds = _MAX_DURATION_SECONDS
+    else:
+        options.deadline.seconds = int(timeout)
+        options.deadline.nanos = int((timeout - int(timeout)) * 1e9)
+    messages = request.proposed_messages
+    for event in events:
+        message = messages.add(custom_metadata=event.metadata, data=event.data)
+        message.metadata["type"] = event.type
+        message.metadata["content-type"] = event.content_type
+        write_uuid(message.id, event.id)
     return request

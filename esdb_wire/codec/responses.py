@@ -6,7 +6,8 @@ from esdb_wire import exceptions as exc
 from esdb_wire.codec.events import read_event
 from esdb_wire.codec.requests import StreamState
 from esdb_wire.events import CaughtUp, Checkpoint, RecordedEvent
-from esdb_wire.protos import streams_pb2
+from esdb_wire.protos import shared_pb2, streams_pb2
+from esdb_wire.protos.wire_names import unpack_any
 
 ReadResp = streams_pb2.ReadResp
 
@@ -67,3 +68,53 @@ def confirmation_id(response: streams_pb2.ReadResp) -> str:
             f"expected a subscription confirmation, got {response.WhichOneof('content')!r}"
         )
     return str(response.confirmation.subscription_id)
+
+
+def batch_append_position(
+    response: streams_pb2.BatchAppendResp,
+    stream_name: str,
+    expected: int | StreamState | None,
+) -> int:
+    """The commit position of a batch write, or the typed error its Status carries."""
+    if response.WhichOneof("result") == "success":
+        success = response.success
+        if success.WhichOneof("position_option") == "position":
+            return int(success.position.commit_position)
+        return 0
+    status = response.error
+    detail = status.details
+    text = f"{status.message} (stream {stream_name!r})"
+    wev = unpack_any(detail, shared_pb2.WrongExpectedVersion)
+    if wev is not None:
+        actual = (
+            int(wev.current_stream_revision)
+            if wev.WhichOneof("current_stream_revision_option") == "current_stream_revision"
+            else None
+        )
+        raise exc.WrongCurrentVersion(
+            f"Wrong expected version for stream {stream_name!r}: current "
+            f"{'no stream' if actual is None else actual}",
+            stream_name=stream_name,
+            expected_version=expected if isinstance(expected, int) else None,
+            actual_version=actual,
+        )
+    if unpack_any(detail, shared_pb2.StreamDeleted) is not None:
+        raise exc.StreamIsDeleted(text)
+    if unpack_any(detail, shared_pb2.AccessDenied) is not None:
+        raise exc.AccessDeniedError(text)
+    if unpack_any(detail, shared_pb2.Timeout) is not None:
+        raise exc.AppendDeadlineExceeded(text)
+    size = unpack_any(detail, shared_pb2.MaximumAppendSizeExceeded)
+    if size is not None:
+        raise exc.MaximumAppendSizeExceededError(f"Max size is {size.maxAppendSize}")
+    bad = unpack_any(detail, shared_pb2.BadRequest)
+    if bad is not None:
+        raise exc.BadRequestError(bad.message)
+    raise exc.UnknownError(text)
+
+
+def delete_position(response: streams_pb2.DeleteResp | streams_pb2.TombstoneResp) -> int:
+    """The commit position of the delete's record (0 if the server gave none)."""
+    if response.WhichOneof("position_option") == "position":
+        return int(response.position.commit_position)
+    return 0

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 
-from esdb_wire.server.embedded import EmbeddedServer
+from esdb_wire.server.embedded import RUN_PROJECTIONS_CHOICES, EmbeddedServer
 from esdb_wire.server.store import DEFAULT_MAX_APPEND_SIZE
 
 
@@ -25,13 +25,27 @@ def main(argv: list[str] | None = None) -> None:
         help="plaintext, no authentication (the only mode so far)",
     )
     parser.add_argument("--max-append-size", type=int, default=DEFAULT_MAX_APPEND_SIZE)
+    parser.add_argument(
+        "--run-projections",
+        type=str.lower,
+        choices=RUN_PROJECTIONS_CHOICES,
+        default="none",
+        help="all: run the standard projections ($streams, $ce-, $et-, $category- links); "
+        "none (default) and system: none",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log connections")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(name)s %(message)s",
     )
-    asyncio.run(_serve(EmbeddedServer(args.host, args.port, max_append_size=args.max_append_size)))
+    server = EmbeddedServer(
+        args.host,
+        args.port,
+        max_append_size=args.max_append_size,
+        run_projections=args.run_projections,
+    )
+    asyncio.run(_serve(server))
 
 
 async def _serve(server: EmbeddedServer) -> None:

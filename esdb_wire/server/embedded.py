@@ -16,20 +16,40 @@ from esdb_wire.protos import gossip_pb2, serverfeatures_pb2, shared_pb2, status_
 from esdb_wire.protos.wire_names import canonical_name
 from esdb_wire.server.features import GossipService, ServerFeaturesService
 from esdb_wire.server.host import GrpcHost
+from esdb_wire.server.projections import StandardProjections
 from esdb_wire.server.rpc import Method, message_types, methods_of
 from esdb_wire.server.store import DEFAULT_MAX_APPEND_SIZE, EventStore
 from esdb_wire.server.streams import StreamsService
 
 _TYPES = message_types(shared_pb2, status_pb2, streams_pb2, gossip_pb2, serverfeatures_pb2)
 
+# --run-projections values (the server's ProjectionType, case-insensitive).
+RUN_PROJECTIONS_CHOICES = ("none", "system", "all")
 
-def build_methods(store: EventStore, host: str, port: int) -> dict[str, Method]:
-    """Every rpc the embedded server answers, keyed by gRPC path."""
+
+def _run_projections(value: str) -> bool:
+    """Whether ``value`` (``--run-projections``) starts the standard projections.
+
+    "all" runs them as a node with ``--run-projections=All
+    --start-standard-projections=true`` does. "system" only registers them on a real node
+    (they stay stopped unless standard projections are started), so it writes nothing,
+    like "none".
+    """
+    key = value.lower()
+    if key not in RUN_PROJECTIONS_CHOICES:
+        choices = ", ".join(RUN_PROJECTIONS_CHOICES)
+        raise ValueError(f"run_projections must be one of {choices}, not {value!r}")
+    return key == "all"
+
+
+def build_methods(store: EventStore, gossip: GossipService) -> dict[str, Method]:
+    """Every rpc the embedded server answers, keyed by gRPC path. ``gossip`` advertises
+    the node's address (set its ``port`` once the listening port is known)."""
     methods: dict[str, Method] = {}
     pairs: list[tuple[str, str]] = []
     services = [
         (StreamsService(store), streams_pb2.DESCRIPTOR.services_by_name["Streams"]),
-        (GossipService(host, port), gossip_pb2.DESCRIPTOR.services_by_name["Gossip"]),
+        (gossip, gossip_pb2.DESCRIPTOR.services_by_name["Gossip"]),
         (
             ServerFeaturesService(lambda: pairs),
             serverfeatures_pb2.DESCRIPTOR.services_by_name["ServerFeatures"],
@@ -55,10 +75,16 @@ class EmbeddedServer:
         port: int = 0,
         *,
         max_append_size: int = DEFAULT_MAX_APPEND_SIZE,
+        run_projections: str = "none",
     ) -> None:
+        """``run_projections`` is "none" (the default, as on a real node), "system" (the
+        same here) or "all": the standard projections (``$streams``, ``$ce-``, ``$et-``,
+        ``$category-`` streams) write their links as events are appended."""
         self.host = host
         self.port = port
         self.max_append_size = max_append_size
+        self.run_projections = run_projections
+        self._projections = _run_projections(run_projections)
         self.store: EventStore | None = None
         self._grpc: GrpcHost | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -76,10 +102,12 @@ class EmbeddedServer:
 
     async def start_async(self) -> EmbeddedServer:
         """Start listening on the running event loop."""
-        self.store = EventStore(max_append_size=self.max_append_size)
-        port_hint = self.port or 2113
-        self._grpc = GrpcHost(build_methods(self.store, self.host, port_hint))
+        observer = StandardProjections() if self._projections else None
+        self.store = EventStore(max_append_size=self.max_append_size, observer=observer)
+        gossip = GossipService(self.host, self.port)
+        self._grpc = GrpcHost(build_methods(self.store, gossip))
         self.port = await self._grpc.start(self.host, self.port)
+        gossip.port = self.port  # advertise the port actually bound (port 0: any)
         return self
 
     async def stop_async(self, grace: float = 1.0) -> None:

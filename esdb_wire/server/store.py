@@ -19,7 +19,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, Union
+from typing import Final, Protocol, Union
 
 ANY: Final = -2
 NO_STREAM: Final = -1
@@ -136,6 +136,17 @@ class WrongExpectedVersion:
 WriteResult = Union[Success, WrongExpectedVersion]
 
 
+class WriteObserver(Protocol):
+    """Told about every record a write puts in the log (e.g. the standard projections).
+
+    Called synchronously, right after the records are in the log and before the write
+    returns. Writes the observer makes to the store from the callback are not reported
+    back to it. It must not raise.
+    """
+
+    def records_written(self, store: EventStore, records: Sequence[Record]) -> None: ...
+
+
 class StreamDeletedError(Exception):
     """The stream is tombstoned (or, for ``stream_exists``, soft-deleted)."""
 
@@ -240,7 +251,10 @@ class EventStore:
         clock: Callable[[], int] = system_clock,
         max_append_size: int = DEFAULT_MAX_APPEND_SIZE,
         idempotency_cache_size: int = DEFAULT_IDEMPOTENCY_CACHE_SIZE,
+        observer: WriteObserver | None = None,
     ) -> None:
+        """``observer``, if given, is told about every record written after the startup
+        system records (see :class:`WriteObserver`)."""
         self.clock = clock
         self.max_append_size = max_append_size
         self._log: list[Record] = []
@@ -250,7 +264,9 @@ class EventStore:
         self._committed: OrderedDict[uuid.UUID, tuple[str, int]] = OrderedDict()
         self._cache_size = idempotency_cache_size
         self._waiter: asyncio.Future[None] | None = None
+        self._observer: WriteObserver | None = None
         self._write_system_records()
+        self._observer = observer
 
     # ---- log ----------------------------------------------------------------------
 
@@ -339,8 +355,19 @@ class EventStore:
         assert record is not None
         if is_metastream(name) and revision is None:
             self._stream(name[len(METASTREAM_PREFIX) :]).meta = parse_metadata(record)
+        observer = self._observer
+        if observer is not None:
+            self._observe(observer, log[len(log) - len(events) :])
         self._notify()
         return record
+
+    def _observe(self, observer: WriteObserver, records: Sequence[Record]) -> None:
+        """Tell ``observer`` about ``records``; what it writes meanwhile goes unreported."""
+        self._observer = None
+        try:
+            observer.records_written(self, records)
+        finally:
+            self._observer = observer
 
     def _notify(self) -> None:
         waiter = self._waiter

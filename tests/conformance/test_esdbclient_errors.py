@@ -167,10 +167,6 @@ def test_read_gossip_reports_one_leader(client: EventStoreDBClient) -> None:
     assert member.address == "127.0.0.1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: EmbeddedServer(port=0) advertises port 2113 in gossip, not the bound port",
-)
 def test_read_gossip_reports_the_servers_port(
     client: EventStoreDBClient, server: EmbeddedServer
 ) -> None:

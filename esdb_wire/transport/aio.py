@@ -352,9 +352,15 @@ class AsyncChannel:
         metadata: Iterable[tuple[str, MetadataValue]] = (),
         timeout: float | None = None,
     ) -> bytes:
-        async with await self.open_call(path, metadata=metadata, timeout=timeout) as call:
-            await call.send(request, end=True)
-            return await _single_response(call)
+        """One request, one response (headers and message leave in one write)."""
+        encoded = encode_metadata(metadata)
+        link = await self._current_link()
+        call = link.core.open_call(path, encoded, timeout=timeout, now=link.loop.time())
+        link.core.send_message(call, request, end=True)
+        handle = AsyncCall(link, call)
+        link.after_core_work()
+        async with handle:
+            return await _single_response(handle)
 
     async def unary_stream(
         self,

@@ -25,6 +25,7 @@ from hyperframe.frame import DataFrame, Frame, GoAwayFrame
 from esdb_wire.transport.call import ClientCall
 from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
 from esdb_wire.transport.framing import FramingError, encode_message
+from esdb_wire.transport.hpack_static import StaticHeaderEncoder
 from esdb_wire.transport.metadata import (
     MetadataError,
     decode_binary_value,
@@ -114,6 +115,7 @@ class ClientConnection:
             },
         )
         self._frames = _FrameFilter(self)
+        self._h2.encoder = StaticHeaderEncoder()  # type: ignore[assignment]
         self._h2.incoming_buffer = self._frames
         self._saved_output = b""
         self._base_headers = [

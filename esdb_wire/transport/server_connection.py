@@ -21,6 +21,7 @@ import h2.settings
 
 from esdb_wire.transport.flow import Inbound, Outbound
 from esdb_wire.transport.framing import FramingError, encode_message
+from esdb_wire.transport.hpack_static import StaticHeaderEncoder
 from esdb_wire.transport.metadata import (
     MetadataError,
     decode_metadata,
@@ -111,6 +112,7 @@ class ServerConnection:
             },
         )
         self._window_size = window_size
+        self._h2.encoder = StaticHeaderEncoder()  # type: ignore[assignment]
         self.max_receive_message_size = max_receive_message_size
         self.streams: dict[int, ServerStream] = {}
         self.new_streams: deque[ServerStream] = deque()

@@ -121,7 +121,8 @@ def message_types(*modules: Any) -> dict[str, type[Message]]:
             walk(cls, [nested.name for nested in cls.DESCRIPTOR.nested_types])
 
     for module in modules:
-        walk(module, list(module.DESCRIPTOR.message_types_by_name))
+        # Names from the descriptors (iterating the mapping itself differs across versions).
+        walk(module, [message.name for message in module.DESCRIPTOR.message_types_by_name.values()])
     # Well-known types used as rpc inputs/outputs.
     from google.protobuf import empty_pb2  # noqa: PLC0415
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -13,9 +12,9 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from esdb_wire.client import paths
-from esdb_wire.client.credentials import CallCredentials, basic_credentials
-from esdb_wire.client.settings import ClientSettings, settings_from_uri
-from esdb_wire.cluster import ClusterMember, members_of, select_member
+from esdb_wire.client.blocking_base import single_response
+from esdb_wire.client.credentials import CallCredentials
+from esdb_wire.client.sync_persistent import PersistentSubscriptionsMixin
 from esdb_wire.codec.errors import map_error
 from esdb_wire.codec.events import proposed_message
 from esdb_wire.codec.requests import (
@@ -42,14 +41,12 @@ from esdb_wire.codec.responses import (
 )
 from esdb_wire.events import NewEvent, RecordedEvent
 from esdb_wire.exceptions import (
-    DiscoveryFailed,
     EventStoreDBClientException,
-    NodeIsNotLeader,
     NotFound,
     ServiceUnavailable,
     SubscriptionConfirmationError,
 )
-from esdb_wire.protos import gossip_pb2, serverfeatures_pb2, shared_pb2, streams_pb2
+from esdb_wire.protos import serverfeatures_pb2, shared_pb2, streams_pb2
 from esdb_wire.transport.blocking import BlockingCall, Channel
 from esdb_wire.transport.status import GrpcError as TransportError
 from esdb_wire.transport.status import StatusCode
@@ -60,132 +57,9 @@ Metadata = list[tuple[str, str]]
 _Client = TypeVar("_Client", bound="EventStoreDBClient")
 
 
-class EventStoreDBClient:
-    """An EventStoreDB / KurrentDB client with the esdbclient 1.x API.
-
-    ``uri`` is a connection string (``esdb://``, ``esdb+discover://``, ``kurrentdb://``, ...)
-    or ``host:port`` for a plaintext single node. PEM strings or bytes in
-    ``root_certificates`` (trusted CAs), ``certificate_chain`` and ``private_key`` (a user
-    certificate) complement the string's TLS options. Thread-safe.
-    """
-
-    def __init__(
-        self,
-        uri: str | None = None,
-        *,
-        root_certificates: str | bytes | None = None,
-        private_key: str | bytes | None = None,
-        certificate_chain: str | bytes | None = None,
-    ) -> None:
-        self.settings: ClientSettings = settings_from_uri(
-            uri or "esdb://localhost:2113",
-            root_certificates=root_certificates,
-            private_key=private_key,
-            certificate_chain=certificate_chain,
-        )
-        self._lock = threading.Lock()
-        self._channel: Channel | None = None
-        self._target: tuple[str, int] | None = None
-        self._batch_append: bool | None = None
-        self._closed = False
-
-    # -- connection --------------------------------------------------------------------
-
-    @property
-    def connection_target(self) -> str:
-        host, port = self._target or self.settings.targets[0]
-        return f"{host}:{port}"
-
-    @property
-    def is_closed(self) -> bool:
-        return self._closed
-
-    def construct_call_credentials(self, username: str, password: str) -> CallCredentials:
-        """Per-call credentials (pass as ``credentials=`` to any method)."""
-        return basic_credentials(username, password)
-
-    def _current_channel(self) -> Channel:
-        with self._lock:
-            if self._closed:
-                raise ServiceUnavailable("the client is closed")
-            if self._channel is None:
-                self._target = self._choose_target()
-                self._channel = self._open(self._target)
-            return self._channel
-
-    def _open(self, target: tuple[str, int]) -> Channel:
-        settings = self.settings
-        return Channel(
-            target[0], target[1], ssl_context=settings.ssl_context, config=settings.config
-        )
-
-    def _choose_target(self) -> tuple[str, int]:
-        settings = self.settings
-        if not settings.discover:
-            return settings.targets[0]
-        last_error: Exception | None = None
-        for attempt in range(settings.max_discover_attempts):
-            if attempt:
-                time.sleep(settings.discovery_interval)
-            for seed in settings.targets:
-                try:
-                    member = select_member(self._gossip(seed), settings.node_preference)
-                except (EventStoreDBClientException, TransportError) as error:
-                    last_error = error
-                    continue
-                return member.address, member.port
-        raise DiscoveryFailed(
-            f"no suitable node after {settings.max_discover_attempts} discovery attempts"
-            + (f": {last_error}" if last_error else "")
-        )
-
-    def _gossip(self, seed: tuple[str, int]) -> list[ClusterMember]:
-        with self._open(seed) as channel:
-            data = channel.unary_unary(
-                paths.GOSSIP_READ, _EMPTY, timeout=self.settings.gossip_timeout
-            )
-        return members_of(gossip_pb2.ClusterInfo.FromString(data))
-
-    def reconnect(self, target: tuple[str, int] | None = None) -> None:
-        """Drop the connection; the next call connects (to ``target`` or by discovery)."""
-        with self._lock:
-            channel, self._channel = self._channel, None
-            self._batch_append = None
-            if target is not None:
-                self._target = target
-                self._channel = self._open(target)
-        if channel is not None:
-            channel.close()
-
-    def _metadata(self, credentials: CallCredentials | None, requires_leader: bool) -> Metadata:
-        metadata = [
-            ("connection-name", self.settings.connection_name),
-            ("requires-leader", "true" if requires_leader else "false"),
-        ]
-        chosen = credentials or self.settings.credentials
-        if chosen is not None and self.settings.tls:
-            metadata.extend(chosen.metadata)  # never over plaintext
-        return metadata
-
-    def _run(self, operation: Callable[[Channel], Any]) -> Any:
-        """Run a call; follow a not-leader redirect or a fresh reconnect once."""
-        for attempt in (1, 2):
-            channel = self._current_channel()
-            try:
-                return operation(channel)
-            except TransportError as error:
-                mapped = map_error(error)
-                if attempt == 1 and isinstance(mapped, NodeIsNotLeader) and mapped.host:
-                    self.reconnect((mapped.host, mapped.port or self.settings.targets[0][1]))
-                    continue
-                if attempt == 1 and error.code is StatusCode.UNAVAILABLE and error.retryable:
-                    self.reconnect()
-                    continue
-                raise mapped from error
-        raise AssertionError("unreachable")
-
-    def _deadline(self, timeout: float | None) -> float | None:
-        return timeout if timeout is not None else self.settings.default_deadline
+class EventStoreDBClient(PersistentSubscriptionsMixin):
+    """An EventStoreDB / KurrentDB client with the esdbclient 1.x API (see
+    :class:`~esdb_wire.client.blocking_base.BlockingClientBase` for ``uri`` and TLS options)."""
 
     # -- writing -----------------------------------------------------------------------
 
@@ -280,7 +154,7 @@ class EventStoreDBClient:
             stream_name, expected, events, correlation_id=uuid.uuid4(), timeout=timeout
         )
         data = self._run(
-            lambda channel: _single(
+            lambda channel: single_response(
                 channel.stream_stream(
                     paths.BATCH_APPEND,
                     [request.SerializeToString()],
@@ -635,52 +509,8 @@ class EventStoreDBClient:
             auto_resubscribe=auto_resubscribe,
         )
 
-    # -- cluster -----------------------------------------------------------------------
-
-    def read_gossip(
-        self, *, timeout: float | None = None, credentials: CallCredentials | None = None
-    ) -> tuple[ClusterMember, ...]:
-        """The cluster members as the connected node sees them."""
-        metadata = self._metadata(credentials, requires_leader=False)
-        deadline = timeout if timeout is not None else self.settings.gossip_timeout
-        data = self._run(
-            lambda channel: channel.unary_unary(
-                paths.GOSSIP_READ, _EMPTY, metadata=metadata, timeout=deadline
-            )
-        )
-        return tuple(members_of(gossip_pb2.ClusterInfo.FromString(data)))
-
-    # -- lifecycle ---------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Cancel open calls (subscriptions included) and close the connection."""
-        with self._lock:
-            self._closed = True
-            channel, self._channel = self._channel, None
-        if channel is not None:
-            channel.close()
-
-    def __enter__(self: _Client) -> _Client:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 KurrentDBClient = EventStoreDBClient
-
-
-def _single(call: BlockingCall) -> bytes:
-    with call:
-        response = call.receive()
-        if response is None:
-            raise TransportError(StatusCode.UNIMPLEMENTED, "no response message")
-        return response
 
 
 class ReadResponse:

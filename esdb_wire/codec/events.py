@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from esdb_wire.codec.uuids import read_uuid, write_uuid
 from esdb_wire.events import ZERO_UUID, NewEvent, RecordedEvent
 from esdb_wire.protos import streams_pb2
@@ -21,12 +23,13 @@ def proposed_message(event: NewEvent) -> streams_pb2.AppendReq.ProposedMessage:
 
 
 def recorded_event(
-    proto: streams_pb2.ReadResp.ReadEvent.RecordedEvent,
+    proto: Any,
     *,
     link: RecordedEvent | None = None,
     retry_count: int | None = None,
 ) -> RecordedEvent:
-    """Decode one ``RecordedEvent`` message (the event or the link of a ``ReadEvent``)."""
+    """Decode one ``RecordedEvent`` message (the event or the link of a ``ReadEvent``, of
+    the Streams or the PersistentSubscriptions API: both have the same fields)."""
     metadata = proto.metadata
     created = metadata.get("created")
     return RecordedEvent(

@@ -213,6 +213,11 @@ class AsyncCall:
         return self._call.status
 
     @property
+    def readable(self) -> bool:
+        """Whether :meth:`receive` would return without waiting."""
+        return self._call.readable
+
+    @property
     def error(self) -> GrpcError | None:
         return self._call.error
 

@@ -374,6 +374,12 @@ class BlockingCall:
         return self._call.status
 
     @property
+    def readable(self) -> bool:
+        """Whether :meth:`receive` would return at once (a message is queued or the call
+        is over), without reading the socket."""
+        return self._call.readable
+
+    @property
     def error(self) -> GrpcError | None:
         return self._call.error
 

@@ -1,0 +1,494 @@
+"""Persistent subscriptions on the blocking client (esdbclient 1.x names and defaults)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+from typing import Any
+from uuid import UUID
+
+from esdb_wire.client import paths
+from esdb_wire.client.blocking_base import BlockingClientBase
+from esdb_wire.client.credentials import CallCredentials
+from esdb_wire.codec.errors import map_error
+from esdb_wire.codec.persistent import (
+    DEFAULT_CHECKPOINT_AFTER,
+    DEFAULT_EVENT_BUFFER_SIZE,
+    DEFAULT_HISTORY_BUFFER_SIZE,
+    DEFAULT_LIVE_BUFFER_SIZE,
+    DEFAULT_MAX_ACK_BATCH_SIZE,
+    DEFAULT_MAX_ACK_DELAY,
+    DEFAULT_MAX_CHECKPOINT_COUNT,
+    DEFAULT_MAX_RETRY_COUNT,
+    DEFAULT_MAX_SUBSCRIBER_COUNT,
+    DEFAULT_MESSAGE_TIMEOUT,
+    DEFAULT_MIN_CHECKPOINT_COUNT,
+    DEFAULT_READ_BATCH_SIZE,
+    DEFAULT_STOPPING_GRACE,
+    AckBatcher,
+    ConsumerStrategy,
+    NackAction,
+    SubscriptionInfo,
+    SubscriptionSettings,
+    confirmation,
+    create_request,
+    delete_request,
+    delivered_event,
+    get_info_request,
+    list_request,
+    read_options_request,
+    replay_parked_request,
+    subscription_info,
+    update_request,
+)
+from esdb_wire.codec.requests import (
+    DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
+    DEFAULT_EXCLUDE_FILTER,
+    DEFAULT_WINDOW_SIZE,
+    filter_regex,
+)
+from esdb_wire.events import RecordedEvent
+from esdb_wire.exceptions import NotFound, SubscriptionConfirmationError
+from esdb_wire.protos import persistent_pb2
+from esdb_wire.transport.blocking import BlockingCall, Channel
+from esdb_wire.transport.status import GrpcError as TransportError
+
+_parse = persistent_pb2.ReadResp.FromString
+
+
+class PersistentSubscriptionsMixin(BlockingClientBase):
+    """Create, read (competing consumers), inspect and manage persistent subscriptions."""
+
+    def create_subscription_to_all(
+        self,
+        group_name: str,
+        *,
+        from_end: bool = False,
+        commit_position: int | None = None,
+        resolve_links: bool = False,
+        filter_exclude: Sequence[str] = DEFAULT_EXCLUDE_FILTER,
+        filter_include: Sequence[str] = (),
+        filter_by_stream_name: bool = False,
+        window_size: int = DEFAULT_WINDOW_SIZE,
+        checkpoint_interval_multiplier: int = DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
+        consumer_strategy: ConsumerStrategy = "DispatchToSingle",
+        message_timeout: float = DEFAULT_MESSAGE_TIMEOUT,
+        max_retry_count: int = DEFAULT_MAX_RETRY_COUNT,
+        min_checkpoint_count: int = DEFAULT_MIN_CHECKPOINT_COUNT,
+        max_checkpoint_count: int = DEFAULT_MAX_CHECKPOINT_COUNT,
+        checkpoint_after: float = DEFAULT_CHECKPOINT_AFTER,
+        max_subscriber_count: int = DEFAULT_MAX_SUBSCRIBER_COUNT,
+        live_buffer_size: int = DEFAULT_LIVE_BUFFER_SIZE,
+        read_batch_size: int = DEFAULT_READ_BATCH_SIZE,
+        history_buffer_size: int = DEFAULT_HISTORY_BUFFER_SIZE,
+        extra_statistics: bool = False,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        """Create a persistent subscription group on ``$all`` (server-side filters)."""
+        settings = SubscriptionSettings(
+            resolve_links=resolve_links,
+            message_timeout=message_timeout,
+            max_retry_count=max_retry_count,
+            min_checkpoint_count=min_checkpoint_count,
+            max_checkpoint_count=max_checkpoint_count,
+            checkpoint_after=checkpoint_after,
+            consumer_strategy=consumer_strategy,
+            max_subscriber_count=max_subscriber_count,
+            live_buffer_size=live_buffer_size,
+            read_batch_size=read_batch_size,
+            history_buffer_size=history_buffer_size,
+            extra_statistics=extra_statistics,
+        )
+        request = create_request(
+            group_name,
+            settings,
+            commit_position=commit_position,
+            from_end=from_end,
+            filter_regex=filter_regex(filter_include, filter_exclude),
+            filter_by_stream_name=filter_by_stream_name,
+            window_size=window_size,
+            checkpoint_interval_multiplier=checkpoint_interval_multiplier,
+        )
+        self._persistent_unary(paths.PS_CREATE, request, timeout, credentials)
+
+    def create_subscription_to_stream(
+        self,
+        group_name: str,
+        stream_name: str,
+        *,
+        from_end: bool = False,
+        stream_position: int | None = None,
+        resolve_links: bool = False,
+        consumer_strategy: ConsumerStrategy = "DispatchToSingle",
+        message_timeout: float = DEFAULT_MESSAGE_TIMEOUT,
+        max_retry_count: int = DEFAULT_MAX_RETRY_COUNT,
+        min_checkpoint_count: int = DEFAULT_MIN_CHECKPOINT_COUNT,
+        max_checkpoint_count: int = DEFAULT_MAX_CHECKPOINT_COUNT,
+        checkpoint_after: float = DEFAULT_CHECKPOINT_AFTER,
+        max_subscriber_count: int = DEFAULT_MAX_SUBSCRIBER_COUNT,
+        live_buffer_size: int = DEFAULT_LIVE_BUFFER_SIZE,
+        read_batch_size: int = DEFAULT_READ_BATCH_SIZE,
+        history_buffer_size: int = DEFAULT_HISTORY_BUFFER_SIZE,
+        extra_statistics: bool = False,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        """Create a persistent subscription group on one stream."""
+        settings = SubscriptionSettings(
+            resolve_links=resolve_links,
+            message_timeout=message_timeout,
+            max_retry_count=max_retry_count,
+            min_checkpoint_count=min_checkpoint_count,
+            max_checkpoint_count=max_checkpoint_count,
+            checkpoint_after=checkpoint_after,
+            consumer_strategy=consumer_strategy,
+            max_subscriber_count=max_subscriber_count,
+            live_buffer_size=live_buffer_size,
+            read_batch_size=read_batch_size,
+            history_buffer_size=history_buffer_size,
+            extra_statistics=extra_statistics,
+        )
+        request = create_request(
+            group_name,
+            settings,
+            stream_name=stream_name,
+            stream_position=stream_position,
+            from_end=from_end,
+        )
+        self._persistent_unary(paths.PS_CREATE, request, timeout, credentials)
+
+    def update_subscription_to_all(
+        self,
+        group_name: str,
+        *,
+        from_end: bool | None = None,
+        commit_position: int | None = None,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+        **settings: Any,
+    ) -> None:
+        """Change a ``$all`` group; settings left out (None) keep their current values.
+        Connected consumers are dropped."""
+        self._update(group_name, None, from_end, commit_position, timeout, credentials, settings)
+
+    def update_subscription_to_stream(
+        self,
+        group_name: str,
+        stream_name: str,
+        *,
+        from_end: bool | None = None,
+        stream_position: int | None = None,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+        **settings: Any,
+    ) -> None:
+        """Change a stream group; settings left out keep their current values."""
+        self._update(
+            group_name, stream_name, from_end, stream_position, timeout, credentials, settings
+        )
+
+    def _update(
+        self,
+        group_name: str,
+        stream_name: str | None,
+        from_end: bool | None,
+        position: int | None,
+        timeout: float | None,
+        credentials: CallCredentials | None,
+        changes: dict[str, Any],
+    ) -> None:
+        current = self.get_subscription_info(
+            group_name, stream_name, timeout=timeout, credentials=credentials
+        )
+        settings = merged_settings(current, changes)
+        if from_end is None and position is None:
+            from_end = current.start_from in ("-1", "C:-1/P:-1")
+            position = start_position(current.start_from)
+        request = update_request(
+            group_name,
+            settings,
+            stream_name=stream_name,
+            stream_position=position if stream_name is not None else None,
+            commit_position=position if stream_name is None else None,
+            from_end=bool(from_end),
+        )
+        self._persistent_unary(paths.PS_UPDATE, request, timeout, credentials)
+
+    def delete_subscription(
+        self,
+        group_name: str,
+        stream_name: str | None = None,
+        *,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        """Delete a group (of ``stream_name``, or of ``$all``); consumers are dropped."""
+        request = delete_request(group_name, stream_name)
+        self._persistent_unary(paths.PS_DELETE, request, timeout, credentials)
+
+    def get_subscription_info(
+        self,
+        group_name: str,
+        stream_name: str | None = None,
+        *,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> SubscriptionInfo:
+        """Settings and statistics of a group."""
+        request = get_info_request(group_name, stream_name)
+        data = self._persistent_unary(paths.PS_GET_INFO, request, timeout, credentials)
+        return subscription_info(persistent_pb2.GetInfoResp.FromString(data).subscription_info)
+
+    def list_subscriptions(
+        self, *, timeout: float | None = None, credentials: CallCredentials | None = None
+    ) -> list[SubscriptionInfo]:
+        """Every group on the server."""
+        request = list_request(None, all_groups=True)
+        data = self._persistent_unary(paths.PS_LIST, request, timeout, credentials)
+        return [
+            subscription_info(s) for s in persistent_pb2.ListResp.FromString(data).subscriptions
+        ]
+
+    def list_subscriptions_to_stream(
+        self,
+        stream_name: str,
+        *,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> list[SubscriptionInfo]:
+        """The groups of one stream (an empty list if it never had any)."""
+        request = list_request(stream_name, all_groups=False)
+        try:
+            data = self._persistent_unary(paths.PS_LIST, request, timeout, credentials)
+        except NotFound:
+            return []
+        return [
+            subscription_info(s) for s in persistent_pb2.ListResp.FromString(data).subscriptions
+        ]
+
+    def replay_parked_events(
+        self,
+        group_name: str,
+        stream_name: str | None = None,
+        *,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        """Redeliver the group's parked events."""
+        request = replay_parked_request(group_name, stream_name)
+        self._persistent_unary(paths.PS_REPLAY_PARKED, request, timeout, credentials)
+
+    def read_subscription_to_all(
+        self,
+        group_name: str,
+        *,
+        event_buffer_size: int = DEFAULT_EVENT_BUFFER_SIZE,
+        max_ack_batch_size: int = DEFAULT_MAX_ACK_BATCH_SIZE,
+        max_ack_delay: float = DEFAULT_MAX_ACK_DELAY,
+        stopping_grace: float = DEFAULT_STOPPING_GRACE,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> PersistentSubscription:
+        """Join a ``$all`` group as a consumer."""
+        return self._read_subscription(
+            group_name,
+            None,
+            event_buffer_size,
+            max_ack_batch_size,
+            max_ack_delay,
+            stopping_grace,
+            timeout,
+            credentials,
+        )
+
+    def read_subscription_to_stream(
+        self,
+        group_name: str,
+        stream_name: str,
+        *,
+        event_buffer_size: int = DEFAULT_EVENT_BUFFER_SIZE,
+        max_ack_batch_size: int = DEFAULT_MAX_ACK_BATCH_SIZE,
+        max_ack_delay: float = DEFAULT_MAX_ACK_DELAY,
+        stopping_grace: float = DEFAULT_STOPPING_GRACE,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> PersistentSubscription:
+        """Join a stream group as a consumer."""
+        return self._read_subscription(
+            group_name,
+            stream_name,
+            event_buffer_size,
+            max_ack_batch_size,
+            max_ack_delay,
+            stopping_grace,
+            timeout,
+            credentials,
+        )
+
+    def _read_subscription(
+        self,
+        group_name: str,
+        stream_name: str | None,
+        buffer_size: int,
+        max_ack_batch_size: int,
+        max_ack_delay: float,
+        stopping_grace: float,
+        timeout: float | None,
+        credentials: CallCredentials | None,
+    ) -> PersistentSubscription:
+        options = read_options_request(group_name, stream_name, buffer_size).SerializeToString()
+        metadata = self._metadata(credentials, requires_leader=True)
+
+        def open_and_confirm(channel: Channel) -> tuple[BlockingCall, str]:
+            call = channel.stream_stream(
+                paths.PS_READ, [options], metadata=metadata, timeout=timeout
+            )
+            first = call.receive()
+            subscription_id = confirmation(_parse(first)) if first is not None else None
+            if subscription_id is None:
+                call.cancel()
+                raise SubscriptionConfirmationError("no subscription confirmation")
+            return call, subscription_id
+
+        call, subscription_id = self._run(open_and_confirm)
+        return PersistentSubscription(
+            call,
+            subscription_id,
+            AckBatcher(subscription_id, max_ack_batch_size, max_ack_delay),
+            stopping_grace,
+        )
+
+    def _persistent_unary(
+        self,
+        path: str,
+        request: Any,
+        timeout: float | None,
+        credentials: CallCredentials | None,
+    ) -> bytes:
+        payload = request.SerializeToString()
+        metadata = self._metadata(credentials, requires_leader=True)
+        deadline = self._deadline(timeout)
+        data = self._run(
+            lambda channel: channel.unary_unary(path, payload, metadata=metadata, timeout=deadline)
+        )
+        return bytes(data)
+
+
+def merged_settings(current: SubscriptionInfo, changes: dict[str, Any]) -> SubscriptionSettings:
+    """The group's current settings with the given (non-None) changes applied."""
+    values: dict[str, Any] = {
+        "resolve_links": current.resolve_links,
+        "message_timeout": current.message_timeout,
+        "max_retry_count": current.max_retry_count,
+        "min_checkpoint_count": current.min_checkpoint_count,
+        "max_checkpoint_count": current.max_checkpoint_count,
+        "checkpoint_after": current.checkpoint_after,
+        "consumer_strategy": current.consumer_strategy or "DispatchToSingle",
+        "max_subscriber_count": current.max_subscriber_count,
+        "live_buffer_size": current.live_buffer_size,
+        "read_batch_size": current.read_batch_size,
+        "history_buffer_size": current.history_buffer_size,
+        "extra_statistics": current.extra_statistics,
+    }
+    for key, value in changes.items():
+        if key not in values:
+            raise TypeError(f"unknown persistent subscription setting {key!r}")
+        if value is not None:
+            values[key] = value
+    return SubscriptionSettings(**values)
+
+
+def start_position(start_from: str) -> int | None:
+    """The numeric start of a group's ``start_from`` text ("5", "C:10/P:10"), if any."""
+    text = start_from.partition("/")[0].removeprefix("C:") if start_from else ""
+    return int(text) if text.isdigit() else None
+
+
+class PersistentSubscription:
+    """A consumer of a persistent subscription group: iterate for events, then ``ack``
+    or ``nack`` each (by ``event.ack_id``). Acks are sent in batches, at the latest when
+    the iterator goes back to waiting; ``stop()`` sends what is left and leaves."""
+
+    def __init__(
+        self,
+        call: BlockingCall,
+        subscription_id: str,
+        acks: AckBatcher,
+        stopping_grace: float,
+    ) -> None:
+        self._call = call
+        self.subscription_id = subscription_id
+        self._acks = acks
+        self._stopping_grace = stopping_grace
+        self._stopped = False
+
+    def __iter__(self) -> Iterator[RecordedEvent]:
+        return self
+
+    def __next__(self) -> RecordedEvent:
+        call = self._call
+        while True:
+            if not call.readable:
+                self._flush()  # about to wait: let the server have our acks first
+            try:
+                data = call.receive()
+            except TransportError as error:
+                raise map_error(error) from error
+            if data is None:
+                raise StopIteration
+            event = delivered_event(_parse(data))
+            if event is not None:
+                return event
+
+    def ack(self, item: RecordedEvent | UUID) -> None:
+        self._send(self._acks.add(_ack_id(item), "ack"))
+
+    def nack(
+        self, item: RecordedEvent | UUID, action: NackAction = "unknown", reason: str = ""
+    ) -> None:
+        self._send(self._acks.add(_ack_id(item), action, reason))
+
+    def _send(self, requests: list[bytes]) -> None:
+        for request in requests:
+            try:
+                self._call.send(request)
+            except TransportError as error:
+                raise map_error(error) from error
+
+    def _flush(self) -> None:
+        self._send(self._acks.flush())
+
+    def stop(self) -> None:
+        """Send pending acks, end the request stream, and leave the group."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            if self._call.code is None:
+                self._flush()
+                self._call.done_writing()
+                self._call.wait(timeout=max(self._stopping_grace, 0.0) + 1.0)
+        except TransportError:
+            pass
+        finally:
+            self._call.cancel()
+
+    def __enter__(self) -> PersistentSubscription:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _infos(data: bytes) -> list[SubscriptionInfo]:
+    return [subscription_info(s) for s in persistent_pb2.ListResp.FromString(data).subscriptions]
+
+
+def _ack_id(item: RecordedEvent | UUID) -> UUID:
+    return item if isinstance(item, UUID) else item.ack_id

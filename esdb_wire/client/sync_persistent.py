@@ -30,14 +30,17 @@ from esdb_wire.codec.persistent import (
     NackAction,
     SubscriptionInfo,
     SubscriptionSettings,
+    ack_id,
     confirmation,
     create_request,
     delete_request,
     delivered_event,
     get_info_request,
     list_request,
+    merged_settings,
     read_options_request,
     replay_parked_request,
+    start_position,
     subscription_info,
     update_request,
 )
@@ -375,36 +378,6 @@ class PersistentSubscriptionsMixin(BlockingClientBase):
         return bytes(data)
 
 
-def merged_settings(current: SubscriptionInfo, changes: dict[str, Any]) -> SubscriptionSettings:
-    """The group's current settings with the given (non-None) changes applied."""
-    values: dict[str, Any] = {
-        "resolve_links": current.resolve_links,
-        "message_timeout": current.message_timeout,
-        "max_retry_count": current.max_retry_count,
-        "min_checkpoint_count": current.min_checkpoint_count,
-        "max_checkpoint_count": current.max_checkpoint_count,
-        "checkpoint_after": current.checkpoint_after,
-        "consumer_strategy": current.consumer_strategy or "DispatchToSingle",
-        "max_subscriber_count": current.max_subscriber_count,
-        "live_buffer_size": current.live_buffer_size,
-        "read_batch_size": current.read_batch_size,
-        "history_buffer_size": current.history_buffer_size,
-        "extra_statistics": current.extra_statistics,
-    }
-    for key, value in changes.items():
-        if key not in values:
-            raise TypeError(f"unknown persistent subscription setting {key!r}")
-        if value is not None:
-            values[key] = value
-    return SubscriptionSettings(**values)
-
-
-def start_position(start_from: str) -> int | None:
-    """The numeric start of a group's ``start_from`` text ("5", "C:10/P:10"), if any."""
-    text = start_from.partition("/")[0].removeprefix("C:") if start_from else ""
-    return int(text) if text.isdigit() else None
-
-
 class PersistentSubscription:
     """A consumer of a persistent subscription group: iterate for events, then ``ack``
     or ``nack`` each (by ``event.ack_id``). Acks are sent in batches, at the latest when
@@ -442,12 +415,12 @@ class PersistentSubscription:
                 return event
 
     def ack(self, item: RecordedEvent | UUID) -> None:
-        self._send(self._acks.add(_ack_id(item), "ack"))
+        self._send(self._acks.add(ack_id(item), "ack"))
 
     def nack(
         self, item: RecordedEvent | UUID, action: NackAction = "unknown", reason: str = ""
     ) -> None:
-        self._send(self._acks.add(_ack_id(item), action, reason))
+        self._send(self._acks.add(ack_id(item), action, reason))
 
     def _send(self, requests: list[bytes]) -> None:
         for request in requests:
@@ -484,11 +457,3 @@ class PersistentSubscription:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _infos(data: bytes) -> list[SubscriptionInfo]:
-    return [subscription_info(s) for s in persistent_pb2.ListResp.FromString(data).subscriptions]
-
-
-def _ack_id(item: RecordedEvent | UUID) -> UUID:
-    return item if isinstance(item, UUID) else item.ack_id

@@ -398,3 +398,43 @@ class AckBatcher:
             return [ack_request(self.subscription_id, ids).SerializeToString()]
         nack = nack_request(self.subscription_id, ids, action, reason)  # type: ignore[arg-type]
         return [nack.SerializeToString()]
+
+
+def merged_settings(current: SubscriptionInfo, changes: dict[str, Any]) -> SubscriptionSettings:
+    """The group's current settings with the given (non-None) changes applied."""
+    values: dict[str, Any] = {
+        "resolve_links": current.resolve_links,
+        "message_timeout": current.message_timeout,
+        "max_retry_count": current.max_retry_count,
+        "min_checkpoint_count": current.min_checkpoint_count,
+        "max_checkpoint_count": current.max_checkpoint_count,
+        "checkpoint_after": current.checkpoint_after,
+        "consumer_strategy": current.consumer_strategy or "DispatchToSingle",
+        "max_subscriber_count": current.max_subscriber_count,
+        "live_buffer_size": current.live_buffer_size,
+        "read_batch_size": current.read_batch_size,
+        "history_buffer_size": current.history_buffer_size,
+        "extra_statistics": current.extra_statistics,
+    }
+    for key, value in changes.items():
+        if key not in values:
+            raise TypeError(f"unknown persistent subscription setting {key!r}")
+        if value is not None:
+            values[key] = value
+    return SubscriptionSettings(**values)
+
+
+def start_position(start_from: str) -> int | None:
+    """The numeric start of a group's ``start_from`` text ("5", "C:10/P:10"), if any."""
+    text = start_from.partition("/")[0].removeprefix("C:") if start_from else ""
+    return int(text) if text.isdigit() else None
+
+
+def subscription_infos(data: bytes) -> list[SubscriptionInfo]:
+    """The groups of a ``ListResp``."""
+    return [subscription_info(s) for s in persistent_pb2.ListResp.FromString(data).subscriptions]
+
+
+def ack_id(item: RecordedEvent | UUID) -> UUID:
+    """What to acknowledge for a delivered item (the link id for a resolved link)."""
+    return item if isinstance(item, UUID) else item.ack_id

@@ -1,0 +1,193 @@
+"""The connection side of the asyncio clients: settings, discovery, the multiplexed
+channel, call metadata, redirects and retries. The API lives in subclasses."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TypeVar
+
+from esdb_wire.client import paths
+from esdb_wire.client.credentials import CallCredentials, basic_credentials
+from esdb_wire.client.settings import ClientSettings, settings_from_uri
+from esdb_wire.cluster import ClusterMember, members_of, select_member
+from esdb_wire.codec.errors import map_error
+from esdb_wire.exceptions import (
+    DiscoveryFailed,
+    EventStoreDBClientException,
+    NodeIsNotLeader,
+    ServiceUnavailable,
+)
+from esdb_wire.protos import gossip_pb2, shared_pb2, streams_pb2
+from esdb_wire.transport.aio import AsyncChannel
+from esdb_wire.transport.status import GrpcError as TransportError
+from esdb_wire.transport.status import StatusCode
+
+_parse_read = streams_pb2.ReadResp.FromString
+_EMPTY = shared_pb2.Empty().SerializeToString()
+Metadata = list[tuple[str, str]]
+_T = TypeVar("_T")
+_Client = TypeVar("_Client", bound="AsyncClientBase")
+
+
+class AsyncClientBase:
+    """The asyncio twin of :class:`esdb_wire.EventStoreDBClient`: the same methods as
+    coroutines; reads and subscriptions are async iterators."""
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        *,
+        root_certificates: str | bytes | None = None,
+        private_key: str | bytes | None = None,
+        certificate_chain: str | bytes | None = None,
+    ) -> None:
+        self.settings: ClientSettings = settings_from_uri(
+            uri or "esdb://localhost:2113",
+            root_certificates=root_certificates,
+            private_key=private_key,
+            certificate_chain=certificate_chain,
+        )
+        self._channel: AsyncChannel | None = None
+        self._target: tuple[str, int] | None = None
+        self._batch_append: bool | None = None
+        self._closed = False
+        self._connecting: asyncio.Lock | None = None
+
+    # -- connection --------------------------------------------------------------------
+
+    @property
+    def connection_target(self) -> str:
+        host, port = self._target or self.settings.targets[0]
+        return f"{host}:{port}"
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def construct_call_credentials(self, username: str, password: str) -> CallCredentials:
+        return basic_credentials(username, password)
+
+    async def connect(self) -> None:
+        """Discover (if asked) and pick the node now instead of on the first call."""
+        await self._current_channel()
+
+    async def _current_channel(self) -> AsyncChannel:
+        if self._closed:
+            raise ServiceUnavailable("the client is closed")
+        if self._channel is not None:
+            return self._channel
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._channel is None:
+                self._target = await self._choose_target()
+                self._channel = self._open(self._target)
+            return self._channel
+
+    def _open(self, target: tuple[str, int]) -> AsyncChannel:
+        settings = self.settings
+        return AsyncChannel(
+            target[0], target[1], ssl_context=settings.ssl_context, config=settings.config
+        )
+
+    async def _choose_target(self) -> tuple[str, int]:
+        settings = self.settings
+        if not settings.discover:
+            return settings.targets[0]
+        last_error: Exception | None = None
+        for attempt in range(settings.max_discover_attempts):
+            if attempt:
+                await asyncio.sleep(settings.discovery_interval)
+            for seed in settings.targets:
+                try:
+                    member = select_member(await self._gossip(seed), settings.node_preference)
+                except (EventStoreDBClientException, TransportError) as error:
+                    last_error = error
+                    continue
+                return member.address, member.port
+        raise DiscoveryFailed(
+            f"no suitable node after {settings.max_discover_attempts} discovery attempts"
+            + (f": {last_error}" if last_error else "")
+        )
+
+    async def _gossip(self, seed: tuple[str, int]) -> list[ClusterMember]:
+        async with self._open(seed) as channel:
+            data = await channel.unary_unary(
+                paths.GOSSIP_READ, _EMPTY, timeout=self.settings.gossip_timeout
+            )
+        return members_of(gossip_pb2.ClusterInfo.FromString(data))
+
+    async def reconnect(self, target: tuple[str, int] | None = None) -> None:
+        """Drop the connection; the next call connects (to ``target`` or by discovery)."""
+        channel, self._channel = self._channel, None
+        self._batch_append = None
+        if target is not None:
+            self._target = target
+            self._channel = self._open(target)
+        if channel is not None:
+            await channel.close()
+
+    def _metadata(self, credentials: CallCredentials | None, requires_leader: bool) -> Metadata:
+        metadata = [
+            ("connection-name", self.settings.connection_name),
+            ("requires-leader", "true" if requires_leader else "false"),
+        ]
+        chosen = credentials or self.settings.credentials
+        if chosen is not None and self.settings.tls:
+            metadata.extend(chosen.metadata)  # never over plaintext
+        return metadata
+
+    async def _run(self, operation: Callable[[AsyncChannel], Awaitable[_T]]) -> _T:
+        """Run a call; follow a not-leader redirect or a fresh reconnect once."""
+        for attempt in (1, 2):
+            channel = await self._current_channel()
+            try:
+                return await operation(channel)
+            except TransportError as error:
+                mapped = map_error(error)
+                if attempt == 1 and isinstance(mapped, NodeIsNotLeader) and mapped.host:
+                    await self.reconnect((mapped.host, mapped.port or self.settings.targets[0][1]))
+                    continue
+                if attempt == 1 and error.code is StatusCode.UNAVAILABLE and error.retryable:
+                    await self.reconnect()
+                    continue
+                raise mapped from error
+        raise AssertionError("unreachable")
+
+    def _deadline(self, timeout: float | None) -> float | None:
+        return timeout if timeout is not None else self.settings.default_deadline
+
+    # -- cluster -----------------------------------------------------------------------
+
+    async def read_gossip(
+        self, *, timeout: float | None = None, credentials: CallCredentials | None = None
+    ) -> tuple[ClusterMember, ...]:
+        metadata = self._metadata(credentials, requires_leader=False)
+        deadline = timeout if timeout is not None else self.settings.gossip_timeout
+        data = await self._run(
+            lambda channel: channel.unary_unary(
+                paths.GOSSIP_READ, _EMPTY, metadata=metadata, timeout=deadline
+            )
+        )
+        return tuple(members_of(gossip_pb2.ClusterInfo.FromString(data)))
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def close(self) -> None:
+        self._closed = True
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
+    async def __aenter__(self: _Client) -> _Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

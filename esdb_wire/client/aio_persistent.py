@@ -1,0 +1,461 @@
+"""Persistent subscriptions on the asyncio client (esdbclient 1.x names and defaults)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+from typing import Any
+from uuid import UUID
+
+from esdb_wire.client import paths
+from esdb_wire.client.aio_base import AsyncClientBase
+from esdb_wire.client.credentials import CallCredentials
+from esdb_wire.codec.errors import map_error
+from esdb_wire.codec.persistent import (
+    DEFAULT_CHECKPOINT_AFTER,
+    DEFAULT_EVENT_BUFFER_SIZE,
+    DEFAULT_HISTORY_BUFFER_SIZE,
+    DEFAULT_LIVE_BUFFER_SIZE,
+    DEFAULT_MAX_ACK_BATCH_SIZE,
+    DEFAULT_MAX_ACK_DELAY,
+    DEFAULT_MAX_CHECKPOINT_COUNT,
+    DEFAULT_MAX_RETRY_COUNT,
+    DEFAULT_MAX_SUBSCRIBER_COUNT,
+    DEFAULT_MESSAGE_TIMEOUT,
+    DEFAULT_MIN_CHECKPOINT_COUNT,
+    DEFAULT_READ_BATCH_SIZE,
+    DEFAULT_STOPPING_GRACE,
+    AckBatcher,
+    ConsumerStrategy,
+    NackAction,
+    SubscriptionInfo,
+    SubscriptionSettings,
+    ack_id,
+    confirmation,
+    create_request,
+    delete_request,
+    delivered_event,
+    get_info_request,
+    list_request,
+    merged_settings,
+    read_options_request,
+    replay_parked_request,
+    start_position,
+    subscription_info,
+    update_request,
+)
+from esdb_wire.codec.requests import (
+    DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
+    DEFAULT_EXCLUDE_FILTER,
+    DEFAULT_WINDOW_SIZE,
+    filter_regex,
+)
+from esdb_wire.events import RecordedEvent
+from esdb_wire.exceptions import NotFound, SubscriptionConfirmationError
+from esdb_wire.protos import persistent_pb2
+from esdb_wire.transport.aio import AsyncCall, AsyncChannel
+from esdb_wire.transport.status import GrpcError as TransportError
+
+_parse = persistent_pb2.ReadResp.FromString
+
+
+class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
+    """Create, read (competing consumers), inspect and manage persistent subscriptions."""
+
+    async def create_subscription_to_all(
+        self,
+        group_name: str,
+        *,
+        from_end: bool = False,
+        commit_position: int | None = None,
+        resolve_links: bool = False,
+        filter_exclude: Sequence[str] = DEFAULT_EXCLUDE_FILTER,
+        filter_include: Sequence[str] = (),
+        filter_by_stream_name: bool = False,
+        window_size: int = DEFAULT_WINDOW_SIZE,
+        checkpoint_interval_multiplier: int = DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
+        consumer_strategy: ConsumerStrategy = "DispatchToSingle",
+        message_timeout: float = DEFAULT_MESSAGE_TIMEOUT,
+        max_retry_count: int = DEFAULT_MAX_RETRY_COUNT,
+        min_checkpoint_count: int = DEFAULT_MIN_CHECKPOINT_COUNT,
+        max_checkpoint_count: int = DEFAULT_MAX_CHECKPOINT_COUNT,
+        checkpoint_after: float = DEFAULT_CHECKPOINT_AFTER,
+        max_subscriber_count: int = DEFAULT_MAX_SUBSCRIBER_COUNT,
+        live_buffer_size: int = DEFAULT_LIVE_BUFFER_SIZE,
+        read_batch_size: int = DEFAULT_READ_BATCH_SIZE,
+        history_buffer_size: int = DEFAULT_HISTORY_BUFFER_SIZE,
+        extra_statistics: bool = False,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        """Create a persistent subscription group on ``$all`` (server-side filters)."""
+        settings = SubscriptionSettings(
+            resolve_links=resolve_links,
+            message_timeout=message_timeout,
+            max_retry_count=max_retry_count,
+            min_checkpoint_count=min_checkpoint_count,
+            max_checkpoint_count=max_checkpoint_count,
+            checkpoint_after=checkpoint_after,
+            consumer_strategy=consumer_strategy,
+            max_subscriber_count=max_subscriber_count,
+            live_buffer_size=live_buffer_size,
+            read_batch_size=read_batch_size,
+            history_buffer_size=history_buffer_size,
+            extra_statistics=extra_statistics,
+        )
+        request = create_request(
+            group_name,
+            settings,
+            commit_position=commit_position,
+            from_end=from_end,
+            filter_regex=filter_regex(filter_include, filter_exclude),
+            filter_by_stream_name=filter_by_stream_name,
+            window_size=window_size,
+            checkpoint_interval_multiplier=checkpoint_interval_multiplier,
+        )
+        await self._persistent_unary(paths.PS_CREATE, request, timeout, credentials)
+
+    async def create_subscription_to_stream(
+        self,
+        group_name: str,
+        stream_name: str,
+        *,
+        from_end: bool = False,
+        stream_position: int | None = None,
+        resolve_links: bool = False,
+        consumer_strategy: ConsumerStrategy = "DispatchToSingle",
+        message_timeout: float = DEFAULT_MESSAGE_TIMEOUT,
+        max_retry_count: int = DEFAULT_MAX_RETRY_COUNT,
+        min_checkpoint_count: int = DEFAULT_MIN_CHECKPOINT_COUNT,
+        max_checkpoint_count: int = DEFAULT_MAX_CHECKPOINT_COUNT,
+        checkpoint_after: float = DEFAULT_CHECKPOINT_AFTER,
+        max_subscriber_count: int = DEFAULT_MAX_SUBSCRIBER_COUNT,
+        live_buffer_size: int = DEFAULT_LIVE_BUFFER_SIZE,
+        read_batch_size: int = DEFAULT_READ_BATCH_SIZE,
+        history_buffer_size: int = DEFAULT_HISTORY_BUFFER_SIZE,
+        extra_statistics: bool = False,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        """Create a persistent subscription group on one stream."""
+        settings = SubscriptionSettings(
+            resolve_links=resolve_links,
+            message_timeout=message_timeout,
+            max_retry_count=max_retry_count,
+            min_checkpoint_count=min_checkpoint_count,
+            max_checkpoint_count=max_checkpoint_count,
+            checkpoint_after=checkpoint_after,
+            consumer_strategy=consumer_strategy,
+            max_subscriber_count=max_subscriber_count,
+            live_buffer_size=live_buffer_size,
+            read_batch_size=read_batch_size,
+            history_buffer_size=history_buffer_size,
+            extra_statistics=extra_statistics,
+        )
+        request = create_request(
+            group_name,
+            settings,
+            stream_name=stream_name,
+            stream_position=stream_position,
+            from_end=from_end,
+        )
+        await self._persistent_unary(paths.PS_CREATE, request, timeout, credentials)
+
+    async def update_subscription_to_all(
+        self,
+        group_name: str,
+        *,
+        from_end: bool | None = None,
+        commit_position: int | None = None,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+        **settings: Any,
+    ) -> None:
+        """Change a ``$all`` group; settings left out (None) keep their current values.
+        Connected consumers are dropped."""
+        await self._update(
+            group_name, None, from_end, commit_position, timeout, credentials, settings
+        )
+
+    async def update_subscription_to_stream(
+        self,
+        group_name: str,
+        stream_name: str,
+        *,
+        from_end: bool | None = None,
+        stream_position: int | None = None,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+        **settings: Any,
+    ) -> None:
+        """Change a stream group; settings left out keep their current values."""
+        await self._update(
+            group_name, stream_name, from_end, stream_position, timeout, credentials, settings
+        )
+
+    async def _update(
+        self,
+        group_name: str,
+        stream_name: str | None,
+        from_end: bool | None,
+        position: int | None,
+        timeout: float | None,
+        credentials: CallCredentials | None,
+        changes: dict[str, Any],
+    ) -> None:
+        current = await self.get_subscription_info(
+            group_name, stream_name, timeout=timeout, credentials=credentials
+        )
+        settings = merged_settings(current, changes)
+        if from_end is None and position is None:
+            from_end = current.start_from in ("-1", "C:-1/P:-1")
+            position = start_position(current.start_from)
+        request = update_request(
+            group_name,
+            settings,
+            stream_name=stream_name,
+            stream_position=position if stream_name is not None else None,
+            commit_position=position if stream_name is None else None,
+            from_end=bool(from_end),
+        )
+        await self._persistent_unary(paths.PS_UPDATE, request, timeout, credentials)
+
+    async def delete_subscription(
+        self,
+        group_name: str,
+        stream_name: str | None = None,
+        *,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        """Delete a group (of ``stream_name``, or of ``$all``); consumers are dropped."""
+        request = delete_request(group_name, stream_name)
+        await self._persistent_unary(paths.PS_DELETE, request, timeout, credentials)
+
+    async def get_subscription_info(
+        self,
+        group_name: str,
+        stream_name: str | None = None,
+        *,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> SubscriptionInfo:
+        """Settings and statistics of a group."""
+        request = get_info_request(group_name, stream_name)
+        data = await self._persistent_unary(paths.PS_GET_INFO, request, timeout, credentials)
+        return subscription_info(persistent_pb2.GetInfoResp.FromString(data).subscription_info)
+
+    async def list_subscriptions(
+        self, *, timeout: float | None = None, credentials: CallCredentials | None = None
+    ) -> list[SubscriptionInfo]:
+        """Every group on the server."""
+        request = list_request(None, all_groups=True)
+        data = await self._persistent_unary(paths.PS_LIST, request, timeout, credentials)
+        return [
+            subscription_info(s) for s in persistent_pb2.ListResp.FromString(data).subscriptions
+        ]
+
+    async def list_subscriptions_to_stream(
+        self,
+        stream_name: str,
+        *,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> list[SubscriptionInfo]:
+        """The groups of one stream (an empty list if it never had any)."""
+        request = list_request(stream_name, all_groups=False)
+        try:
+            data = await self._persistent_unary(paths.PS_LIST, request, timeout, credentials)
+        except NotFound:
+            return []
+        return [
+            subscription_info(s) for s in persistent_pb2.ListResp.FromString(data).subscriptions
+        ]
+
+    async def replay_parked_events(
+        self,
+        group_name: str,
+        stream_name: str | None = None,
+        *,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        """Redeliver the group's parked events."""
+        request = replay_parked_request(group_name, stream_name)
+        await self._persistent_unary(paths.PS_REPLAY_PARKED, request, timeout, credentials)
+
+    async def read_subscription_to_all(
+        self,
+        group_name: str,
+        *,
+        event_buffer_size: int = DEFAULT_EVENT_BUFFER_SIZE,
+        max_ack_batch_size: int = DEFAULT_MAX_ACK_BATCH_SIZE,
+        max_ack_delay: float = DEFAULT_MAX_ACK_DELAY,
+        stopping_grace: float = DEFAULT_STOPPING_GRACE,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> AsyncPersistentSubscription:
+        """Join a ``$all`` group as a consumer."""
+        return await self._read_subscription(
+            group_name,
+            None,
+            event_buffer_size,
+            max_ack_batch_size,
+            max_ack_delay,
+            stopping_grace,
+            timeout,
+            credentials,
+        )
+
+    async def read_subscription_to_stream(
+        self,
+        group_name: str,
+        stream_name: str,
+        *,
+        event_buffer_size: int = DEFAULT_EVENT_BUFFER_SIZE,
+        max_ack_batch_size: int = DEFAULT_MAX_ACK_BATCH_SIZE,
+        max_ack_delay: float = DEFAULT_MAX_ACK_DELAY,
+        stopping_grace: float = DEFAULT_STOPPING_GRACE,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> AsyncPersistentSubscription:
+        """Join a stream group as a consumer."""
+        return await self._read_subscription(
+            group_name,
+            stream_name,
+            event_buffer_size,
+            max_ack_batch_size,
+            max_ack_delay,
+            stopping_grace,
+            timeout,
+            credentials,
+        )
+
+    async def _read_subscription(
+        self,
+        group_name: str,
+        stream_name: str | None,
+        buffer_size: int,
+        max_ack_batch_size: int,
+        max_ack_delay: float,
+        stopping_grace: float,
+        timeout: float | None,
+        credentials: CallCredentials | None,
+    ) -> AsyncPersistentSubscription:
+        options = read_options_request(group_name, stream_name, buffer_size).SerializeToString()
+        metadata = self._metadata(credentials, requires_leader=True)
+
+        async def open_and_confirm(channel: AsyncChannel) -> tuple[AsyncCall, str]:
+            call = await channel.stream_stream(
+                paths.PS_READ, [options], metadata=metadata, timeout=timeout
+            )
+            first = await call.receive()
+            subscription_id = confirmation(_parse(first)) if first is not None else None
+            if subscription_id is None:
+                call.cancel()
+                raise SubscriptionConfirmationError("no subscription confirmation")
+            return call, subscription_id
+
+        call, subscription_id = await self._run(open_and_confirm)
+        return AsyncPersistentSubscription(
+            call,
+            subscription_id,
+            AckBatcher(subscription_id, max_ack_batch_size, max_ack_delay),
+            stopping_grace,
+        )
+
+    async def _persistent_unary(
+        self,
+        path: str,
+        request: Any,
+        timeout: float | None,
+        credentials: CallCredentials | None,
+    ) -> bytes:
+        payload = request.SerializeToString()
+        metadata = self._metadata(credentials, requires_leader=True)
+        deadline = self._deadline(timeout)
+        data = await self._run(
+            lambda channel: channel.unary_unary(path, payload, metadata=metadata, timeout=deadline)
+        )
+        return bytes(data)
+
+
+class AsyncPersistentSubscription:
+    """A consumer of a persistent subscription group (``async for``), with ``ack``/``nack``
+    (coroutines). Acks are batched and sent at the latest when the iterator waits."""
+
+    def __init__(
+        self,
+        call: AsyncCall,
+        subscription_id: str,
+        acks: AckBatcher,
+        stopping_grace: float,
+    ) -> None:
+        self._call = call
+        self.subscription_id = subscription_id
+        self._acks = acks
+        self._stopping_grace = stopping_grace
+        self._stopped = False
+
+    def __aiter__(self) -> AsyncIterator[RecordedEvent]:
+        return self
+
+    async def __anext__(self) -> RecordedEvent:
+        call = self._call
+        while True:
+            if not call.readable:
+                await self._flush()
+            try:
+                data = await call.receive()
+            except TransportError as error:
+                raise map_error(error) from error
+            if data is None:
+                raise StopAsyncIteration
+            event = delivered_event(_parse(data))
+            if event is not None:
+                return event
+
+    async def ack(self, item: RecordedEvent | UUID) -> None:
+        await self._send(self._acks.add(ack_id(item), "ack"))
+
+    async def nack(
+        self, item: RecordedEvent | UUID, action: NackAction = "unknown", reason: str = ""
+    ) -> None:
+        await self._send(self._acks.add(ack_id(item), action, reason))
+
+    async def _send(self, requests: list[bytes]) -> None:
+        for request in requests:
+            try:
+                await self._call.send(request)
+            except TransportError as error:
+                raise map_error(error) from error
+
+    async def _flush(self) -> None:
+        await self._send(self._acks.flush())
+
+    async def stop(self) -> None:
+        """Send pending acks, end the request stream, and leave the group."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            if self._call.code is None:
+                await self._flush()
+                await self._call.done_writing()
+                await asyncio.wait_for(self._call.wait(), max(self._stopping_grace, 0.0) + 1.0)
+        except (TransportError, asyncio.TimeoutError):
+            pass
+        finally:
+            self._call.cancel()
+
+    async def __aenter__(self) -> AsyncPersistentSubscription:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

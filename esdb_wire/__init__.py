@@ -18,7 +18,9 @@ from esdb_wire.client.sync import (
     KurrentDBClient,
     ReadResponse,
 )
+from esdb_wire.client.sync_persistent import PersistentSubscription
 from esdb_wire.cluster import ClusterMember
+from esdb_wire.codec.persistent import ConnectionInfo, SubscriptionInfo
 from esdb_wire.codec.requests import (
     DEFAULT_EXCLUDE_FILTER,
     ESDB_EVENTS_REGEX,
@@ -47,6 +49,7 @@ _LAZY = {
     "AsyncEsdbClient": "esdb_wire.client.aio",
     "AsyncCatchupSubscription": "esdb_wire.client.aio",
     "AsyncEventStoreDBClient": "esdb_wire.client.aio",
+    "AsyncPersistentSubscription": "esdb_wire.client.aio_persistent",
     "AsyncKurrentDBClient": "esdb_wire.client.aio",
     "AsyncReadResponse": "esdb_wire.client.aio",
     "EmbeddedServer": "esdb_wire.server.embedded",
@@ -63,12 +66,14 @@ __all__ = [
     "AsyncEsdbClient",
     "AsyncEventStoreDBClient",
     "AsyncKurrentDBClient",
+    "AsyncPersistentSubscription",
     "AsyncReadResponse",
     "CallCredentials",
     "CatchupSubscription",
     "CaughtUp",
     "Checkpoint",
     "ClusterMember",
+    "ConnectionInfo",
     "DeadlineExceeded",
     "EmbeddedServer",
     "EsdbClient",
@@ -81,12 +86,14 @@ __all__ = [
     "MaximumAppendSizeExceededError",
     "NewEvent",
     "NotFound",
+    "PersistentSubscription",
     "ReadResponse",
     "RecordedEvent",
     "ServiceUnavailable",
     "StreamIsDeleted",
     "StreamNotFound",
     "StreamState",
+    "SubscriptionInfo",
     "WrongCurrentVersion",
     "__version__",
 ]

@@ -3,17 +3,28 @@
 ``EmbeddedServer`` runs on its own event loop thread, so synchronous programs and tests
 can start and stop it around their work; ``python -m esdb_wire.server`` runs one in the
 foreground.
+
+Insecure mode (the default here; ``--insecure`` on the command line) is plaintext HTTP/2
+and ignores credentials, as a node started with ``--insecure`` does. Secure mode (given a
+certificate and its private key) serves TLS with ALPN h2, authenticates every call and
+checks stream ACLs (see :mod:`esdb_wire.server.auth`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import ssl
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
+from typing import Union
+from urllib.parse import quote
 
 from esdb_wire.protos import gossip_pb2, serverfeatures_pb2, shared_pb2, status_pb2, streams_pb2
 from esdb_wire.protos.wire_names import canonical_name
+from esdb_wire.server.auth import DEFAULT_PASSWORD, Security, StreamAccess, secure_methods
 from esdb_wire.server.features import GossipService, ServerFeaturesService
 from esdb_wire.server.host import GrpcHost
 from esdb_wire.server.projections import StandardProjections
@@ -25,6 +36,37 @@ _TYPES = message_types(shared_pb2, status_pb2, streams_pb2, gossip_pb2, serverfe
 
 # --run-projections values (the server's ProjectionType, case-insensitive).
 RUN_PROJECTIONS_CHOICES = ("none", "system", "all")
+# The files of a CA directory (``--ca DIR``) that are read as PEM CA certificates.
+_CA_SUFFIXES = (".crt", ".pem", ".cer")
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def server_ssl_context(
+    certificate: PathLike, private_key: PathLike, ca: PathLike | None = None
+) -> ssl.SSLContext:
+    """The TLS context of a secure node: TLS 1.2+, ALPN h2, the node's PEM certificate
+    (chain) and key. With ``ca`` (a PEM file, or a directory of them, like the server's
+    ``TrustedRootCertificatesPath``) client certificates are requested and, when sent,
+    verified against it, but not required (as a node does)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(os.fspath(certificate), os.fspath(private_key))
+    if ca is not None:
+        for path in _ca_files(Path(ca)):
+            context.load_verify_locations(cafile=os.fspath(path))
+        context.verify_mode = ssl.CERT_OPTIONAL
+    context.set_alpn_protocols(["h2"])
+    return context
+
+
+def _ca_files(ca: Path) -> list[Path]:
+    if not ca.is_dir():
+        return [ca]
+    files = sorted(p for p in ca.iterdir() if p.suffix.lower() in _CA_SUFFIXES and p.is_file())
+    if not files:
+        raise ValueError(f"no CA certificate (*.crt, *.pem, *.cer) in {ca}")
+    return files
 
 
 def _run_projections(value: str) -> bool:
@@ -42,13 +84,26 @@ def _run_projections(value: str) -> bool:
     return key == "all"
 
 
-def build_methods(store: EventStore, gossip: GossipService) -> dict[str, Method]:
+def build_methods(
+    store: EventStore, gossip: GossipService, *, security: Security | None = None
+) -> dict[str, Method]:
     """Every rpc the embedded server answers, keyed by gRPC path. ``gossip`` advertises
-    the node's address (set its ``port`` once the listening port is known)."""
+    the node's address (set its ``port`` once the listening port is known).
+
+    With ``security`` (secure mode) every call is authenticated first and checked against
+    its policy and the stream ACLs; without it (insecure mode) credentials are ignored
+    and no check costs anything.
+    """
     methods: dict[str, Method] = {}
     pairs: list[tuple[str, str]] = []
+    access = None
+    if security is not None:
+        access = StreamAccess(store, allow_anonymous=security.allow_anonymous_stream_access)
     services = [
-        (StreamsService(store), streams_pb2.DESCRIPTOR.services_by_name["Streams"]),
+        (
+            StreamsService(store, access=access),
+            streams_pb2.DESCRIPTOR.services_by_name["Streams"],
+        ),
         (gossip, gossip_pb2.DESCRIPTOR.services_by_name["Gossip"]),
         (
             ServerFeaturesService(lambda: pairs),
@@ -59,14 +114,21 @@ def build_methods(store: EventStore, gossip: GossipService) -> dict[str, Method]
         mounted = methods_of(service, descriptor, _TYPES)
         methods.update(mounted)
         pairs.extend((canonical_name(descriptor.full_name), m.name) for m in mounted.values())
+    if security is not None:
+        methods = secure_methods(methods, security.authenticator())
     return methods
 
 
 class EmbeddedServer:
-    """An in-memory EventStoreDB-compatible gRPC server (insecure mode).
+    """An in-memory EventStoreDB-compatible gRPC server.
+
+    Insecure (plaintext, no authentication) unless given a ``certificate`` and its
+    ``private_key``:
 
     >>> with EmbeddedServer() as server:   # doctest: +SKIP
     ...     client = EsdbClient(uri=server.uri)
+    >>> with EmbeddedServer(certificate="node.crt", private_key="node.key", ca="ca.crt") as s:
+    ...     client = EventStoreDBClient(s.connection_string("admin", "changeit"))  # doctest: +SKIP
     """
 
     def __init__(
@@ -76,15 +138,50 @@ class EmbeddedServer:
         *,
         max_append_size: int = DEFAULT_MAX_APPEND_SIZE,
         run_projections: str = "none",
+        certificate: PathLike | None = None,
+        private_key: PathLike | None = None,
+        ca: PathLike | None = None,
+        users: Mapping[str, tuple[str, Sequence[str]]] | None = None,
+        admin_password: str = DEFAULT_PASSWORD,
+        ops_password: str = DEFAULT_PASSWORD,
+        allow_anonymous_stream_access: bool = False,
+        bearer_tokens: Mapping[str, str] | None = None,
     ) -> None:
         """``run_projections`` is "none" (the default, as on a real node), "system" (the
         same here) or "all": the standard projections (``$streams``, ``$ce-``, ``$et-``,
-        ``$category-`` streams) write their links as events are appended."""
+        ``$category-`` streams) write their links as events are appended.
+
+        Secure mode: ``certificate`` and ``private_key`` are the node's PEM files; ``ca``
+        (a PEM file or a directory of them) is the CA trusted for client certificates and
+        named in :attr:`esdb_uri`. The users are ``admin`` (``$admins``) and ``ops``
+        (``$ops``) with ``admin_password`` / ``ops_password``, plus ``users`` (name →
+        (password, groups)), which may also replace them. ``bearer_tokens`` (token → user
+        name) accepts ``authorization: Bearer`` tokens as an OAuth plugin would.
+        ``allow_anonymous_stream_access`` is the server option of that name (off since
+        23.10). These are ignored in insecure mode, where credentials are too.
+        """
+        if (certificate is None) != (private_key is None):
+            raise ValueError("secure mode needs both a certificate and its private key")
+        if ca is not None and certificate is None:
+            raise ValueError("a CA is only used in secure mode (give a certificate too)")
         self.host = host
         self.port = port
         self.max_append_size = max_append_size
         self.run_projections = run_projections
         self._projections = _run_projections(run_projections)
+        self.certificate = certificate
+        self.private_key = private_key
+        self.ca = ca
+        self.security: Security | None = None
+        if certificate is not None:
+            self.security = Security.with_users(
+                users,
+                admin_password=admin_password,
+                ops_password=ops_password,
+                allow_anonymous_stream_access=allow_anonymous_stream_access,
+                bearer_tokens=bearer_tokens,
+                certificate_users=ca is not None,
+            )
         self.store: EventStore | None = None
         self._grpc: GrpcHost | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -96,16 +193,40 @@ class EmbeddedServer:
         return f"{self.host}:{self.port}"
 
     @property
+    def secure(self) -> bool:
+        """True in secure mode (TLS and authentication)."""
+        return self.security is not None
+
+    @property
     def esdb_uri(self) -> str:
-        """An ``esdb://`` connection string for this (insecure) server."""
-        return f"esdb://{self.host}:{self.port}?Tls=false"
+        """An ``esdb://`` connection string for this server, without credentials:
+        ``?Tls=false`` when insecure; ``?Tls=true`` plus ``&TlsCaFile=`` (when the CA is a
+        file) when secure. More options can be appended with ``&``."""
+        return self.connection_string()
+
+    def connection_string(self, username: str | None = None, password: str | None = None) -> str:
+        """:attr:`esdb_uri`, with ``username:password@`` when given (secure mode)."""
+        credentials = ""
+        if username is not None:
+            credentials = f"{quote(username, safe='')}:{quote(password or '', safe='')}@"
+        base = f"esdb://{credentials}{self.host}:{self.port}"
+        if self.security is None:
+            return f"{base}?Tls=false"
+        text = f"{base}?Tls=true"
+        if self.ca is not None and not Path(self.ca).is_dir():
+            text += f"&TlsCaFile={quote(os.fspath(Path(self.ca).absolute()), safe='/')}"
+        return text
 
     async def start_async(self) -> EmbeddedServer:
         """Start listening on the running event loop."""
         observer = StandardProjections() if self._projections else None
         self.store = EventStore(max_append_size=self.max_append_size, observer=observer)
         gossip = GossipService(self.host, self.port)
-        self._grpc = GrpcHost(build_methods(self.store, gossip))
+        context = None
+        if self.certificate is not None and self.private_key is not None:
+            context = server_ssl_context(self.certificate, self.private_key, self.ca)
+        methods = build_methods(self.store, gossip, security=self.security)
+        self._grpc = GrpcHost(methods, ssl_context=context)
         self.port = await self._grpc.start(self.host, self.port)
         gossip.port = self.port  # advertise the port actually bound (port 0: any)
         return self

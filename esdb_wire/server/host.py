@@ -33,7 +33,13 @@ PACK_SIZE = 65536
 class _Context:
     """The :class:`~esdb_wire.server.rpc.CallContext` of one call on our transport."""
 
-    def __init__(self, stream: ServerStream, peer: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        stream: ServerStream,
+        peer: str,
+        loop: asyncio.AbstractEventLoop,
+        peer_certificate: dict[str, Any] | None = None,
+    ) -> None:
         self._metadata = {
             key: value if isinstance(value, str) else value.decode("latin-1")
             for key, value in stream.metadata
@@ -42,6 +48,9 @@ class _Context:
         self._deadline = None if stream.timeout is None else loop.time() + stream.timeout
         self._loop = loop
         self.trailers: Sequence[tuple[str, MetadataValue]] = ()
+        # The client's verified TLS certificate (``ssl.SSLSocket.getpeercert()`` form),
+        # when it sent one the server could verify; used by secure mode's user certificates.
+        self.peer_certificate = peer_certificate
 
     @property
     def metadata(self) -> Mapping[str, str]:
@@ -67,6 +76,7 @@ class _ServerProtocol(asyncio.Protocol):
         self.core = ServerConnection(max_receive_message_size=host.max_receive_message_size)
         self.transport: asyncio.Transport | None = None
         self.peer = "unknown"
+        self.peer_certificate: dict[str, Any] | None = None
         self.tasks: dict[ServerStream, asyncio.Task[None]] = {}
         self._unflushed: set[ServerStream] = set()
         self._writable: asyncio.Future[None] | None = None
@@ -79,6 +89,8 @@ class _ServerProtocol(asyncio.Protocol):
         address = transport.get_extra_info("peername")
         if isinstance(address, tuple):
             self.peer = f"{address[0]}:{address[1]}"
+        if self.host.ssl_context is not None:
+            self.peer_certificate = transport.get_extra_info("peercert") or None
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -161,7 +173,7 @@ class _ServerProtocol(asyncio.Protocol):
                 task = asyncio.current_task()
                 assert task is not None
                 deadline_handle = self.loop.call_later(stream.timeout, task.cancel)
-            context = _Context(stream, self.peer, self.loop)
+            context = _Context(stream, self.peer, self.loop, self.peer_certificate)
             await self._run(method, stream, context)
             core.finish(stream, StatusCode.OK, trailers=context.trailers)
         except RpcError as error:

@@ -21,6 +21,7 @@ from esdb_wire.codec.uuids import read_uuid, write_uuid
 from esdb_wire.protos import shared_pb2, status_pb2, streams_pb2
 from esdb_wire.protos.wire_names import pack_any
 from esdb_wire.server import errors
+from esdb_wire.server.auth import DELETE, READ, WRITE, StreamAccess, User, user_of
 from esdb_wire.server.encoding import read_event_response, recorded_event_bytes
 from esdb_wire.server.rpc import CallContext, RpcError
 from esdb_wire.server.store import (
@@ -252,11 +253,23 @@ class _PendingWrite:
 
 
 class StreamsService:
-    """``event_store.client.streams.Streams`` backed by an :class:`EventStore`."""
+    """``event_store.client.streams.Streams`` backed by an :class:`EventStore`.
 
-    def __init__(self, store: EventStore, *, max_append_event_size: int | None = None) -> None:
+    With ``access`` (secure mode), every operation is checked against the stream's ACL
+    for the caller (:func:`~esdb_wire.server.auth.user_of`) where the real server checks
+    it: after the request's options are read, before anything is read or written.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        max_append_event_size: int | None = None,
+        access: StreamAccess | None = None,
+    ) -> None:
         self._store = store
         self._max_event_size = max_append_event_size
+        self._access = access
 
     # ---- Read ----
 
@@ -268,6 +281,12 @@ class StreamsService:
         stream_case = options.WhichOneof("stream_option")
         if stream_case is None:
             raise errors.invalid_argument("None", errors.STREAM_OPTION_CASE_TYPE)
+        access = self._access
+        if access is not None:
+            stream = (
+                "$all" if stream_case == "all" else stream_name_of(options.stream.stream_identifier)
+            )
+            access.check(user_of(context), READ, stream)
         count_case = options.WhichOneof("count_option")
         filter_case = options.WhichOneof("filter_option")
         direction = options.read_direction
@@ -473,6 +492,9 @@ class StreamsService:
         options = first.options
         name = stream_name_of(options.stream_identifier)
         expected = _expected(options, "expected_stream_revision", errors.APPEND_EXPECTED_CASE_TYPE)
+        access = self._access
+        if access is not None:
+            access.check(user_of(context), WRITE, name)
         events: list[ProposedEvent] = []
         size = 0
         max_size = self._store.max_append_size
@@ -525,6 +547,7 @@ class StreamsService:
         """Soft delete (§3.9); WEV is an error here."""
         options = request.options
         expected = _expected(options, "expected_stream_revision", errors.DELETE_EXPECTED_CASE_TYPE)
+        self._check_delete(options.stream_identifier, context)
         name = _valid_stream_name(options.stream_identifier)
         position = self._delete(name, expected, hard=False)
         return streams_pb2.DeleteResp(
@@ -541,6 +564,7 @@ class StreamsService:
         expected = _expected(
             options, "expected_stream_revision", errors.TOMBSTONE_EXPECTED_CASE_TYPE
         )
+        self._check_delete(options.stream_identifier, context)
         name = _valid_stream_name(options.stream_identifier)
         position = self._delete(name, expected, hard=True)
         return streams_pb2.TombstoneResp(
@@ -548,6 +572,12 @@ class StreamsService:
                 commit_position=position, prepare_position=position
             )
         )
+
+    def _check_delete(self, identifier: shared_pb2.StreamIdentifier, context: CallContext) -> None:
+        """Delete and Tombstone both need the stream's ``$d``."""
+        access = self._access
+        if access is not None:
+            access.check(user_of(context), DELETE, stream_name_of(identifier))
 
     def _delete(self, name: str, expected: int, *, hard: bool) -> int:
         store = self._store
@@ -566,9 +596,10 @@ class StreamsService:
     ) -> AsyncIterator[BatchAppendResp]:
         """Writes keyed by correlation id, submitted on ``is_final`` (§3.11)."""
         pending: dict[uuid.UUID, _PendingWrite] = {}
+        user = user_of(context) if self._access is not None else None
         async for request in requests:
             try:
-                response = self._batch_step(request, pending)
+                response = self._batch_step(request, pending, user)
             except (ValueError, KeyError, RpcError) as error:
                 response = _batch_error(request, _bad_request(_error_text(error)))
                 if request.HasField("options"):
@@ -577,12 +608,25 @@ class StreamsService:
                 yield response
 
     def _batch_step(
-        self, request: BatchAppendReq, pending: dict[uuid.UUID, _PendingWrite]
+        self,
+        request: BatchAppendReq,
+        pending: dict[uuid.UUID, _PendingWrite],
+        user: User | None = None,
     ) -> BatchAppendResp | None:
         """Handle one request; returns the reply it causes, if any."""
         key = read_uuid(request.correlation_id)
         if request.HasField("options"):
             options = request.options
+            access = self._access
+            if access is not None:
+                # Checked first, as the server does: no stream identifier is denied too.
+                has_stream = options.HasField("stream_identifier")
+                stream = stream_name_of(options.stream_identifier) if has_stream else None
+                if not access.allowed(user, WRITE, stream):
+                    response = _batch_error(request, _ACCESS_DENIED_STATUS)
+                    if has_stream:
+                        response.stream_identifier.CopyFrom(options.stream_identifier)
+                    return response
             if not options.HasField("stream_identifier"):
                 return _batch_error(
                     request, _bad_request("Required field StreamIdentifier not set.")
@@ -745,6 +789,9 @@ def _max_size_status(max_size: int) -> status_pb2.Status:
 
 
 _TIMEOUT_STATUS = _status(StatusCode.DEADLINE_EXCEEDED, "Timeout", shared_pb2.Timeout())
+_ACCESS_DENIED_STATUS = _status(
+    StatusCode.PERMISSION_DENIED, "AccessDenied", shared_pb2.AccessDenied()
+)
 
 
 def _batch_wev_status(result: WrongExpectedVersion) -> status_pb2.Status:

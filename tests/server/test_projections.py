@@ -101,7 +101,7 @@ def test_cli_run_projections_option(
         started.append(server)
 
     monkeypatch.setattr(cli, "_serve", fake_serve)
-    cli.main(["--port", "0", "--quiet", *argv])
+    cli.main(["--port", "0", "--quiet", "--insecure", *argv])
     assert [server.run_projections for server in started] == [expected]
     assert started[0]._projections is (expected == "all")
 

@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from esdb_wire.client import paths
-from esdb_wire.client.credentials import CallCredentials, basic_credentials
+from esdb_wire.client.credentials import CallCredentials, basic_credentials, bearer_credentials
 from esdb_wire.client.settings import ClientSettings, settings_from_uri
 from esdb_wire.cluster import ClusterMember, members_of, select_member
 from esdb_wire.codec.errors import map_error
@@ -47,7 +47,10 @@ class BlockingClientBase:
         root_certificates: str | bytes | None = None,
         private_key: str | bytes | None = None,
         certificate_chain: str | bytes | None = None,
+        allow_plaintext_credentials: bool = False,
     ) -> None:
+        # Credentials go only over TLS unless the caller explicitly allows plaintext.
+        self._allow_plaintext_credentials = allow_plaintext_credentials
         self.settings: ClientSettings = settings_from_uri(
             uri or "esdb://localhost:2113",
             root_certificates=root_certificates,
@@ -70,6 +73,10 @@ class BlockingClientBase:
     @property
     def is_closed(self) -> bool:
         return self._closed
+
+    def construct_bearer_credentials(self, token: str) -> CallCredentials:
+        """Per-call bearer-token credentials (servers with an OAuth plugin)."""
+        return bearer_credentials(token)
 
     def construct_call_credentials(self, username: str, password: str) -> CallCredentials:
         """Per-call credentials (pass as ``credentials=`` to any method)."""
@@ -134,7 +141,7 @@ class BlockingClientBase:
             ("requires-leader", "true" if requires_leader else "false"),
         ]
         chosen = credentials or self.settings.credentials
-        if chosen is not None and self.settings.tls:
+        if chosen is not None and (self.settings.tls or self._allow_plaintext_credentials):
             metadata.extend(chosen.metadata)  # never over plaintext
         return metadata
 

@@ -175,7 +175,9 @@ class Checkpoint(RecordedEvent):
     __slots__ = ()
 
     def __init__(self, commit_position: int, prepare_position: int | None = None) -> None:
-        super().__init__("", b"", b"", "", 0, commit_position, prepare_position=prepare_position)
+        super().__init__(
+            "", b"", b"", "", 0, commit_position, prepare_position=prepare_position, content_type=""
+        )
 
     @property
     def is_checkpoint(self) -> bool:
@@ -187,8 +189,8 @@ class CaughtUp(RecordedEvent):
 
     __slots__ = ()
 
-    def __init__(self, commit_position: int | None = None) -> None:
-        super().__init__("", b"", b"", "", 0, commit_position)
+    def __init__(self, commit_position: int = 0) -> None:
+        super().__init__("", b"", b"", "", 0, commit_position, content_type="")
 
     @property
     def is_caught_up(self) -> bool:

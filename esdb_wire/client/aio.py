@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 from esdb_wire.client import paths
 from esdb_wire.client.aio_persistent import AsyncPersistentSubscriptionsMixin
 from esdb_wire.client.credentials import CallCredentials
-from esdb_wire.codec.errors import map_error
+from esdb_wire.codec.errors import ended_locally, map_error
 from esdb_wire.codec.events import proposed_message
 from esdb_wire.codec.requests import (
     DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
@@ -34,8 +35,10 @@ from esdb_wire.codec.requests import (
 from esdb_wire.codec.responses import (
     append_position,
     batch_append_position,
+    batch_append_supported,
     confirmation_id,
     delete_position,
+    is_unimplemented,
     read_item,
 )
 from esdb_wire.events import NewEvent, RecordedEvent
@@ -45,7 +48,7 @@ from esdb_wire.exceptions import (
     ServiceUnavailable,
     SubscriptionConfirmationError,
 )
-from esdb_wire.protos import serverfeatures_pb2, shared_pb2, streams_pb2
+from esdb_wire.protos import shared_pb2, streams_pb2
 from esdb_wire.transport.aio import AsyncCall, AsyncChannel
 from esdb_wire.transport.status import GrpcError as TransportError
 from esdb_wire.transport.status import StatusCode
@@ -80,7 +83,10 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
             batch = [events]
         else:
             batch = list(events)
-            if await self._supports_batch_append():
+            started = time.monotonic()
+            if await self._supports_batch_append(deadline):
+                if deadline is not None:  # the feature probe used some of the time
+                    deadline = max(0.001, deadline - (time.monotonic() - started))
                 return await self._batch_append_call(
                     stream_name, current_version, batch, deadline, metadata
                 )
@@ -170,23 +176,24 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
         response = streams_pb2.BatchAppendResp.FromString(data)
         return batch_append_position(response, stream_name, expected)
 
-    async def _supports_batch_append(self) -> bool:
-        if self._batch_append is None:
-            try:
-                data = await self._run(
-                    lambda channel: channel.unary_unary(
-                        paths.SUPPORTED_METHODS, _EMPTY, timeout=self.settings.gossip_timeout
-                    )
+    async def _supports_batch_append(self, deadline: float | None) -> bool:
+        """Whether the server offers BatchAppend (asked once per connection; a server
+        without ServerFeatures offers nothing; any other failure is asked again later)."""
+        if self._batch_append is not None:
+            return self._batch_append
+        gossip_timeout = self.settings.gossip_timeout
+        timeout = gossip_timeout if deadline is None else min(deadline, gossip_timeout)
+        try:
+            data = await self._run(
+                lambda channel: channel.unary_unary(
+                    paths.SUPPORTED_METHODS, _EMPTY, timeout=timeout
                 )
-            except EventStoreDBClientException:
+            )
+        except EventStoreDBClientException as error:
+            if is_unimplemented(error):
                 self._batch_append = False
-            else:
-                supported = serverfeatures_pb2.SupportedMethods.FromString(data)
-                self._batch_append = any(
-                    m.method_name == "batchappend"
-                    and m.service_name == "event_store.client.streams.streams"
-                    for m in supported.methods
-                )
+            return False
+        self._batch_append = batch_append_supported(data)
         return self._batch_append
 
     async def delete_stream(
@@ -306,7 +313,7 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
         credentials: CallCredentials | None,
     ) -> AsyncReadResponse:
         payload = request.SerializeToString()
-        metadata = self._metadata(credentials, requires_leader=False)
+        metadata = self._read_metadata(credentials)
         call = await self._run(
             lambda channel: channel.unary_stream(
                 paths.READ, payload, metadata=metadata, timeout=timeout
@@ -391,6 +398,16 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
             credentials=credentials,
         )
 
+    async def _end_of_all(self, credentials: CallCredentials | None) -> int | None:
+        """The commit position of the newest record in $all (system records included)."""
+        response = await self.read_all(
+            backwards=True, filter_exclude=(), limit=1, credentials=credentials
+        )
+        async with response:
+            async for event in response:
+                return event.commit_position
+        return None
+
     # -- subscriptions -----------------------------------------------------------------
 
     async def subscribe_to_all(
@@ -411,6 +428,11 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
         auto_resubscribe: bool = False,
     ) -> AsyncCatchupSubscription:
         regex = filter_regex(filter_include, filter_exclude)
+        if from_end and auto_resubscribe and commit_position is None:
+            # Pin "the end" to a position now, so a resubscription before the first
+            # delivery cannot skip what was written in between.
+            commit_position = await self._end_of_all(credentials)
+            from_end = False
 
         def request(position: int | None) -> streams_pb2.ReadReq:
             return subscribe_all_request(
@@ -445,6 +467,11 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
         credentials: CallCredentials | None = None,
         auto_resubscribe: bool = False,
     ) -> AsyncCatchupSubscription:
+        if from_end and auto_resubscribe and stream_position is None:
+            version = await self.get_current_version(stream_name, credentials=credentials)
+            stream_position = version if isinstance(version, int) else None
+            from_end = False
+
         def request(position: int | None) -> streams_pb2.ReadReq:
             return subscribe_stream_request(
                 stream_name,
@@ -474,7 +501,7 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
         credentials: CallCredentials | None,
         auto_resubscribe: bool,
     ) -> AsyncCatchupSubscription:
-        metadata = self._metadata(credentials, requires_leader=False)
+        metadata = self._read_metadata(credentials)
 
         async def start(position: int | None) -> tuple[AsyncCall, str]:
             payload = request(position).SerializeToString()
@@ -504,12 +531,24 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
 AsyncKurrentDBClient = AsyncEventStoreDBClient
 
 
+class _Completed:
+    """What ``stop()`` returns: the work is already done, so awaiting it is optional."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # makes this a generator: awaiting it finishes at once
+
+
+_COMPLETED = _Completed()
+
+
 class AsyncReadResponse:
     """The events of one read, as an async iterator; ``stop()`` ends it early."""
 
     def __init__(self, call: AsyncCall, stream_name: str | None) -> None:
         self._call = call
         self._stream_name = stream_name
+        self._stopped = False
 
     def __aiter__(self) -> AsyncIterator[RecordedEvent]:
         return self
@@ -517,9 +556,14 @@ class AsyncReadResponse:
     async def __anext__(self) -> RecordedEvent:
         call = self._call
         while True:
+            if self._stopped:
+                raise StopAsyncIteration
             try:
                 data = await call.receive()
             except TransportError as error:
+                if ended_locally(error):
+                    self._stopped = True
+                    raise StopAsyncIteration from None
                 raise map_error(error) from error
             if data is None:
                 raise StopAsyncIteration
@@ -527,8 +571,12 @@ class AsyncReadResponse:
             if item is not None:
                 return item
 
-    def stop(self) -> None:
+    def stop(self) -> Awaitable[None]:
+        """End the read; iteration stops. Done at once; awaiting the result is optional
+        (esdbclient's ``await response.stop()`` works)."""
+        self._stopped = True
         self._call.cancel()
+        return _COMPLETED
 
     async def __aenter__(self) -> AsyncReadResponse:
         return self
@@ -575,11 +623,16 @@ class AsyncCatchupSubscription:
         while True:
             call = self._call
             assert call is not None, "begin() first"
+            if self._stopped:
+                raise StopAsyncIteration
             try:
                 data = await call.receive()
             except TransportError as error:
                 if await self._resubscribe_after(error):
                     continue
+                if ended_locally(error):
+                    self._stopped = True
+                    raise StopAsyncIteration from None
                 raise map_error(error) from error
             if data is None:
                 raise StopAsyncIteration
@@ -621,10 +674,12 @@ class AsyncCatchupSubscription:
                 await asyncio.sleep(0.2)
         return False
 
-    def stop(self) -> None:
+    def stop(self) -> Awaitable[None]:
+        """End the subscription; iteration stops. Awaiting the result is optional."""
         self._stopped = True
         if self._call is not None:
             self._call.cancel()
+        return _COMPLETED
 
     async def aclose(self) -> None:
         self.stop()

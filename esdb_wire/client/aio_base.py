@@ -126,8 +126,14 @@ class AsyncClientBase:
             )
         return members_of(gossip_pb2.ClusterInfo.FromString(data))
 
-    async def reconnect(self, target: tuple[str, int] | None = None) -> None:
-        """Drop the connection; the next call connects (to ``target`` or by discovery)."""
+    async def reconnect(
+        self, target: tuple[str, int] | None = None, *, replacing: AsyncChannel | None = None
+    ) -> None:
+        """Drop the connection; the next call connects (to ``target`` or by discovery).
+
+        With ``replacing``, only if that channel is still the current one."""
+        if replacing is not None and self._channel is not replacing:
+            return
         channel, self._channel = self._channel, None
         self._batch_append = None
         if target is not None:
@@ -146,6 +152,10 @@ class AsyncClientBase:
             metadata.extend(chosen.metadata)  # never over plaintext
         return metadata
 
+    def _read_metadata(self, credentials: CallCredentials | None) -> Metadata:
+        """Reads and subscriptions ask for the leader when the client prefers it."""
+        return self._metadata(credentials, self.settings.node_preference == "leader")
+
     async def _run(self, operation: Callable[[AsyncChannel], Awaitable[_T]]) -> _T:
         """Run a call; follow a not-leader redirect or a fresh reconnect once."""
         for attempt in (1, 2):
@@ -155,11 +165,11 @@ class AsyncClientBase:
             except TransportError as error:
                 mapped = map_error(error)
                 if attempt == 1 and isinstance(mapped, NodeIsNotLeader) and mapped.host:
-                    await self.reconnect((mapped.host, mapped.port or self.settings.targets[0][1]))
+                    leader = (mapped.host, mapped.port or self.settings.targets[0][1])
+                    await self.reconnect(leader, replacing=channel)
                     continue
                 if attempt == 1 and error.code is StatusCode.UNAVAILABLE and error.retryable:
-                    await self.reconnect()
-                    continue
+                    continue  # never reached the server; the channel opens a new connection
                 raise mapped from error
         raise AssertionError("unreachable")
 
@@ -171,7 +181,7 @@ class AsyncClientBase:
     async def read_gossip(
         self, *, timeout: float | None = None, credentials: CallCredentials | None = None
     ) -> tuple[ClusterMember, ...]:
-        metadata = self._metadata(credentials, requires_leader=False)
+        metadata = self._read_metadata(credentials)
         deadline = timeout if timeout is not None else self.settings.gossip_timeout
         data = await self._run(
             lambda channel: channel.unary_unary(

@@ -124,9 +124,16 @@ class BlockingClientBase:
             )
         return members_of(gossip_pb2.ClusterInfo.FromString(data))
 
-    def reconnect(self, target: tuple[str, int] | None = None) -> None:
-        """Drop the connection; the next call connects (to ``target`` or by discovery)."""
+    def reconnect(
+        self, target: tuple[str, int] | None = None, *, replacing: Channel | None = None
+    ) -> None:
+        """Drop the connection; the next call connects (to ``target`` or by discovery).
+
+        With ``replacing``, only if that channel is still the current one (another thread
+        may already have reconnected)."""
         with self._lock:
+            if replacing is not None and self._channel is not replacing:
+                return
             channel, self._channel = self._channel, None
             self._batch_append = None
             if target is not None:
@@ -145,6 +152,10 @@ class BlockingClientBase:
             metadata.extend(chosen.metadata)  # never over plaintext
         return metadata
 
+    def _read_metadata(self, credentials: CallCredentials | None) -> Metadata:
+        """Reads and subscriptions ask for the leader when the client prefers it."""
+        return self._metadata(credentials, self.settings.node_preference == "leader")
+
     def _run(self, operation: Callable[[Channel], Any]) -> Any:
         """Run a call; follow a not-leader redirect or a fresh reconnect once."""
         for attempt in (1, 2):
@@ -154,11 +165,11 @@ class BlockingClientBase:
             except TransportError as error:
                 mapped = map_error(error)
                 if attempt == 1 and isinstance(mapped, NodeIsNotLeader) and mapped.host:
-                    self.reconnect((mapped.host, mapped.port or self.settings.targets[0][1]))
+                    leader = (mapped.host, mapped.port or self.settings.targets[0][1])
+                    self.reconnect(leader, replacing=channel)
                     continue
                 if attempt == 1 and error.code is StatusCode.UNAVAILABLE and error.retryable:
-                    self.reconnect()
-                    continue
+                    continue  # never reached the server; the channel opens a new connection
                 raise mapped from error
         raise AssertionError("unreachable")
 
@@ -171,7 +182,7 @@ class BlockingClientBase:
         self, *, timeout: float | None = None, credentials: CallCredentials | None = None
     ) -> tuple[ClusterMember, ...]:
         """The cluster members as the connected node sees them."""
-        metadata = self._metadata(credentials, requires_leader=False)
+        metadata = self._read_metadata(credentials)
         deadline = timeout if timeout is not None else self.settings.gossip_timeout
         data = self._run(
             lambda channel: channel.unary_unary(

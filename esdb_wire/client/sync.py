@@ -15,7 +15,7 @@ from esdb_wire.client import paths
 from esdb_wire.client.blocking_base import single_response
 from esdb_wire.client.credentials import CallCredentials
 from esdb_wire.client.sync_persistent import PersistentSubscriptionsMixin
-from esdb_wire.codec.errors import map_error
+from esdb_wire.codec.errors import ended_locally, map_error
 from esdb_wire.codec.events import proposed_message
 from esdb_wire.codec.requests import (
     DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
@@ -35,8 +35,10 @@ from esdb_wire.codec.requests import (
 from esdb_wire.codec.responses import (
     append_position,
     batch_append_position,
+    batch_append_supported,
     confirmation_id,
     delete_position,
+    is_unimplemented,
     read_item,
 )
 from esdb_wire.events import NewEvent, RecordedEvent
@@ -46,7 +48,7 @@ from esdb_wire.exceptions import (
     ServiceUnavailable,
     SubscriptionConfirmationError,
 )
-from esdb_wire.protos import serverfeatures_pb2, shared_pb2, streams_pb2
+from esdb_wire.protos import shared_pb2, streams_pb2
 from esdb_wire.transport.blocking import BlockingCall, Channel
 from esdb_wire.transport.status import GrpcError as TransportError
 from esdb_wire.transport.status import StatusCode
@@ -80,7 +82,10 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
             batch = [events]
         else:
             batch = list(events)
-            if self._supports_batch_append():
+            started = time.monotonic()
+            if self._supports_batch_append(deadline):
+                if deadline is not None:  # the feature probe used some of the time
+                    deadline = max(0.001, deadline - (time.monotonic() - started))
                 return self._batch_append_call(
                     stream_name, current_version, batch, deadline, metadata
                 )
@@ -167,23 +172,24 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
         response = streams_pb2.BatchAppendResp.FromString(data)
         return batch_append_position(response, stream_name, expected)
 
-    def _supports_batch_append(self) -> bool:
-        if self._batch_append is None:
-            try:
-                data = self._run(
-                    lambda channel: channel.unary_unary(
-                        paths.SUPPORTED_METHODS, _EMPTY, timeout=self.settings.gossip_timeout
-                    )
+    def _supports_batch_append(self, deadline: float | None) -> bool:
+        """Whether the server offers BatchAppend (asked once per connection; a server
+        without ServerFeatures offers nothing; any other failure is asked again later)."""
+        if self._batch_append is not None:
+            return self._batch_append
+        gossip_timeout = self.settings.gossip_timeout
+        timeout = gossip_timeout if deadline is None else min(deadline, gossip_timeout)
+        try:
+            data = self._run(
+                lambda channel: channel.unary_unary(
+                    paths.SUPPORTED_METHODS, _EMPTY, timeout=timeout
                 )
-            except EventStoreDBClientException:
-                self._batch_append = False  # UNIMPLEMENTED: assume no capabilities
-            else:
-                supported = serverfeatures_pb2.SupportedMethods.FromString(data)
-                self._batch_append = any(
-                    m.method_name == "batchappend"
-                    and m.service_name == "event_store.client.streams.streams"
-                    for m in supported.methods
-                )
+            )
+        except EventStoreDBClientException as error:
+            if is_unimplemented(error):
+                self._batch_append = False
+            return False
+        self._batch_append = batch_append_supported(data)
         return self._batch_append
 
     def delete_stream(
@@ -309,7 +315,7 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
         credentials: CallCredentials | None,
     ) -> ReadResponse:
         payload = request.SerializeToString()
-        metadata = self._metadata(credentials, requires_leader=False)
+        metadata = self._read_metadata(credentials)
         call = self._run(
             lambda channel: channel.unary_stream(
                 paths.READ, payload, metadata=metadata, timeout=timeout
@@ -397,6 +403,16 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
             credentials=credentials,
         )
 
+    def _end_of_all(self, credentials: CallCredentials | None) -> int | None:
+        """The commit position of the newest record in $all (system records included)."""
+        response = self.read_all(
+            backwards=True, filter_exclude=(), limit=1, credentials=credentials
+        )
+        with response:
+            for event in response:
+                return event.commit_position
+        return None
+
     # -- subscriptions -----------------------------------------------------------------
 
     def subscribe_to_all(
@@ -422,6 +438,11 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
         last delivered position (no gap, no duplicate).
         """
         regex = filter_regex(filter_include, filter_exclude)
+        if from_end and auto_resubscribe and commit_position is None:
+            # Pin "the end" to a position now, so a resubscription before the first
+            # delivery cannot skip what was written in between.
+            commit_position = self._end_of_all(credentials)
+            from_end = False
 
         def request(position: int | None) -> streams_pb2.ReadReq:
             return subscribe_all_request(
@@ -458,6 +479,11 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
     ) -> CatchupSubscription:
         """A catch-up subscription to one stream after ``stream_position`` (exclusive)."""
 
+        if from_end and auto_resubscribe and stream_position is None:
+            version = self.get_current_version(stream_name, credentials=credentials)
+            stream_position = version if isinstance(version, int) else None
+            from_end = False
+
         def request(position: int | None) -> streams_pb2.ReadReq:
             return subscribe_stream_request(
                 stream_name,
@@ -487,7 +513,7 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
         credentials: CallCredentials | None,
         auto_resubscribe: bool,
     ) -> CatchupSubscription:
-        metadata = self._metadata(credentials, requires_leader=False)
+        metadata = self._read_metadata(credentials)
 
         def start(position: int | None) -> tuple[BlockingCall, str]:
             payload = request(position).SerializeToString()
@@ -519,6 +545,7 @@ class ReadResponse:
     def __init__(self, call: BlockingCall, stream_name: str | None) -> None:
         self._call = call
         self._stream_name = stream_name
+        self._stopped = False
 
     def __iter__(self) -> Iterator[RecordedEvent]:
         return self
@@ -526,9 +553,14 @@ class ReadResponse:
     def __next__(self) -> RecordedEvent:
         call = self._call
         while True:
+            if self._stopped:
+                raise StopIteration
             try:
                 data = call.receive()
             except TransportError as error:
+                if ended_locally(error):
+                    self._stopped = True
+                    raise StopIteration from None
                 raise map_error(error) from error
             if data is None:
                 raise StopIteration
@@ -537,6 +569,8 @@ class ReadResponse:
                 return item
 
     def stop(self) -> None:
+        """End the read; iteration stops."""
+        self._stopped = True
         self._call.cancel()
 
     def __enter__(self) -> ReadResponse:
@@ -578,11 +612,16 @@ class CatchupSubscription:
 
     def __next__(self) -> RecordedEvent:
         while True:
+            if self._stopped:
+                raise StopIteration
             try:
                 data = self._call.receive()
             except TransportError as error:
                 if self._resubscribe_after(error):
                     continue
+                if ended_locally(error):
+                    self._stopped = True
+                    raise StopIteration from None
                 raise map_error(error) from error
             if data is None:
                 raise StopIteration

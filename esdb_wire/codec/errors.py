@@ -57,8 +57,10 @@ def map_error(error: TransportError) -> exc.EventStoreDBClientException:
         if "Consumer too slow" in message:
             return exc.ConsumerTooSlow(text, rpc=error)
         return exc.AbortedByServer(text, rpc=error)
-    if code is StatusCode.UNKNOWN and "Exception was thrown by handler" in message:
-        return exc.ExceptionThrownByHandler(text, rpc=error)
+    if code is StatusCode.UNKNOWN:
+        if "Exception was thrown by handler" in message:
+            return exc.ExceptionThrownByHandler(text, rpc=error)
+        return exc.UnknownError(text)
     if code is StatusCode.INTERNAL:
         return exc.InternalError(text, rpc=error)
     return exc.GrpcError(text, rpc=error)
@@ -86,3 +88,9 @@ def _int_value(value: object) -> int | None:
         except ValueError:
             return None
     return None
+
+
+def ended_locally(error: TransportError) -> bool:
+    """A call this client cancelled itself (``stop()``, ``close()``), as opposed to a
+    server's CANCELLED status, which comes with an ``exception`` trailer."""
+    return error.code is StatusCode.CANCELLED and error.metadata_value("exception") is None

@@ -6,8 +6,9 @@ from esdb_wire import exceptions as exc
 from esdb_wire.codec.events import read_event
 from esdb_wire.codec.requests import StreamState
 from esdb_wire.events import CaughtUp, Checkpoint, RecordedEvent
-from esdb_wire.protos import shared_pb2, streams_pb2
+from esdb_wire.protos import serverfeatures_pb2, shared_pb2, streams_pb2
 from esdb_wire.protos.wire_names import unpack_any
+from esdb_wire.transport.status import StatusCode
 
 ReadResp = streams_pb2.ReadResp
 
@@ -118,3 +119,19 @@ def delete_position(response: streams_pb2.DeleteResp | streams_pb2.TombstoneResp
     if response.WhichOneof("position_option") == "position":
         return int(response.position.commit_position)
     return 0
+
+
+def batch_append_supported(data: bytes) -> bool:
+    """Whether an encoded ``SupportedMethods`` lists Streams.BatchAppend."""
+    supported = serverfeatures_pb2.SupportedMethods.FromString(data)
+    return any(
+        method.method_name == "batchappend"
+        and method.service_name == "event_store.client.streams.streams"
+        for method in supported.methods
+    )
+
+
+def is_unimplemented(error: Exception) -> bool:
+    """Whether a mapped error came from an UNIMPLEMENTED status."""
+    rpc = getattr(error, "rpc", None)
+    return rpc is not None and rpc.code is StatusCode.UNIMPLEMENTED

@@ -22,17 +22,27 @@ from types import TracebackType
 from typing import Union
 from urllib.parse import quote
 
-from esdb_wire.protos import gossip_pb2, serverfeatures_pb2, shared_pb2, status_pb2, streams_pb2
+from esdb_wire.protos import (
+    gossip_pb2,
+    persistent_pb2,
+    serverfeatures_pb2,
+    shared_pb2,
+    status_pb2,
+    streams_pb2,
+)
 from esdb_wire.protos.wire_names import canonical_name
 from esdb_wire.server.auth import DEFAULT_PASSWORD, Security, StreamAccess, secure_methods
 from esdb_wire.server.features import GossipService, ServerFeaturesService
 from esdb_wire.server.host import GrpcHost
+from esdb_wire.server.persistent import PersistentSubscriptionsService
 from esdb_wire.server.projections import StandardProjections
 from esdb_wire.server.rpc import Method, message_types, methods_of
 from esdb_wire.server.store import DEFAULT_MAX_APPEND_SIZE, EventStore
 from esdb_wire.server.streams import StreamsService
 
-_TYPES = message_types(shared_pb2, status_pb2, streams_pb2, gossip_pb2, serverfeatures_pb2)
+_TYPES = message_types(
+    shared_pb2, status_pb2, streams_pb2, persistent_pb2, gossip_pb2, serverfeatures_pb2
+)
 
 # --run-projections values (the server's ProjectionType, case-insensitive).
 RUN_PROJECTIONS_CHOICES = ("none", "system", "all")
@@ -85,10 +95,15 @@ def _run_projections(value: str) -> bool:
 
 
 def build_methods(
-    store: EventStore, gossip: GossipService, *, security: Security | None = None
+    store: EventStore,
+    gossip: GossipService,
+    *,
+    security: Security | None = None,
+    persistent: PersistentSubscriptionsService | None = None,
 ) -> dict[str, Method]:
     """Every rpc the embedded server answers, keyed by gRPC path. ``gossip`` advertises
-    the node's address (set its ``port`` once the listening port is known).
+    the node's address (set its ``port`` once the listening port is known); ``persistent``
+    is the persistent subscriptions subsystem (a new one on ``store`` if not given).
 
     With ``security`` (secure mode) every call is authenticated first and checked against
     its policy and the stream ACLs; without it (insecure mode) credentials are ignored
@@ -103,6 +118,10 @@ def build_methods(
         (
             StreamsService(store, access=access),
             streams_pb2.DESCRIPTOR.services_by_name["Streams"],
+        ),
+        (
+            persistent or PersistentSubscriptionsService(store),
+            persistent_pb2.DESCRIPTOR.services_by_name["PersistentSubscriptions"],
         ),
         (gossip, gossip_pb2.DESCRIPTOR.services_by_name["Gossip"]),
         (
@@ -184,6 +203,7 @@ class EmbeddedServer:
             )
         self.store: EventStore | None = None
         self._grpc: GrpcHost | None = None
+        self._persistent: PersistentSubscriptionsService | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -225,13 +245,19 @@ class EmbeddedServer:
         context = None
         if self.certificate is not None and self.private_key is not None:
             context = server_ssl_context(self.certificate, self.private_key, self.ca)
-        methods = build_methods(self.store, gossip, security=self.security)
+        self._persistent = PersistentSubscriptionsService(self.store)
+        methods = build_methods(
+            self.store, gossip, security=self.security, persistent=self._persistent
+        )
         self._grpc = GrpcHost(methods, ssl_context=context)
         self.port = await self._grpc.start(self.host, self.port)
         gossip.port = self.port  # advertise the port actually bound (port 0: any)
         return self
 
     async def stop_async(self, grace: float = 1.0) -> None:
+        if self._persistent is not None:
+            self._persistent.close()  # consumers are dropped, as on a node shutting down
+            self._persistent = None
         if self._grpc is not None:
             await self._grpc.stop(grace)
             self._grpc = None

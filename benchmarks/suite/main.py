@@ -1,0 +1,334 @@
+"""The client benchmark suite: esdb_wire against esdbclient 1.1.7 on the embedded server.
+
+Run from the project root (``make bench`` does)::
+
+    python -m benchmarks [--events N] [--big-events M] [--payload B] [--repeats R]
+                         [--scenarios a,b] [--clients a,b] [--installed-size auto|measure|skip]
+
+The embedded server runs in its own process for the whole run and is seeded once,
+outside every timed region. Each (client, scenario) measurement is a fresh client
+process (its own ``process_time`` and RSS); clients alternate A, B, C, D, A, B, ... over
+the repeats. The table goes to stdout, progress to stderr, and the raw figures with
+machine information to benchmarks/results/bench-<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import PROJECT_ROOT, PYTHON
+from benchmarks.procs import snapshot_sources
+from benchmarks.report import machine_info, source_digest
+from benchmarks.suite import imports, texts
+from benchmarks.suite.config import DRIVERS, SCENARIO_NAMES, SCENARIOS, Params
+from benchmarks.suite.seed import BIG_STREAM, READ_STREAM
+from benchmarks.suite.server import EmbeddedServerProcess
+from benchmarks.suite.tables import Summary, breakdown_table, cells, verdict_lines
+
+RESULTS = PROJECT_ROOT / "benchmarks" / "results"
+CLIENT_SCENARIOS = tuple(s.name for s in SCENARIOS if s.client_runs)
+
+
+def _names(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown {what} {unknown}; choose from {allowed}")
+    return names
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        epilog="python -m benchmarks transport --help: the transport micro-benchmark.",
+    )
+    add = parser.add_argument
+    add("--events", type=int, default=100_000, help="events of the read/catch-up stream")
+    add("--big-events", type=int, default=1_000_000, help="events of the memory scenario")
+    add("--payload", type=int, default=300, help="bytes of data per event (>= 32)")
+    add("--repeats", type=int, default=3, help="runs per client and scenario")
+    add("--appends", type=int, default=2000, help="timed appends (scenario 1)")
+    add("--append-warmup", type=int, default=200)
+    add("--live-events", type=int, default=1000, help="timed live deliveries (scenario 4)")
+    add("--live-warmup", type=int, default=50)
+    add("--appenders", type=int, default=64, help="concurrent appenders (scenario 5)")
+    add("--appends-per-appender", type=int, default=50)
+    add("--import-repeats", type=int, default=7, help="fresh processes per client (scen. 7)")
+    add(
+        "--installed-size",
+        choices=("auto", "measure", "skip"),
+        default="auto",
+        help="dependency-closure size: reuse a cached figure (auto), measure (needs PyPI), skip",
+    )
+    add(
+        "--scenarios",
+        type=lambda text: _names(text, SCENARIO_NAMES, "scenario"),
+        default=list(SCENARIO_NAMES),
+        help=f"comma-separated subset of {','.join(SCENARIO_NAMES)}",
+    )
+    add(
+        "--clients",
+        type=lambda text: _names(text, DRIVERS, "client"),
+        default=list(DRIVERS),
+        help=f"comma-separated subset of {','.join(DRIVERS)}",
+    )
+    add("--timeout", type=float, default=900.0, help="per client run (seconds)")
+    add("--output", type=Path, help="JSON file (default benchmarks/results/bench-*.json)")
+    add(
+        "--no-snapshot",
+        action="store_true",
+        help="run the work tree's esdb_wire directly instead of a copy taken at the start",
+    )
+    args = parser.parse_args(argv)
+    counts = ("events", "repeats", "appends", "live_events", "appenders", "appends_per_appender")
+    if any(getattr(args, name) < 1 for name in counts) or args.import_repeats < 1:
+        parser.error("counts must be positive")
+    if args.payload < 32:
+        parser.error("--payload must be at least 32 bytes")
+    if "memory" in args.scenarios and args.big_events < 1:
+        parser.error("--big-events must be positive for the memory scenario")
+    return args
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def run_client(
+    driver: str, scenario: str, params: Params, timeout: float, root: Path
+) -> dict[str, Any]:
+    """One client run in a fresh process; its JSON document, or ``{"error": ...}``."""
+    command = [
+        PYTHON,
+        "-m",
+        "benchmarks.suite.run",
+        driver,
+        scenario,
+        "--params",
+        params.to_json(),
+        "--timeout",
+        str(timeout),
+    ]
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            command, check=False, cwd=root, capture_output=True, text=True, timeout=timeout + 15
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout + 15:g}s"}
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = done.stderr.strip().splitlines()[-3:]
+        status = f"exit status {done.returncode}"
+        if done.returncode == -signal.SIGALRM:
+            status = "killed by its own watchdog (--timeout)"
+        return {"error": f"{status}: " + " | ".join(tail)}
+    document: dict[str, Any] = json.loads(lines[-1])
+    document["process_wall"] = time.perf_counter() - started
+    return document
+
+
+def _helper(module: str, arguments: list[str], timeout: float, root: Path) -> dict[str, Any]:
+    """Run ``python -m module ...`` (seeding, breakdown); its last stdout line as JSON."""
+    done = subprocess.run(
+        [PYTHON, "-m", module, *arguments, "--timeout", str(timeout)],
+        check=False,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=timeout + 15,
+    )
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"{module} failed (exit status {done.returncode}): {tail}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def run_server_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    """Server, seeding, the client scenarios and the framing breakdown."""
+    scenarios = [name for name in CLIENT_SCENARIOS if name in args.scenarios]
+    needs_read = bool({"read", "catchup", "framing"} & set(args.scenarios))
+    total = len(scenarios) * args.repeats * len(args.clients)
+    lifetime = args.timeout * (total + 4) + 3600
+    part: dict[str, Any] = {"runs": [], "breakdown": None}
+    with EmbeddedServerProcess(lifetime=lifetime, root=root) as server:
+        progress(f"embedded server: pid {server.pid}, port {server.port}; seeding…")
+        started = time.perf_counter()
+        seed = _helper(
+            "benchmarks.suite.seed",
+            [
+                "--port",
+                str(server.port),
+                "--events",
+                str(args.events if needs_read else 0),
+                "--big-events",
+                str(args.big_events if "memory" in args.scenarios else 0),
+                "--payload",
+                str(args.payload),
+            ],
+            max(args.timeout, 3600.0),
+            root,
+        )
+        seed["seconds"] = time.perf_counter() - started
+        seed["server_rss_mb"] = server.rss_mb()
+        part["seed"] = seed
+        progress(f"seeded in {seed['seconds']:.0f} s (server RSS {seed['server_rss_mb']:.0f} MB)")
+        cpu_before = server.cpu_seconds()
+        for scenario in scenarios:
+            for repeat in range(args.repeats):
+                for driver in args.clients:
+                    params = _params(args, server, seed, f"{repeat}-{uuid.uuid4().hex[:10]}")
+                    run = {
+                        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "scenario": scenario,
+                        "client": driver,
+                        "repeat": repeat,
+                        **run_client(driver, scenario, params, args.timeout, root),
+                    }
+                    part["runs"].append(run)
+                    _report_run(len(part["runs"]), total, run)
+        if "framing" in args.scenarios:
+            progress("framing breakdown (esdb_wire blocking client)…")
+            try:
+                part["breakdown"] = _helper(
+                    "benchmarks.suite.breakdown",
+                    ["--port", str(server.port), "--stream", READ_STREAM],
+                    args.timeout,
+                    root,
+                )
+            except (RuntimeError, subprocess.SubprocessError) as exc:
+                progress(f"framing breakdown: FAILED {exc}")
+                part["breakdown"] = {"error": str(exc)}
+        part["server"] = {
+            "pid": server.pid,
+            "cpu_seconds_scenarios": server.cpu_seconds() - cpu_before,
+            "rss_mb_end": server.rss_mb(),
+        }
+    return part
+
+
+def _params(
+    args: argparse.Namespace, server: EmbeddedServerProcess, seed: dict[str, Any], run_id: str
+) -> Params:
+    return Params(
+        port=server.port,
+        server_pid=server.pid,
+        run_id=run_id,
+        payload=args.payload,
+        appends=args.appends,
+        append_warmup=args.append_warmup,
+        read_stream=READ_STREAM,
+        read_events=args.events,
+        catchup_from=seed["catchup_from"],
+        big_stream=BIG_STREAM,
+        big_events=args.big_events,
+        live_events=args.live_events,
+        live_warmup=args.live_warmup,
+        appenders=args.appenders,
+        appends_per_appender=args.appends_per_appender,
+    )
+
+
+def _report_run(done: int, total: int, run: dict[str, Any]) -> None:
+    where = f"[{done}/{total}] {run['scenario']} {run['client']} #{run['repeat'] + 1}"
+    if "error" in run:
+        progress(f"{where}: FAILED {run['error']}")
+        return
+    shown = ", ".join(f"{key} {value:.4g}" for key, value in run["figures"].items())
+    progress(f"{where}: {shown}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    started = datetime.now(timezone.utc)
+    wall_start = time.perf_counter()
+    machine = machine_info()
+    for name in ("esdbclient", "grpcio", "protobuf"):
+        try:
+            machine["packages"][name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            machine["packages"][name] = None
+    part: dict[str, Any] = {"runs": [], "breakdown": None}
+    import_runs: list[dict[str, Any]] = []
+    sizes: dict[str, Any] | None = None
+    with tempfile.TemporaryDirectory(prefix="esdb-wire-bench-") as tmp:
+        root = PROJECT_ROOT if args.no_snapshot else snapshot_sources(Path(tmp))
+        measured = source_digest(root)
+        if set(args.scenarios) - {"import"}:
+            part = run_server_part(args, root)
+        if "import" in args.scenarios:
+            progress("import time and RSS…")
+            import_runs = imports.import_runs(args.clients, args.import_repeats, root, progress)
+            progress(f"installed size ({args.installed_size})…")
+            sizes = imports.installed_sizes(args.installed_size, root, RESULTS)
+    runs = part["runs"] + import_runs + imports.size_runs(sizes, args.clients)
+    breakdown = part["breakdown"]
+    floor = breakdown.get("floor_us_per_event") if breakdown else None
+    summary = Summary(cells(runs, args.clients), floor)
+    wall = time.perf_counter() - wall_start
+    named = texts.titles(args)
+    print(texts.heading(args))
+    print()
+    print(summary.table(named))
+    print()
+    print("Targets (esdb_wire medians against esdbclient's, same run):")
+    print("\n".join(verdict_lines(summary)) or "- none evaluated")
+    if breakdown and "error" not in breakdown:
+        print()
+        print(texts.breakdown_heading(breakdown))
+        print()
+        print(breakdown_table(breakdown))
+    print()
+    print(texts.notes(args, part, sizes, measured))
+    machine["esdb_wire_digest"] = measured
+    machine["esdb_wire_snapshot"] = not args.no_snapshot
+    document = {
+        "benchmark": "client-suite",
+        "started": started.isoformat(),
+        "wall_seconds": wall,
+        "command": [sys.executable, "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)],
+        "settings": {
+            key: str(value) if isinstance(value, Path) else value
+            for key, value in vars(args).items()
+        },
+        "machine": machine,
+        "seed": part.get("seed"),
+        "server": part.get("server"),
+        "summaries": [cell.as_dict() for cell in summary.cells.values()],
+        "targets": [verdict.as_dict() for verdict in summary.verdicts()],
+        "breakdown": breakdown,
+        "installed_sizes": sizes,
+        "runs": runs,
+    }
+    path = _write_json(args.output, started, document)
+    shown = path.relative_to(PROJECT_ROOT) if PROJECT_ROOT in path.parents else path
+    print(f"Wall time {wall:.0f} s. Raw figures: {shown}")
+    if any("error" in run for run in runs) or (breakdown and "error" in breakdown):
+        sys.exit(1)
+
+
+def _write_json(output: Path | None, started: datetime, document: dict[str, Any]) -> Path:
+    path = output or RESULTS / f"bench-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ import json
 import sys
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -549,25 +550,28 @@ class AsyncReadResponse:
         self._call = call
         self._stream_name = stream_name
         self._stopped = False
+        self._pending: deque[bytes] = deque()
 
     def __aiter__(self) -> AsyncIterator[RecordedEvent]:
         return self
 
     async def __anext__(self) -> RecordedEvent:
-        call = self._call
+        pending = self._pending
         while True:
             if self._stopped:
                 raise StopAsyncIteration
-            try:
-                data = await call.receive()
-            except TransportError as error:
-                if ended_locally(error):
-                    self._stopped = True
-                    raise StopAsyncIteration from None
-                raise map_error(error) from error
-            if data is None:
-                raise StopAsyncIteration
-            item = read_item(_parse_read(data), self._stream_name)
+            if not pending:
+                try:
+                    batch = await self._call.receive_many()
+                except TransportError as error:
+                    if ended_locally(error):
+                        self._stopped = True
+                        raise StopAsyncIteration from None
+                    raise map_error(error) from error
+                if not batch:
+                    raise StopAsyncIteration
+                pending.extend(batch)
+            item = read_item(_parse_read(pending.popleft()), self._stream_name)
             if item is not None:
                 return item
 
@@ -610,6 +614,7 @@ class AsyncCatchupSubscription:
         self._auto_resubscribe = auto_resubscribe
         self._last_position: int | None = None
         self._stopped = False
+        self._pending: deque[bytes] = deque()
         self._call: AsyncCall | None = None
         self.subscription_id = ""
 
@@ -625,18 +630,21 @@ class AsyncCatchupSubscription:
             assert call is not None, "begin() first"
             if self._stopped:
                 raise StopAsyncIteration
-            try:
-                data = await call.receive()
-            except TransportError as error:
-                if await self._resubscribe_after(error):
-                    continue
-                if ended_locally(error):
-                    self._stopped = True
-                    raise StopAsyncIteration from None
-                raise map_error(error) from error
-            if data is None:
-                raise StopAsyncIteration
-            response = _parse_read(data)
+            pending = self._pending
+            if not pending:
+                try:
+                    batch = await call.receive_many()
+                except TransportError as error:
+                    if await self._resubscribe_after(error):
+                        continue
+                    if ended_locally(error):
+                        self._stopped = True
+                        raise StopAsyncIteration from None
+                    raise map_error(error) from error
+                if not batch:
+                    raise StopAsyncIteration
+                pending.extend(batch)
+            response = _parse_read(pending.popleft())
             item = read_item(
                 response, include_checkpoints=True, include_caught_up=self._include_caught_up
             )

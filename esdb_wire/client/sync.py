@@ -7,6 +7,7 @@ import json
 import sys
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -546,25 +547,28 @@ class ReadResponse:
         self._call = call
         self._stream_name = stream_name
         self._stopped = False
+        self._pending: deque[bytes] = deque()
 
     def __iter__(self) -> Iterator[RecordedEvent]:
         return self
 
     def __next__(self) -> RecordedEvent:
-        call = self._call
+        pending = self._pending
         while True:
             if self._stopped:
                 raise StopIteration
-            try:
-                data = call.receive()
-            except TransportError as error:
-                if ended_locally(error):
-                    self._stopped = True
-                    raise StopIteration from None
-                raise map_error(error) from error
-            if data is None:
-                raise StopIteration
-            item = read_item(_parse_read(data), self._stream_name)
+            if not pending:
+                try:
+                    batch = self._call.receive_many()
+                except TransportError as error:
+                    if ended_locally(error):
+                        self._stopped = True
+                        raise StopIteration from None
+                    raise map_error(error) from error
+                if not batch:
+                    raise StopIteration
+                pending.extend(batch)
+            item = read_item(_parse_read(pending.popleft()), self._stream_name)
             if item is not None:
                 return item
 
@@ -605,6 +609,7 @@ class CatchupSubscription:
         self._auto_resubscribe = auto_resubscribe
         self._last_position: int | None = None
         self._stopped = False
+        self._pending: deque[bytes] = deque()
         self._call, self.subscription_id = start(None)
 
     def __iter__(self) -> Iterator[RecordedEvent]:
@@ -614,18 +619,21 @@ class CatchupSubscription:
         while True:
             if self._stopped:
                 raise StopIteration
-            try:
-                data = self._call.receive()
-            except TransportError as error:
-                if self._resubscribe_after(error):
-                    continue
-                if ended_locally(error):
-                    self._stopped = True
-                    raise StopIteration from None
-                raise map_error(error) from error
-            if data is None:
-                raise StopIteration
-            response = _parse_read(data)
+            pending = self._pending
+            if not pending:
+                try:
+                    batch = self._call.receive_many()
+                except TransportError as error:
+                    if self._resubscribe_after(error):
+                        continue
+                    if ended_locally(error):
+                        self._stopped = True
+                        raise StopIteration from None
+                    raise map_error(error) from error
+                if not batch:
+                    raise StopIteration
+                pending.extend(batch)
+            response = _parse_read(pending.popleft())
             item = read_item(
                 response,
                 include_checkpoints=True,

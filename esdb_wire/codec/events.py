@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from esdb_wire.codec.uuids import read_uuid, write_uuid
-from esdb_wire.events import ZERO_UUID, NewEvent, RecordedEvent
+from esdb_wire.codec.uuids import write_uuid
+from esdb_wire.events import NewEvent, RecordedEvent
 from esdb_wire.protos import streams_pb2
 
 ProposedMessage = streams_pb2.AppendReq.ProposedMessage
@@ -31,20 +31,28 @@ def recorded_event(
     """Decode one ``RecordedEvent`` message (the event or the link of a ``ReadEvent``, of
     the Streams or the PersistentSubscriptions API: both have the same fields)."""
     metadata = proto.metadata
-    created = metadata.get("created")
-    return RecordedEvent(
+    ident = proto.id
+    if ident.HasField("structured"):
+        halves = ident.structured
+        wire_id: tuple[int, int] | str = (
+            halves.most_significant_bits,
+            halves.least_significant_bits,
+        )
+    else:
+        wire_id = ident.string
+    return RecordedEvent._from_wire(
         metadata.get("type", ""),
         proto.data,
         proto.custom_metadata,
         proto.stream_identifier.stream_name.decode("utf-8", "replace"),
         proto.stream_revision,
         proto.commit_position,
-        content_type=metadata.get("content-type", ""),
-        id=read_uuid(proto.id, ZERO_UUID),
-        prepare_position=proto.prepare_position,
-        link=link,
-        retry_count=retry_count,
-        created_ticks=int(created) if created and created.isdigit() else None,
+        proto.prepare_position,
+        metadata.get("content-type", ""),
+        wire_id,
+        metadata.get("created"),
+        link,
+        retry_count,
     )
 
 

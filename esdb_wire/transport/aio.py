@@ -189,6 +189,22 @@ class AsyncCall:
             raise call.error
         return None
 
+    async def receive_many(self, limit: int = 256) -> list[bytes]:
+        """Every queued response message (at most ``limit``), waiting for one if none is
+        queued; an empty list once the call ended OK. Raises GrpcError."""
+        link, call = self._link, self._call
+        messages = link.core.take_messages(call, limit)
+        if not messages and call.status is None:
+            await self._wait(lambda: call.readable)
+            messages = link.core.take_messages(call, limit)
+        if messages:
+            if link.core.output_pending:
+                link.flush()
+            return messages
+        if call.error is not None:
+            raise call.error
+        return messages
+
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self
 
@@ -387,14 +403,30 @@ class AsyncChannel:
         metadata: Iterable[tuple[str, MetadataValue]] = (),
         timeout: float | None = None,
     ) -> bytes:
-        async with await self.open_call(path, metadata=metadata, timeout=timeout) as call:
+        """Many requests (a finite iterable), one response; a small list or tuple leaves
+        in one write with the headers."""
+        if isinstance(requests, (list, tuple)) and sum(map(len, requests)) <= 65536:
+            encoded = encode_metadata(metadata)
+            link = await self._current_link()
+            core = link.core
+            call = core.open_call(path, encoded, timeout=timeout, now=link.loop.time())
+            last = len(requests) - 1
+            for index, request in enumerate(requests):
+                core.send_message(call, request, end=index == last)
+            if last < 0:
+                core.end_request(call)
+            handle = AsyncCall(link, call)
+            link.after_core_work()
+            async with handle:
+                return await _single_response(handle)
+        async with await self.open_call(path, metadata=metadata, timeout=timeout) as streaming:
             try:
                 for request in requests:
-                    await call.send(request)
+                    await streaming.send(request)
             except GrpcError:
                 pass  # reported below with the call's status
-            await call.done_writing()
-            return await _single_response(call)
+            await streaming.done_writing()
+            return await _single_response(streaming)
 
     async def stream_stream(
         self,

@@ -237,6 +237,16 @@ class ClientConnection:
             self.output_pending = True
         return message
 
+    def take_messages(self, call: ClientCall, limit: int) -> list[bytes]:
+        """Up to ``limit`` received messages of ``call`` (empty if none is queued)."""
+        inbound = call.inbound
+        messages = inbound.take_many(limit)
+        if inbound.ack_due and call.stream_id is not None:
+            self._h2.acknowledge_received_data(inbound.unacked, call.stream_id)
+            inbound.unacked = 0
+            self.output_pending = True
+        return messages
+
     def cancel(
         self,
         call: ClientCall,

@@ -56,6 +56,22 @@ class Inbound:
             self.unacked += released
         return message
 
+    def take_many(self, limit: int) -> list[bytes]:
+        """Up to ``limit`` queued messages at once; their bytes join :attr:`unacked`."""
+        messages = self.messages
+        if len(messages) <= limit:
+            taken = list(messages)
+            messages.clear()
+            self.unacked += self.held
+            self.held = 0
+            return taken
+        taken = [messages.popleft() for _ in range(limit)]
+        if self.held:
+            released = min(self.held, sum(map(len, taken)) + 5 * limit)
+            self.held -= released
+            self.unacked += released
+        return taken
+
     @property
     def ack_due(self) -> bool:
         """Whether consumed bytes should be handed back now."""

@@ -1,58 +1,177 @@
 """esdb_wire: a pure-Python EventStoreDB/KurrentDB client speaking gRPC over h2, no grpcio.
 
-``EsdbClient`` (blocking) and ``AsyncEsdbClient`` (asyncio) offer the esdbclient 0.5 API.
-The asyncio pieces load on first use, so blocking programs never import asyncio.
+``EventStoreDBClient`` (the esdbclient 1.x API) and ``EsdbClient`` (the esdbclient 0.5
+API) are blocking; their ``Async...`` twins use asyncio. Everything here loads on first
+use: ``import esdb_wire`` is cheap, and blocking programs never import asyncio.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esdb_wire._version import __version__
-from esdb_wire.client.credentials import CallCredentials
-from esdb_wire.client.sync import (
-    CatchupSubscription,
-    EsdbClient,
-    EventStoreDBClient,
-    KurrentDBClient,
-    ReadResponse,
-)
-from esdb_wire.client.sync_persistent import PersistentSubscription
-from esdb_wire.cluster import ClusterMember
-from esdb_wire.codec.persistent import ConnectionInfo, SubscriptionInfo
-from esdb_wire.codec.requests import (
-    DEFAULT_EXCLUDE_FILTER,
-    ESDB_EVENTS_REGEX,
-    ESDB_PERSISTENT_CONFIG_EVENTS_REGEX,
-    ESDB_SYSTEM_EVENTS_REGEX,
-    StreamState,
-)
-from esdb_wire.events import CaughtUp, Checkpoint, NewEvent, RecordedEvent
-from esdb_wire.exceptions import (
-    AccessDeniedError,
-    AlreadyExists,
-    DeadlineExceeded,
-    EsdbClientException,
-    EventStoreDBClientException,
-    ExpectedPositionError,
-    GrpcError,
-    MaximumAppendSizeExceededError,
-    NotFound,
-    ServiceUnavailable,
-    StreamIsDeleted,
-    StreamNotFound,
-    WrongCurrentVersion,
-)
 
-_LAZY = {
-    "AsyncEsdbClient": "esdb_wire.client.aio",
+if TYPE_CHECKING:
+    from esdb_wire.client.aio import (
+        AsyncCatchupSubscription as AsyncCatchupSubscription,
+    )
+    from esdb_wire.client.aio import (
+        AsyncEsdbClient as AsyncEsdbClient,
+    )
+    from esdb_wire.client.aio import (
+        AsyncEventStoreDBClient as AsyncEventStoreDBClient,
+    )
+    from esdb_wire.client.aio import (
+        AsyncKurrentDBClient as AsyncKurrentDBClient,
+    )
+    from esdb_wire.client.aio import (
+        AsyncReadResponse as AsyncReadResponse,
+    )
+    from esdb_wire.client.aio_persistent import (
+        AsyncPersistentSubscription as AsyncPersistentSubscription,
+    )
+    from esdb_wire.client.credentials import (
+        CallCredentials as CallCredentials,
+    )
+    from esdb_wire.client.sync import (
+        CatchupSubscription as CatchupSubscription,
+    )
+    from esdb_wire.client.sync import (
+        EsdbClient as EsdbClient,
+    )
+    from esdb_wire.client.sync import (
+        EventStoreDBClient as EventStoreDBClient,
+    )
+    from esdb_wire.client.sync import (
+        KurrentDBClient as KurrentDBClient,
+    )
+    from esdb_wire.client.sync import (
+        ReadResponse as ReadResponse,
+    )
+    from esdb_wire.client.sync_persistent import (
+        PersistentSubscription as PersistentSubscription,
+    )
+    from esdb_wire.cluster import (
+        ClusterMember as ClusterMember,
+    )
+    from esdb_wire.codec.persistent import (
+        ConnectionInfo as ConnectionInfo,
+    )
+    from esdb_wire.codec.persistent import (
+        SubscriptionInfo as SubscriptionInfo,
+    )
+    from esdb_wire.codec.requests import (
+        DEFAULT_EXCLUDE_FILTER as DEFAULT_EXCLUDE_FILTER,
+    )
+    from esdb_wire.codec.requests import (
+        ESDB_EVENTS_REGEX as ESDB_EVENTS_REGEX,
+    )
+    from esdb_wire.codec.requests import (
+        ESDB_PERSISTENT_CONFIG_EVENTS_REGEX as ESDB_PERSISTENT_CONFIG_EVENTS_REGEX,
+    )
+    from esdb_wire.codec.requests import (
+        ESDB_SYSTEM_EVENTS_REGEX as ESDB_SYSTEM_EVENTS_REGEX,
+    )
+    from esdb_wire.codec.requests import (
+        StreamState as StreamState,
+    )
+    from esdb_wire.events import (
+        CaughtUp as CaughtUp,
+    )
+    from esdb_wire.events import (
+        Checkpoint as Checkpoint,
+    )
+    from esdb_wire.events import (
+        NewEvent as NewEvent,
+    )
+    from esdb_wire.events import (
+        RecordedEvent as RecordedEvent,
+    )
+    from esdb_wire.exceptions import (
+        AccessDeniedError as AccessDeniedError,
+    )
+    from esdb_wire.exceptions import (
+        AlreadyExists as AlreadyExists,
+    )
+    from esdb_wire.exceptions import (
+        DeadlineExceeded as DeadlineExceeded,
+    )
+    from esdb_wire.exceptions import (
+        EsdbClientException as EsdbClientException,
+    )
+    from esdb_wire.exceptions import (
+        EventStoreDBClientException as EventStoreDBClientException,
+    )
+    from esdb_wire.exceptions import (
+        ExpectedPositionError as ExpectedPositionError,
+    )
+    from esdb_wire.exceptions import (
+        GrpcError as GrpcError,
+    )
+    from esdb_wire.exceptions import (
+        MaximumAppendSizeExceededError as MaximumAppendSizeExceededError,
+    )
+    from esdb_wire.exceptions import (
+        NotFound as NotFound,
+    )
+    from esdb_wire.exceptions import (
+        ServiceUnavailable as ServiceUnavailable,
+    )
+    from esdb_wire.exceptions import (
+        StreamIsDeleted as StreamIsDeleted,
+    )
+    from esdb_wire.exceptions import (
+        StreamNotFound as StreamNotFound,
+    )
+    from esdb_wire.exceptions import (
+        WrongCurrentVersion as WrongCurrentVersion,
+    )
+    from esdb_wire.server.embedded import (
+        EmbeddedServer as EmbeddedServer,
+    )
+
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "AccessDeniedError": "esdb_wire.exceptions",
+    "AlreadyExists": "esdb_wire.exceptions",
     "AsyncCatchupSubscription": "esdb_wire.client.aio",
+    "AsyncEsdbClient": "esdb_wire.client.aio",
     "AsyncEventStoreDBClient": "esdb_wire.client.aio",
-    "AsyncPersistentSubscription": "esdb_wire.client.aio_persistent",
     "AsyncKurrentDBClient": "esdb_wire.client.aio",
+    "AsyncPersistentSubscription": "esdb_wire.client.aio_persistent",
     "AsyncReadResponse": "esdb_wire.client.aio",
+    "CallCredentials": "esdb_wire.client.credentials",
+    "CatchupSubscription": "esdb_wire.client.sync",
+    "CaughtUp": "esdb_wire.events",
+    "Checkpoint": "esdb_wire.events",
+    "ClusterMember": "esdb_wire.cluster",
+    "ConnectionInfo": "esdb_wire.codec.persistent",
+    "DEFAULT_EXCLUDE_FILTER": "esdb_wire.codec.requests",
+    "DeadlineExceeded": "esdb_wire.exceptions",
+    "ESDB_EVENTS_REGEX": "esdb_wire.codec.requests",
+    "ESDB_PERSISTENT_CONFIG_EVENTS_REGEX": "esdb_wire.codec.requests",
+    "ESDB_SYSTEM_EVENTS_REGEX": "esdb_wire.codec.requests",
     "EmbeddedServer": "esdb_wire.server.embedded",
+    "EsdbClient": "esdb_wire.client.sync",
+    "EsdbClientException": "esdb_wire.exceptions",
+    "EventStoreDBClient": "esdb_wire.client.sync",
+    "EventStoreDBClientException": "esdb_wire.exceptions",
+    "ExpectedPositionError": "esdb_wire.exceptions",
+    "GrpcError": "esdb_wire.exceptions",
+    "KurrentDBClient": "esdb_wire.client.sync",
+    "MaximumAppendSizeExceededError": "esdb_wire.exceptions",
+    "NewEvent": "esdb_wire.events",
+    "NotFound": "esdb_wire.exceptions",
+    "PersistentSubscription": "esdb_wire.client.sync_persistent",
+    "ReadResponse": "esdb_wire.client.sync",
+    "RecordedEvent": "esdb_wire.events",
+    "ServiceUnavailable": "esdb_wire.exceptions",
+    "StreamIsDeleted": "esdb_wire.exceptions",
+    "StreamNotFound": "esdb_wire.exceptions",
+    "StreamState": "esdb_wire.codec.requests",
+    "SubscriptionInfo": "esdb_wire.codec.persistent",
+    "WrongCurrentVersion": "esdb_wire.exceptions",
 }
 
 __all__ = [
@@ -100,6 +219,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from esdb_wire.exceptions import FollowerNotFound, LeaderNotFound, ReadOnlyReplicaNotFound
 from esdb_wire.protos import gossip_pb2
@@ -21,8 +21,7 @@ _STATES = {
 }
 
 
-@dataclass(frozen=True)
-class ClusterMember:
+class ClusterMember(NamedTuple):
     """One node as gossip describes it (esdbclient's names)."""
 
     state: str

@@ -64,3 +64,31 @@ def test_status_details_is_a_single_any() -> None:
     status.details.CopyFrom(pack_any(shared_pb2.AccessDenied()))
     decoded = status_pb2.Status.FromString(status.SerializeToString())
     assert decoded.details.type_url.endswith("event_store.client.AccessDenied")
+
+
+def test_client_paths_match_the_descriptors() -> None:
+    from esdb_wire.client import paths  # noqa: PLC0415
+    from esdb_wire.protos import gossip_pb2, persistent_pb2  # noqa: PLC0415
+
+    streams = streams_pb2.DESCRIPTOR.services_by_name["Streams"]
+    persistent = persistent_pb2.DESCRIPTOR.services_by_name["PersistentSubscriptions"]
+    expected = {
+        paths.READ: method_path(streams, "Read"),
+        paths.APPEND: method_path(streams, "Append"),
+        paths.BATCH_APPEND: method_path(streams, "BatchAppend"),
+        paths.DELETE: method_path(streams, "Delete"),
+        paths.TOMBSTONE: method_path(streams, "Tombstone"),
+        paths.GOSSIP_READ: method_path(gossip_pb2.DESCRIPTOR.services_by_name["Gossip"], "Read"),
+        paths.SUPPORTED_METHODS: method_path(
+            serverfeatures_pb2.DESCRIPTOR.services_by_name["ServerFeatures"], "GetSupportedMethods"
+        ),
+        paths.PS_CREATE: method_path(persistent, "Create"),
+        paths.PS_UPDATE: method_path(persistent, "Update"),
+        paths.PS_DELETE: method_path(persistent, "Delete"),
+        paths.PS_READ: method_path(persistent, "Read"),
+        paths.PS_GET_INFO: method_path(persistent, "GetInfo"),
+        paths.PS_LIST: method_path(persistent, "List"),
+        paths.PS_REPLAY_PARKED: method_path(persistent, "ReplayParked"),
+        paths.PS_RESTART_SUBSYSTEM: method_path(persistent, "RestartSubsystem"),
+    }
+    assert all(ours == canonical for ours, canonical in expected.items())

@@ -1,26 +1,22 @@
-"""The gRPC paths of the rpcs the client calls."""
+"""The gRPC paths of the rpcs the client calls (canonical names; tests check them against
+the descriptors, so importing a client does not load every protobuf module)."""
 
-from esdb_wire.protos import gossip_pb2, persistent_pb2, serverfeatures_pb2, streams_pb2
-from esdb_wire.protos.wire_names import method_path
+_STREAMS = "/event_store.client.streams.Streams/"
+READ = _STREAMS + "Read"
+APPEND = _STREAMS + "Append"
+BATCH_APPEND = _STREAMS + "BatchAppend"
+DELETE = _STREAMS + "Delete"
+TOMBSTONE = _STREAMS + "Tombstone"
 
-_STREAMS = streams_pb2.DESCRIPTOR.services_by_name["Streams"]
-READ = method_path(_STREAMS, "Read")
-APPEND = method_path(_STREAMS, "Append")
-BATCH_APPEND = method_path(_STREAMS, "BatchAppend")
-DELETE = method_path(_STREAMS, "Delete")
-TOMBSTONE = method_path(_STREAMS, "Tombstone")
+GOSSIP_READ = "/event_store.client.gossip.Gossip/Read"
+SUPPORTED_METHODS = "/event_store.client.server_features.ServerFeatures/GetSupportedMethods"
 
-GOSSIP_READ = method_path(gossip_pb2.DESCRIPTOR.services_by_name["Gossip"], "Read")
-SUPPORTED_METHODS = method_path(
-    serverfeatures_pb2.DESCRIPTOR.services_by_name["ServerFeatures"], "GetSupportedMethods"
-)
-
-_PERSISTENT = persistent_pb2.DESCRIPTOR.services_by_name["PersistentSubscriptions"]
-PS_CREATE = method_path(_PERSISTENT, "Create")
-PS_UPDATE = method_path(_PERSISTENT, "Update")
-PS_DELETE = method_path(_PERSISTENT, "Delete")
-PS_READ = method_path(_PERSISTENT, "Read")
-PS_GET_INFO = method_path(_PERSISTENT, "GetInfo")
-PS_LIST = method_path(_PERSISTENT, "List")
-PS_REPLAY_PARKED = method_path(_PERSISTENT, "ReplayParked")
-PS_RESTART_SUBSYSTEM = method_path(_PERSISTENT, "RestartSubsystem")
+_PERSISTENT = "/event_store.client.persistent_subscriptions.PersistentSubscriptions/"
+PS_CREATE = _PERSISTENT + "Create"
+PS_UPDATE = _PERSISTENT + "Update"
+PS_DELETE = _PERSISTENT + "Delete"
+PS_READ = _PERSISTENT + "Read"
+PS_GET_INFO = _PERSISTENT + "GetInfo"
+PS_LIST = _PERSISTENT + "List"
+PS_REPLAY_PARKED = _PERSISTENT + "ReplayParked"
+PS_RESTART_SUBSYSTEM = _PERSISTENT + "RestartSubsystem"

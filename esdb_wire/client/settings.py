@@ -4,20 +4,20 @@
 from __future__ import annotations
 
 import os
-import ssl
 import tempfile
 import uuid
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 from esdb_wire.client.credentials import CallCredentials, basic_credentials
 from esdb_wire.transport.config import ConnectionConfig
-from esdb_wire.transport.tls import client_context
+
+if TYPE_CHECKING:
+    import ssl
 
 DEFAULT_PORT = 2113
 
 
-@dataclass(frozen=True)
-class ClientSettings:
+class ClientSettings(NamedTuple):
     """Everything a client needs to open and use its connection."""
 
     targets: tuple[tuple[str, int], ...]
@@ -123,6 +123,8 @@ def _ssl_context(
     certificate_chain: str | bytes | None,
     private_key: str | bytes | None,
 ) -> ssl.SSLContext:
+    from esdb_wire.transport.tls import client_context  # noqa: PLC0415 (ssl only for TLS)
+
     context = client_context(ca_file, verify=verify)
     if root_certificates is not None and verify:
         context.load_verify_locations(cadata=_pem_text(root_certificates))

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 from esdb_wire.codec.events import recorded_event
@@ -47,8 +46,7 @@ _STRATEGY_ENUM = {
 }
 
 
-@dataclass(frozen=True)
-class SubscriptionSettings:
+class SubscriptionSettings(NamedTuple):
     """The settings of a persistent subscription group (seconds for durations)."""
 
     resolve_links: bool = False
@@ -267,8 +265,7 @@ def confirmation(response: persistent_pb2.ReadResp) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class ConnectionInfo:
+class ConnectionInfo(NamedTuple):
     """One consumer connected to a group."""
 
     from_: str
@@ -281,8 +278,7 @@ class ConnectionInfo:
     connection_name: str
 
 
-@dataclass(frozen=True)
-class SubscriptionInfo:
+class SubscriptionInfo(NamedTuple):
     """A persistent subscription group's settings and statistics (esdbclient's names)."""
 
     event_source: str

@@ -12,19 +12,22 @@ from __future__ import annotations
 import contextlib
 import selectors
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from esdb_wire.transport.call import ClientCall
 from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
 from esdb_wire.transport.connection import ClientConnection
 from esdb_wire.transport.metadata import encode_metadata
 from esdb_wire.transport.status import GrpcError, MetadataItems, MetadataValue, StatusCode
-from esdb_wire.transport.tls import TlsSession
+
+if TYPE_CHECKING:
+    import ssl
+
+    from esdb_wire.transport.tls import TlsSession
 
 READ_SIZE = 262144
 # A sender waits for flow control once this much of its request data is still unsent.
@@ -78,6 +81,8 @@ class _Link:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             tls = None
             if ssl_context is not None:
+                from esdb_wire.transport.tls import TlsSession  # noqa: PLC0415 (TLS only)
+
                 tls = TlsSession(ssl_context, server_hostname or host)
                 _handshake(sock, tls, config.connect_timeout, where)
             sock.setblocking(False)
@@ -114,7 +119,7 @@ class _Link:
         while view:
             try:
                 sent = self.sock.send(view)
-            except (BlockingIOError, ssl.SSLWantWriteError):
+            except BlockingIOError:  # TLS is done in memory: the socket is plain
                 sent = 0
             except OSError as exc:
                 hint = (
@@ -196,7 +201,7 @@ class _Link:
         if self.tls is not None:
             try:
                 data = self.tls.decrypt(data)
-            except ssl.SSLError as exc:
+            except OSError as exc:  # ssl.SSLError
                 self._lose(f"TLS error: {exc}")
                 return
             if self.tls.closed:
@@ -282,14 +287,9 @@ def _handshake(sock: socket.socket, tls: TlsSession, timeout: float, where: str)
                     "(is it serving plaintext?)",
                 )
             tls.decrypt_handshake(data)
-    except ssl.SSLError as exc:
-        raise GrpcError(
-            StatusCode.UNAVAILABLE, f"TLS handshake with {where} failed: {exc}"
-        ) from exc
-    except OSError as exc:
-        raise GrpcError(
-            StatusCode.UNAVAILABLE, f"TLS handshake with {where} failed: {exc}"
-        ) from exc
+    except OSError as exc:  # ssl.SSLError included
+        message = f"TLS handshake with {where} failed: {exc}{_tls_hint(exc)}"
+        raise GrpcError(StatusCode.UNAVAILABLE, message) from exc
 
 
 def _tls_hint(exc: OSError) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from esdb_wire._version import __version__
 
@@ -13,16 +13,7 @@ DEFAULT_USER_AGENT = (
 )
 
 
-@dataclass(frozen=True)
-class ConnectionConfig:
-    """How one HTTP/2 connection behaves.
-
-    ``keepalive_interval`` / ``keepalive_timeout``: while calls are open and nothing has
-    been received for ``keepalive_interval`` seconds, a PING is sent; if still nothing
-    arrives within ``keepalive_timeout``, the connection is declared dead and its calls
-    fail with UNAVAILABLE. ``None`` disables keepalive.
-    """
-
+class _Fields(NamedTuple):
     max_receive_message_size: int = 17 * MiB
     max_send_message_size: int | None = None
     stream_window_size: int = 4 * MiB
@@ -35,7 +26,24 @@ class ConnectionConfig:
     max_concurrent_streams_default: int = 100
     user_agent: str = DEFAULT_USER_AGENT
 
-    def __post_init__(self) -> None:
+
+class ConnectionConfig(_Fields):
+    """How one HTTP/2 connection behaves (immutable; ``_replace`` makes a changed copy).
+
+    ``keepalive_interval`` / ``keepalive_timeout``: while calls are open and nothing has
+    been received for ``keepalive_interval`` seconds, a PING is sent; if still nothing
+    arrives within ``keepalive_timeout``, the connection is declared dead and its calls
+    fail with UNAVAILABLE. ``None`` disables keepalive.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> ConnectionConfig:
+        self = super().__new__(cls, *args, **kwargs)
+        self._check()
+        return self
+
+    def _check(self) -> None:
         if not 65535 <= self.stream_window_size <= 2**31 - 1:
             raise ValueError("stream_window_size must be within 65535 .. 2**31-1")
         if not 65535 <= self.connection_window_size <= 2**31 - 1:

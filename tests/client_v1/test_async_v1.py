@@ -4,7 +4,6 @@ and the grpcio-hosted services: every method and argument, with exact results.""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -521,7 +520,7 @@ def test_first_batch_append_honours_its_timeout() -> None:
         proxy = BlackholeProxy(server.port)
 
         async def scenario(client: AsyncEventStoreDBClient) -> None:
-            client.settings = dataclasses.replace(client.settings, gossip_timeout=2.0)
+            client.settings = client.settings._replace(gossip_timeout=2.0)
             await client.get_commit_position()
             proxy.blackhole()
             started = time.monotonic()

@@ -3,7 +3,6 @@ same service logic hosted by grpcio: every method and argument, with exact resul
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 import uuid
@@ -670,7 +669,7 @@ def check_first_batch_append_timeout(port: int) -> None:
     try:
         with EventStoreDBClient(f"127.0.0.1:{proxy.port}") as client:
             # GossipTimeout=2 instead of the default 5 s, to keep the test short.
-            client.settings = dataclasses.replace(client.settings, gossip_timeout=2.0)
+            client.settings = client.settings._replace(gossip_timeout=2.0)
             client.get_commit_position()  # connected
             proxy.blackhole()
             started = time.monotonic()
@@ -921,7 +920,7 @@ def test_a_slow_feature_probe_does_not_disable_batch_append() -> None:
         recording_server("embedded", features_delays=[1.0]) as server,
         EventStoreDBClient(server.uri) as client,
     ):
-        client.settings = dataclasses.replace(client.settings, gossip_timeout=0.3)
+        client.settings = client.settings._replace(gossip_timeout=0.3)
         name = new_stream()
         client.append_to_stream(name, current_version=StreamState.NO_STREAM, events=new_events(2))
         server.clear()

@@ -41,7 +41,7 @@ from esdb_wire.transport.status import (
 )
 
 _PING_PAYLOAD = b"esdbwire"
-MAX_TRANSPARENT_RETRIES = 5
+MAX_TRANSPARENT_RETRIES = 10
 
 
 def _quiet_body_repr() -> str:
@@ -139,6 +139,8 @@ class ClientConnection:
         # Set by take_message when it queued a WINDOW_UPDATE (drivers flush then).
         self.output_pending = False
         self._peer_max_streams = config.max_concurrent_streams_default
+        # A stream was refused since the last one closed: start no more until one closes.
+        self._refused = False
         self._last_received: float | None = None
         self._ping_sent_at: float | None = None
         self._handlers: dict[type, Callable[..., None]] = {
@@ -365,6 +367,10 @@ class ClientConnection:
 
     def _start_queued(self) -> None:
         limit = self._peer_max_streams
+        if self._refused and self.calls:
+            # The server refused a stream: it still counts a finished one. Start the next
+            # only when one of ours closes (or none is left open).
+            limit = min(limit, len(self.calls))
         while self.queued and len(self.calls) < limit and self.accepting:
             call = self.queued.popleft()
             stream_id = self._h2.get_next_available_stream_id()
@@ -401,6 +407,7 @@ class ClientConnection:
     def _close_stream(self, call: ClientCall) -> None:
         if call.stream_id is not None and self.calls.pop(call.stream_id, None) is not None:
             self._release(call)
+            self._refused = False
             self._start_queued()
             if not self.accepting and not self.calls:
                 self.connection_lost("the server closed the connection (GOAWAY)")
@@ -599,6 +606,7 @@ class ClientConnection:
         call.request_ended = False
         call.retries += 1
         self.queued.appendleft(call)
+        self._refused = True
         self._start_queued()
         return True
 

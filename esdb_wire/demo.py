@@ -81,6 +81,16 @@ def session(client: EsdbClient) -> None:
     )
     subscription.stop()
 
+    step("persistent subscription: a consumer group on the order stream, acking each event")
+    client.create_subscription_to_stream("shipping", order)
+    with client.read_subscription_to_stream("shipping", order) as consumer:
+        for _ in range(4):
+            event = next(consumer)
+            consumer.ack(event)
+            print(f"    group 'shipping' got {show(event)} (retry {event.retry_count})")
+    info = client.get_subscription_info("shipping", order)
+    print(f"    group status: {info.status}, strategy {info.consumer_strategy}")
+
     step("$all backwards: the newest two events")
     for event in client.read_all_events(backwards=True, limit=2):
         print("    " + show(event))

@@ -114,13 +114,15 @@ def build_methods(
     access = None
     if security is not None:
         access = StreamAccess(store, allow_anonymous=security.allow_anonymous_stream_access)
+        if persistent is not None:
+            persistent.access = access  # consumers need $r on the source stream
     services = [
         (
             StreamsService(store, access=access),
             streams_pb2.DESCRIPTOR.services_by_name["Streams"],
         ),
         (
-            persistent or PersistentSubscriptionsService(store),
+            persistent or PersistentSubscriptionsService(store, access=access),
             persistent_pb2.DESCRIPTOR.services_by_name["PersistentSubscriptions"],
         ),
         (gossip, gossip_pb2.DESCRIPTOR.services_by_name["Gossip"]),

@@ -22,6 +22,7 @@ from google.protobuf.message import Message as ProtoMessage
 from esdb_wire.codec.uuids import read_uuid
 from esdb_wire.protos import persistent_pb2, shared_pb2, streams_pb2
 from esdb_wire.server import errors
+from esdb_wire.server.auth import READ, StreamAccess, user_of
 from esdb_wire.server.encoding import recorded_event_bytes, varint
 from esdb_wire.server.persistent_state import (
     ALL_NOT_SUPPORTED,
@@ -356,7 +357,9 @@ class PersistentSubscriptionsService:
     streams), so a new service on the same store finds them and resumes after their
     checkpoints. ``tick_interval`` is the clock tick in seconds; ``clock`` a monotonic time
     source in seconds; ``username`` the user consumers are reported as (an insecure node
-    runs every call as the system account).
+    runs every call as the system account). ``access`` (secure mode) checks that a
+    consumer may read the group's source stream (``Subscriptions.ProcessMessages`` is the
+    stream's ``$r``); consumers are then reported as their own user.
     """
 
     def __init__(
@@ -366,8 +369,10 @@ class PersistentSubscriptionsService:
         tick_interval: float = DEFAULT_TICK_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         username: str = "system",
+        access: StreamAccess | None = None,
     ) -> None:
         self._store = store
+        self.access = access
         self._tick_interval = tick_interval
         self._username = username
         self._subsystem = Subsystem(store, now=clock, username=username)
@@ -566,6 +571,12 @@ class PersistentSubscriptionsService:
         group_name = options.group_name
         if not group_name or options.buffer_size <= 0:
             raise errors.unhandled()  # Ensure.NotNullOrEmpty / a channel of capacity <= 0
+        username = self._username
+        if self.access is not None:
+            user = user_of(context)
+            self.access.check(user, READ, source)
+            if user is not None:
+                username = user.name
         structured = options.uuid_option.WhichOneof("content") != "string"
         try:
             group = self._subsystem.get(source, group_name)
@@ -579,7 +590,7 @@ class PersistentSubscriptionsService:
             deliver=lambda message, retry_count: outbox.put_nowait((message, retry_count)),
             drop=lambda: outbox.put_nowait(_DROPPED),
             connection_name=context.metadata.get("connection-name", UNKNOWN_CONNECTION_NAME),
-            username=self._username,
+            username=username,
         )
         group.add_consumer(consumer)
         self._start_pump(group)

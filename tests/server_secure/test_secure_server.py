@@ -17,12 +17,19 @@ import h2.events
 import pytest
 
 from esdb_wire.client import paths
-from esdb_wire.protos import gossip_pb2, serverfeatures_pb2, shared_pb2, streams_pb2
+from esdb_wire.protos import (
+    gossip_pb2,
+    persistent_pb2,
+    serverfeatures_pb2,
+    shared_pb2,
+    streams_pb2,
+)
 from esdb_wire.server.embedded import EmbeddedServer, server_ssl_context
 from esdb_wire.transport.blocking import Channel
 from esdb_wire.transport.status import GrpcError, StatusCode
 from esdb_wire.transport.tls import client_context
 from tests.server.helpers import append_requests, proposed, read_all_req, read_stream_req
+from tests.server_persistent.support import create_all, create_stream, read_options
 
 if TYPE_CHECKING:
     from esdb_wire.devcerts import CertificateFiles
@@ -315,3 +322,52 @@ def test_a_ca_directory_serves_client_certificates(certs: CertificateFiles) -> N
         assert "TlsCaFile" not in running.esdb_uri
         with connect(running, certs, user_certificate=True) as channel:
             assert append(channel, "via-dir", ANONYMOUS).HasField("success")
+
+
+# ---- persistent subscriptions ------------------------------------------------------------
+
+
+def connect_consumer(channel: Channel, stream: str | None, group: str, user: Metadata) -> str:
+    """Connect a persistent consumer; return the first response's kind, then disconnect."""
+    request = read_options(stream, group).SerializeToString()
+    with channel.stream_stream(paths.PS_READ, [request], metadata=user, timeout=5) as call:
+        first = persistent_pb2.ReadResp.FromString(next(iter(call)))
+        return str(first.WhichOneof("content"))
+
+
+def consumer_names(channel: Channel, stream: str, group: str) -> list[str]:
+    options = persistent_pb2.GetInfoReq.Options(
+        stream_identifier=shared_pb2.StreamIdentifier(stream_name=stream.encode()),
+        group_name=group,
+    )
+    request = persistent_pb2.GetInfoReq(options=options).SerializeToString()
+    response = channel.unary_unary(paths.PS_GET_INFO, request, metadata=ADMIN, timeout=5)
+    info = persistent_pb2.GetInfoResp.FromString(response).subscription_info
+    return [connection.username for connection in info.connections]
+
+
+def test_persistent_consumers_need_read_access_to_the_source(channel: Channel) -> None:
+    append(channel, "payroll", ADMIN)
+    set_acl(channel, "payroll", {"$r": "alice"})
+    for request in (create_stream("payroll", "clerks"), create_all("auditors")):
+        channel.unary_unary(paths.PS_CREATE, request.SerializeToString(), metadata=ADMIN)
+    assert connect_consumer(channel, "payroll", "clerks", ALICE) == "subscription_confirmation"
+    assert connect_consumer(channel, "payroll", "clerks", ADMIN) == "subscription_confirmation"
+    for user in (BOB, OPS):
+        denied = error_of(lambda: connect_consumer(channel, "payroll", "clerks", user))  # noqa: B023
+        assert_access_denied(denied)
+    # $all is a system stream: only $admins may consume it by default.
+    assert connect_consumer(channel, None, "auditors", ADMIN) == "subscription_confirmation"
+    assert_access_denied(error_of(lambda: connect_consumer(channel, None, "auditors", ALICE)))
+    # Denied even when the group does not exist: the ACL is checked first.
+    assert_access_denied(error_of(lambda: connect_consumer(channel, "payroll", "nobody", BOB)))
+
+
+def test_persistent_consumers_are_reported_as_their_user(channel: Channel) -> None:
+    append(channel, "tickets", ADMIN)
+    request = create_stream("tickets", "agents").SerializeToString()
+    channel.unary_unary(paths.PS_CREATE, request, metadata=ADMIN)
+    read = read_options("tickets", "agents").SerializeToString()
+    with channel.stream_stream(paths.PS_READ, [read], metadata=ALICE, timeout=5) as call:
+        next(iter(call))  # the confirmation: the consumer is connected
+        assert consumer_names(channel, "tickets", "agents") == ["alice"]

@@ -25,6 +25,7 @@ CLIENTS = {
     "esdb-aio": ("benchmarks.client_esdb", "run_aio"),
     "grpcio": ("benchmarks.client_grpcio", "run"),
     "grpcio-st": ("benchmarks.client_grpcio", "run_single_threaded"),
+    "grpcio-aio": ("benchmarks.client_grpcio", "run_aio"),
     "grpclib": ("benchmarks.client_grpclib", "run"),
 }
 # grpcio-st differs from grpcio only in how it runs unary-stream calls.

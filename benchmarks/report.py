@@ -18,7 +18,10 @@ from benchmarks.common import PROJECT_ROOT
 
 PACKAGES = ("esdb-wire", "h2", "hpack", "hyperframe", "protobuf", "grpcio", "grpclib", "multidict")
 ESDB_CLIENTS = ("esdb-blocking", "esdb-aio")
-BASELINES = ("grpcio", "grpcio-st", "grpclib")
+BASELINES = ("grpcio", "grpcio-st", "grpcio-aio", "grpclib")
+# The baseline with the same concurrency model: blocking vs grpcio's sync API, asyncio
+# vs grpc.aio.
+SAME_MODEL = {"esdb-blocking": "grpcio", "esdb-aio": "grpcio-aio"}
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,9 @@ def markdown_table(summaries: Sequence[Summary], descriptions: dict[str, str]) -
     """One row per (scenario, client); ratios are esdb_wire CPU/op ÷ the baseline's."""
     header = (
         "| Scenario | Client | CPU µs/op median [min-max] | ops/s median [min-max] | sys % "
-        "| ÷ grpcio | ÷ grpcio-st | ÷ grpclib |"
+        "| ÷ grpcio | ÷ grpcio-st | ÷ grpcio-aio | ÷ grpclib | ÷ same model |"
     )
-    lines = [header, "|" + "---|" * 8]
+    lines = [header, "|" + "---|" * 10]
     by_key = {(s.scenario, s.client): s for s in summaries}
     for summary in summaries:
         ratios = []
@@ -109,6 +112,11 @@ def markdown_table(summaries: Sequence[Summary], descriptions: dict[str, str]) -
                 ratios.append(f"{summary.cpu_us.median / base.cpu_us.median:.2f}")
             else:
                 ratios.append("")
+        same = by_key.get((summary.scenario, SAME_MODEL.get(summary.client, "")))
+        if summary.cpu_us and same and same.cpu_us:
+            ratios.append(f"**{summary.cpu_us.median / same.cpu_us.median:.2f}**")
+        else:
+            ratios.append("")
         sys_pct = f"{summary.sys_share.median * 100:.0f}" if summary.sys_share else "—"
         failed = f" ({summary.failures} failed)" if summary.failures else ""
         lines.append(

@@ -7,8 +7,10 @@ Run from the project root::
 Every server and every client run gets its own process on 127.0.0.1; the figure that
 matters is the client's CPU time per call / per message (``time.process_time()`` of the
 client process over the timed region, which excludes connecting and warming up).
-Runs of different clients alternate (A, B, A, B, ...). The table goes to stdout, progress
-to stderr, raw figures and machine information to benchmarks/results/transport-*.json.
+Runs of different clients alternate (A, B, A, B, ...), and each repeat runs them all with
+another environment size (``procs.layout_env``: the process layout moves CPU figures).
+The table goes to stdout, progress to stderr, raw figures and machine information to
+benchmarks/results/transport-*.json.
 See benchmarks/profile_transport.py for a cProfile view of the esdb_wire client.
 """
 
@@ -154,7 +156,7 @@ def _run_plan(
                 for client in clients:
                     run_started = datetime.now(timezone.utc).isoformat(timespec="seconds")
                     sample = run_client(
-                        client, scenario.op, server.port, n, args.timeout, root=root
+                        client, scenario.op, server.port, n, args.timeout, root=root, repeat=repeat
                     )
                     run = {
                         "started": run_started,

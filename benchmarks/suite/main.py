@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import PROJECT_ROOT, PYTHON
-from benchmarks.procs import snapshot_sources
+from benchmarks.procs import layout_env, snapshot_sources
 from benchmarks.report import machine_info, source_digest
 from benchmarks.suite import imports, texts
 from benchmarks.suite.config import DRIVERS, SCENARIO_NAMES, SCENARIOS, Params
@@ -107,7 +107,7 @@ def progress(text: str) -> None:
 
 
 def run_client(
-    driver: str, scenario: str, params: Params, timeout: float, root: Path
+    driver: str, scenario: str, params: Params, timeout: float, root: Path, repeat: int = 0
 ) -> dict[str, Any]:
     """One client run in a fresh process; its JSON document, or ``{"error": ...}``."""
     command = [
@@ -124,7 +124,13 @@ def run_client(
     started = time.perf_counter()
     try:
         done = subprocess.run(
-            command, check=False, cwd=root, capture_output=True, text=True, timeout=timeout + 15
+            command,
+            check=False,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=timeout + 15,
+            env=layout_env(repeat),
         )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout + 15:g}s"}
@@ -197,7 +203,7 @@ def run_server_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                         "scenario": scenario,
                         "client": driver,
                         "repeat": repeat,
-                        **run_client(driver, scenario, params, args.timeout, root),
+                        **run_client(driver, scenario, params, args.timeout, root, repeat),
                     }
                     part["runs"].append(run)
                     _report_run(len(part["runs"]), total, run)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 from typing import Callable
 
-from esdb_wire.transport.call import ClientCall
+from esdb_wire.transport.call import ClientCall, single_response
 from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
 from esdb_wire.transport.connection import ClientConnection
 from esdb_wire.transport.metadata import encode_metadata
@@ -19,10 +19,19 @@ from esdb_wire.transport.status import GrpcError, MetadataItems, MetadataValue, 
 SEND_BUFFER_LIMIT = 1024 * 1024
 
 
-class _AioLink(asyncio.Protocol):
-    """One connection: feeds the core from the event loop and wakes waiting calls."""
+READ_SIZE = 262144
+
+
+class _AioLink(asyncio.BufferedProtocol):
+    """One connection: feeds the core from the event loop and wakes waiting calls.
+
+    Reads land in one reused buffer (a fresh 256 KiB object per read makes glibc grow
+    and trim the heap around it, which costs more than copying the bytes out).
+    """
 
     def __init__(self, core: ClientConnection, loop: asyncio.AbstractEventLoop) -> None:
+        self._read_buffer = bytearray(READ_SIZE)
+        self._read_view = memoryview(self._read_buffer)
         self.core = core
         self.loop = loop
         self.transport: asyncio.Transport | None = None
@@ -51,6 +60,12 @@ class _AioLink(asyncio.Protocol):
             return
         self.core.initiate()
         self.flush()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._read_view[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         self.core.receive_data(data, self.loop.time())
@@ -102,21 +117,25 @@ class _AioLink(asyncio.Protocol):
         touched = self.core.touched
         if touched:
             for call in touched:
-                event = call.waiter
-                if event is not None:
-                    event.set()
+                waiters = call.waiter
+                if waiters:
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_result(None)
+                    waiters.clear()
             touched.clear()
 
     def _arm_timer(self) -> None:
+        """Make sure a timer fires by the core's next due time. A timer armed earlier
+        than needed is left alone: when it fires, the core does what is due, if
+        anything, and the timer is armed again."""
         due = self.core.next_timer()
-        if due == self._timer_due:
+        if due is None or (self._timer_due is not None and self._timer_due <= due):
             return
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         self._timer_due = due
-        if due is not None:
-            self._timer = self.loop.call_at(due, self._on_timer)
+        self._timer = self.loop.call_at(due, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -133,6 +152,7 @@ class _AioLink(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+            self._timer_due = None
         if self.transport is not None:
             self.transport.close()
 
@@ -148,14 +168,20 @@ class AsyncCall:
     def __init__(self, link: _AioLink, call: ClientCall) -> None:
         self._link = link
         self._call = call
-        self._event = asyncio.Event()
-        call.waiter = self._event
+        # Futures of the coroutines waiting on this call; the link resolves them.
+        call.waiter = []
 
     async def _wait(self, ready: Callable[[], bool]) -> None:
-        event = self._event
+        waiters: list[asyncio.Future[None]] = self._call.waiter
+        loop = self._link.loop
         while not ready():
-            event.clear()
-            await event.wait()
+            waiter = loop.create_future()
+            waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if not waiter.done() and waiter in waiters:
+                    waiters.remove(waiter)
 
     async def send(self, message: bytes, *, end: bool = False) -> None:
         """Send one request message; waits while too much earlier data is still unsent."""
@@ -374,14 +400,32 @@ class AsyncChannel:
         timeout: float | None = None,
     ) -> bytes:
         """One request, one response (headers and message leave in one write)."""
-        encoded = encode_metadata(metadata)
-        link = await self._current_link()
-        call = link.core.open_call(path, encoded, timeout=timeout, now=link.loop.time())
-        link.core.send_message(call, request, end=True)
-        handle = AsyncCall(link, call)
+        encoded = encode_metadata(metadata) if metadata else []
+        link = self._link
+        if link is None or not link.usable or self._closed:
+            link = await self._current_link()
+        core = link.core
+        call = core.open_call(path, encoded, timeout=timeout, now=link.loop.time())
+        core.send_message(call, request, end=True)
         link.after_core_work()
-        async with handle:
-            return await _single_response(handle)
+        if call.status is None:
+            waiters: list[asyncio.Future[None]] = []
+            call.waiter = waiters
+            loop = link.loop
+            try:
+                while call.status is None:
+                    waiter = loop.create_future()
+                    waiters.append(waiter)
+                    await waiter
+            finally:
+                if call.status is None:  # cancelled
+                    core.cancel(call)
+                    link.after_core_work()
+        response = core.take_message(call)
+        extra = core.take_message(call)
+        if core.output_pending:
+            link.flush()
+        return single_response(call, response, extra)
 
     async def unary_stream(
         self,

@@ -10,6 +10,8 @@ socket and queues the subscription's messages on the way.
 from __future__ import annotations
 
 import contextlib
+import math
+import select
 import selectors
 import socket
 import threading
@@ -18,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Callable
 
-from esdb_wire.transport.call import ClientCall
+from esdb_wire.transport.call import ClientCall, single_response
 from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
 from esdb_wire.transport.connection import ClientConnection
 from esdb_wire.transport.metadata import encode_metadata
@@ -33,6 +35,34 @@ READ_SIZE = 262144
 # A sender waits for flow control once this much of its request data is still unsent.
 SEND_BUFFER_LIMIT = 1024 * 1024
 _monotonic = time.monotonic
+
+
+class _ReadinessWaiter:
+    """Waits until a socket is readable: ``poll(2)`` where there is one (cheaper per
+    wait than a selector), else a selector."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._poller: select.poll | None = None
+        self._selector: selectors.BaseSelector | None = None
+        if hasattr(select, "poll"):
+            self._poller = select.poll()
+            self._poller.register(sock, select.POLLIN)
+        else:  # pragma: no cover (Windows)
+            self._selector = selectors.DefaultSelector()
+            self._selector.register(sock, selectors.EVENT_READ)
+
+    def wait(self, timeout: float | None) -> bool:
+        """True when readable (or in error: the read will say), False on timeout."""
+        if self._poller is not None:
+            if timeout is None:
+                return bool(self._poller.poll())
+            return bool(self._poller.poll(math.ceil(timeout * 1000)))
+        assert self._selector is not None
+        return bool(self._selector.select(timeout))
+
+    def close(self) -> None:
+        if self._selector is not None:
+            self._selector.close()
 
 
 class _Link:
@@ -52,11 +82,16 @@ class _Link:
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
         self.reading = False
+        # Threads asleep on `cond` (waiting for the reader to hand over input).
+        self.sleepers = 0
         self.lost = False
         self._socket_closed = False
         self._full_read = False
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(sock, selectors.EVENT_READ)
+        # Reads land in one reused buffer: a fresh 256 KiB object per recv() makes
+        # glibc grow and trim the heap around it, which costs more than the copy out.
+        self._read_buffer = bytearray(READ_SIZE)
+        self._read_view = memoryview(self._read_buffer)
+        self._readable = _ReadinessWaiter(sock)
         self.abandoned: list[ClientCall] = []
 
     @classmethod
@@ -114,7 +149,13 @@ class _Link:
             return
         if self.tls is not None:
             data = self.tls.encrypt(data)
-        view = memoryview(data)
+        try:
+            sent = self.sock.send(data)
+        except OSError:  # BlockingIOError included: the loop below retries and reports
+            sent = 0
+        if sent == len(data):
+            return  # the common case: all of it at once
+        view = memoryview(data)[sent:]
         deadline: float | None = None
         while view:
             try:
@@ -155,12 +196,13 @@ class _Link:
     def _wake(self) -> None:
         if self.core.touched:
             self.core.touched.clear()
-        self.cond.notify_all()
+        if self.sleepers:
+            self.cond.notify_all()
 
     def _close_socket(self) -> None:
         if not self._socket_closed and not self.reading:
             self._socket_closed = True
-            self._selector.close()
+            self._readable.close()
             self.sock.close()
 
     def _read(self, timeout: float | None) -> bytes | None:
@@ -173,7 +215,7 @@ class _Link:
                 pass
             except OSError:
                 return b""
-        if not self._selector.select(timeout):
+        if not self._readable.wait(timeout):
             return None
         try:
             return self._recv()
@@ -183,9 +225,9 @@ class _Link:
             return b""
 
     def _recv(self) -> bytes:
-        data = self.sock.recv(READ_SIZE)
-        self._full_read = len(data) == READ_SIZE
-        return data
+        size = self.sock.recv_into(self._read_buffer)
+        self._full_read = size == READ_SIZE
+        return self._read_view[:size].tobytes()
 
     def _feed(self, data: bytes | None) -> None:
         if data is None or self.lost:
@@ -225,7 +267,10 @@ class _Link:
             if self.abandoned:
                 self._cancel_abandoned()
             now = _monotonic()
-            core.handle_timers(now)
+            due = core.next_timer()
+            if due is not None and due <= now:
+                core.handle_timers(now)
+                due = core.next_timer()
             self.flush()
             if core.touched:
                 self._wake()
@@ -241,11 +286,14 @@ class _Link:
                 if now >= deadline:
                     return False
                 wait_for = deadline - now
-            due = core.next_timer()
             if due is not None:
                 wait_for = max(0.0, due - now) if wait_for is None else min(wait_for, due - now)
             if self.reading:
-                self.cond.wait(wait_for)
+                self.sleepers += 1
+                try:
+                    self.cond.wait(wait_for)
+                finally:
+                    self.sleepers -= 1
                 continue
             self.reading = True
             self.lock.release()
@@ -466,6 +514,9 @@ class Channel:
         self._closed = False
 
     def _current_link(self) -> _Link:
+        link = self._link
+        if link is not None and link.usable and not self._closed:
+            return link  # the common case, without taking the lock
         with self._lock:
             if self._closed:
                 raise GrpcError(StatusCode.CANCELLED, "channel closed")
@@ -506,15 +557,25 @@ class Channel:
         timeout: float | None = None,
     ) -> bytes:
         """One request, one response."""
-        encoded = encode_metadata(metadata)
+        encoded = encode_metadata(metadata) if metadata else []
         link = self._current_link()
         with link.lock:
             core = link.core
             call = core.open_call(path, encoded, timeout=timeout, now=_monotonic())
             core.send_message(call, request, end=True)
             link.flush()
-        with BlockingCall(link, call) as handle:
-            return _single_response(handle)
+            try:
+                if call.status is None:
+                    link.wait(lambda: call.status is not None)
+            finally:
+                if call.status is None:  # interrupted
+                    core.cancel(call)
+                    link.flush()
+            response = core.take_message(call)
+            extra = core.take_message(call)
+            if core.output_pending:
+                link.flush()
+        return single_response(call, response, extra)
 
     def unary_stream(
         self,

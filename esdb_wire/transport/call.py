@@ -25,8 +25,8 @@ class ClientCall:
         "initial_metadata",
         "outbound",
         "path",
+        "request_block",
         "request_ended",
-        "request_headers",
         "retries",
         "status",
         "stream_id",
@@ -37,12 +37,13 @@ class ClientCall:
     def __init__(
         self,
         path: str,
-        request_headers: list[tuple[bytes, bytes]],
+        request_block: bytes,
         deadline: float | None,
         max_receive_message_size: int,
     ) -> None:
         self.path = path
-        self.request_headers = request_headers
+        # The request's HPACK header block (static table and literals only).
+        self.request_block = request_block
         self.deadline = deadline
         self.stream_id: int | None = None
         self.inbound = Inbound(max_receive_message_size)
@@ -81,3 +82,16 @@ class ClientCall:
     def __repr__(self) -> str:
         state = self.status.name if self.status is not None else "open"
         return f"<ClientCall {self.path} stream={self.stream_id} {state}>"
+
+
+def single_response(call: ClientCall, response: bytes | None, extra: bytes | None) -> bytes:
+    """A finished unary call's outcome, given its first two messages (or None)."""
+    if response is None:
+        if call.error is not None:
+            raise call.error
+        raise GrpcError(StatusCode.UNIMPLEMENTED, "the server sent no response message")
+    if extra is not None:
+        raise GrpcError(StatusCode.UNIMPLEMENTED, "the server sent more than one response message")
+    if call.error is not None:
+        raise call.error
+    return response

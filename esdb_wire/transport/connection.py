@@ -1,31 +1,32 @@
 """The sans-IO client side of gRPC over HTTP/2: bytes in, call state out, bytes to send.
 
-:class:`ClientConnection` owns an ``h2`` connection and the :class:`ClientCall` objects
-multiplexed on it. It does no I/O and reads no clock: drivers feed it received bytes
-(:meth:`receive_data`) and the time (:meth:`handle_timers`), send what
+:class:`ClientConnection` owns the HTTP/2 connection state
+(:class:`~esdb_wire.transport.http2.client.ClientHttp2Connection`) and the
+:class:`ClientCall` objects multiplexed on it. It does no I/O and reads no clock: drivers
+feed it received bytes (:meth:`receive_data`) and the time (:meth:`handle_timers`), send what
 :meth:`data_to_send` returns, and wake whoever waits on the calls listed in
 :attr:`touched`. Not thread-safe: a driver serialises access.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
 from typing import Callable
-
-import h2.config
-import h2.connection
-import h2.errors
-import h2.events
-import h2.exceptions
-import h2.settings
-from h2.frame_buffer import FrameBuffer
-from hyperframe.frame import DataFrame, Frame, GoAwayFrame
 
 from esdb_wire.transport.call import ClientCall
 from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
 from esdb_wire.transport.framing import FramingError, encode_message
-from esdb_wire.transport.hpack_static import StaticHeaderEncoder
+from esdb_wire.transport.hpack_static import StaticHeaderEncoder, encode_field
+from esdb_wire.transport.http2 import events as h2e
+from esdb_wire.transport.http2.client import ClientHttp2Connection
+from esdb_wire.transport.http2.errors import (
+    ErrorCode,
+    Http2ProtocolError,
+    StreamClosedError,
+    error_name,
+)
+from esdb_wire.transport.http2.frames import SETTINGS_MAX_CONCURRENT_STREAMS
+from esdb_wire.transport.http2.header_block import Headers
 from esdb_wire.transport.metadata import (
     MetadataError,
     decode_binary_value,
@@ -42,38 +43,8 @@ from esdb_wire.transport.status import (
 
 _PING_PAYLOAD = b"esdbwire"
 MAX_TRANSPARENT_RETRIES = 10
-
-
-def _quiet_body_repr() -> str:
-    return "<data>"
-
-
-class _FrameFilter(FrameBuffer):
-    """h2's incoming frame buffer, with two adjustments made frame by frame.
-
-    * h2 logs ``repr(frame)`` of every received frame, eagerly, even with logging off;
-      for DATA frames that hex-dumps the whole payload. Our DATA frames get a cheap repr.
-    * h2 treats a received GOAWAY as the end of the connection: it drops queued output
-      and rejects every later frame. HTTP/2 lets streams up to the GOAWAY's last stream
-      id finish, so the output is saved first and the connection reopened after it.
-    """
-
-    def __init__(self, owner: ClientConnection) -> None:
-        super().__init__(server=False)
-        self._owner = owner
-        self.reopen_pending = False
-
-    def __next__(self) -> Frame:
-        if self.reopen_pending:
-            self._owner._reopen_after_goaway()
-        frame = super().__next__()
-        kind = type(frame)
-        if kind is DataFrame:
-            frame._body_repr = _quiet_body_repr  # type: ignore[method-assign]
-        elif kind is GoAwayFrame:
-            self._owner._save_output_before_goaway()
-            self.reopen_pending = True
-        return frame
+_PATH_CACHE_LIMIT = 1024
+_STATUS_BY_VALUE = {str(int(code)).encode("ascii"): code for code in StatusCode}
 
 
 def _protocol_mismatch(first_bytes: bytes) -> str | None:
@@ -96,39 +67,29 @@ class ClientConnection:
         config: ConnectionConfig = DEFAULT_CONFIG,
     ) -> None:
         self.config = config
-        h2_config = h2.config.H2Configuration(
-            client_side=True,
-            header_encoding=None,
-            validate_outbound_headers=False,
-            normalize_outbound_headers=False,
-            validate_inbound_headers=False,
-            normalize_inbound_headers=False,
+        self._http2 = ClientHttp2Connection(
+            stream_window_size=config.stream_window_size,
+            connection_window_size=config.connection_window_size,
+            max_frame_size=config.max_frame_size,
         )
-        self._h2 = h2.connection.H2Connection(config=h2_config)
-        self._h2.local_settings = h2.settings.Settings(
-            client=True,
-            initial_values={
-                h2.settings.SettingCodes.ENABLE_PUSH: 0,
-                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: config.stream_window_size,
-                h2.settings.SettingCodes.MAX_FRAME_SIZE: config.max_frame_size,
-                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 2**20,
-            },
+        # The request header block is assembled from pre-encoded parts.
+        self._encoder = StaticHeaderEncoder()
+        self._block_start = self._encoder.encode_fields(
+            [
+                (b":method", b"POST"),
+                (b":scheme", scheme.encode("ascii")),
+                (b":authority", authority.encode("idna")),
+            ]
         )
-        self._frames = _FrameFilter(self)
-        self._h2.encoder = StaticHeaderEncoder()  # type: ignore[assignment]
-        self._h2.incoming_buffer = self._frames
-        self._saved_output = b""
-        self._base_headers = [
-            (b":method", b"POST"),
-            (b":scheme", scheme.encode("ascii")),
-            (b":authority", authority.encode("idna")),
-        ]
-        self._fixed_headers = [
-            (b"te", b"trailers"),
-            (b"content-type", b"application/grpc"),
-            (b"user-agent", config.user_agent.encode("ascii", "replace")),
-            (b"grpc-accept-encoding", b"identity,deflate,gzip"),
-        ]
+        self._block_end = self._encoder.encode_fields(
+            [
+                (b"te", b"trailers"),
+                (b"content-type", b"application/grpc"),
+                (b"user-agent", config.user_agent.encode("ascii", "replace")),
+                (b"grpc-accept-encoding", b"identity,deflate,gzip"),
+            ]
+        )
+        self._path_blocks: dict[str, bytes] = {}
         self.calls: dict[int, ClientCall] = {}
         self.queued: deque[ClientCall] = deque()
         self.touched: set[ClientCall] = set()
@@ -144,32 +105,25 @@ class ClientConnection:
         self._last_received: float | None = None
         self._ping_sent_at: float | None = None
         self._handlers: dict[type, Callable[..., None]] = {
-            h2.events.DataReceived: self._on_data,
-            h2.events.ResponseReceived: self._on_response,
-            h2.events.TrailersReceived: self._on_trailers,
-            h2.events.StreamEnded: self._on_stream_ended,
-            h2.events.StreamReset: self._on_stream_reset,
-            h2.events.WindowUpdated: self._on_window_updated,
-            h2.events.RemoteSettingsChanged: self._on_settings,
-            h2.events.ConnectionTerminated: self._on_goaway,
+            h2e.DataReceived: self._on_data,
+            h2e.ResponseReceived: self._on_response,
+            h2e.TrailersReceived: self._on_trailers,
+            h2e.StreamReset: self._on_stream_reset,
+            h2e.WindowUpdated: self._on_window_updated,
+            h2e.SettingsChanged: self._on_settings,
+            h2e.GoAwayReceived: self._on_goaway,
         }
 
     # -- setup and output ----------------------------------------------------------
 
     def initiate(self) -> None:
         """Queue the connection preface, our SETTINGS and the connection window."""
-        self._h2.initiate_connection()
-        extra = self.config.connection_window_size - 65535
-        if extra > 0:
-            self._h2.increment_flow_control_window(extra)
+        self._http2.initiate()
 
     def data_to_send(self) -> bytes:
         """Bytes the driver must write to the socket, in order."""
         self.output_pending = False
-        if self._saved_output:
-            saved, self._saved_output = self._saved_output, b""
-            return saved + self._h2.data_to_send()
-        return self._h2.data_to_send()
+        return self._http2.data_to_send()
 
     @property
     def idle(self) -> bool:
@@ -187,13 +141,19 @@ class ClientConnection:
         now: float = 0.0,
     ) -> ClientCall:
         """Start a call (or queue it until a stream slot frees). ``metadata`` is encoded."""
-        headers = [*self._base_headers, (b":path", path.encode("ascii")), *self._fixed_headers]
+        path_block = self._path_blocks.get(path)
+        if path_block is None:
+            path_block = encode_field(b":path", path.encode("ascii"))
+            if len(self._path_blocks) < _PATH_CACHE_LIMIT:
+                self._path_blocks[path] = path_block
+        block = self._block_start + path_block + self._block_end
         deadline = None
         if timeout is not None:
-            headers.append((b"grpc-timeout", encode_timeout(timeout)))
+            block += encode_field(b"grpc-timeout", encode_timeout(timeout))
             deadline = now + timeout
-        headers.extend(metadata)
-        call = ClientCall(path, headers, deadline, self.config.max_receive_message_size)
+        if metadata:
+            block += self._encoder.encode_fields(metadata)
+        call = ClientCall(path, block, deadline, self.config.max_receive_message_size)
         if self.idle:
             self._last_received = now
         if self.error is not None or not self.accepting:
@@ -234,7 +194,7 @@ class ClientConnection:
         inbound = call.inbound
         message = inbound.take()
         if inbound.ack_due and call.stream_id is not None:
-            self._h2.acknowledge_received_data(inbound.unacked, call.stream_id)
+            self._http2.acknowledge_received_data(inbound.unacked, call.stream_id)
             inbound.unacked = 0
             self.output_pending = True
         return message
@@ -244,7 +204,7 @@ class ClientConnection:
         inbound = call.inbound
         messages = inbound.take_many(limit)
         if inbound.ack_due and call.stream_id is not None:
-            self._h2.acknowledge_received_data(inbound.unacked, call.stream_id)
+            self._http2.acknowledge_received_data(inbound.unacked, call.stream_id)
             inbound.unacked = 0
             self.output_pending = True
         return messages
@@ -264,8 +224,7 @@ class ClientConnection:
                 self.queued.remove(call)
             return
         if self.calls.pop(call.stream_id, None) is not None:
-            with contextlib.suppress(h2.exceptions.StreamClosedError):
-                self._h2.reset_stream(call.stream_id, h2.errors.ErrorCodes.CANCEL)
+            self._http2.reset_stream(call.stream_id, ErrorCode.CANCEL)
             self._release(call)
             self._start_queued()
 
@@ -282,14 +241,12 @@ class ClientConnection:
                 self.connection_lost(mismatch)
                 return
         try:
-            events = self._h2.receive_data(data)
-        except h2.exceptions.ProtocolError as exc:
+            events = self._http2.receive_data(data)
+        except Http2ProtocolError as exc:
             self.connection_lost(
                 f"HTTP/2 protocol error from the server: {exc}", StatusCode.INTERNAL
             )
             return
-        if self._frames.reopen_pending:
-            self._reopen_after_goaway()
         handlers = self._handlers
         for event in events:
             handler = handlers.get(type(event))
@@ -313,8 +270,7 @@ class ClientConnection:
         for call in [*self.calls.values(), *self.queued]:
             self.cancel(call, StatusCode.CANCELLED, "channel closed")
         if self.error is None:
-            with contextlib.suppress(h2.exceptions.ProtocolError):
-                self._h2.close_connection()
+            self._http2.close_connection()
         self.connection_lost("channel closed", StatusCode.CANCELLED)
 
     # -- timers ----------------------------------------------------------------------
@@ -350,7 +306,7 @@ class ClientConnection:
                     f"{self.config.keepalive_timeout:g}s of a PING"
                 )
         elif now - self._last_received >= interval:
-            self._h2.ping(_PING_PAYLOAD)
+            self._http2.ping(_PING_PAYLOAD)
             self._ping_sent_at = now
 
     def _keepalive_due(self) -> float | None:
@@ -372,11 +328,16 @@ class ClientConnection:
             # only when one of ours closes (or none is left open).
             limit = min(limit, len(self.calls))
         while self.queued and len(self.calls) < limit and self.accepting:
+            if not self._http2.stream_ids_left:
+                self.accepting = False
+                self._fail_queued("the connection has used up its stream ids")
+                if not self.calls:
+                    self.connection_lost("the connection has used up its stream ids")
+                return
             call = self.queued.popleft()
-            stream_id = self._h2.get_next_available_stream_id()
+            stream_id = self._http2.start_stream(call.request_block)
             call.stream_id = stream_id
             self.calls[stream_id] = call
-            self._h2.send_headers(stream_id, call.request_headers)
             if call.outbound.size or call.end_requested:
                 self._flush(call)
 
@@ -386,8 +347,8 @@ class ClientConnection:
         if call.request_ended:
             return
         try:
-            drained = call.outbound.send(self._h2, call.stream_id, call.end_requested)
-        except h2.exceptions.StreamClosedError:
+            drained = call.outbound.send(self._http2, call.stream_id, call.end_requested)
+        except StreamClosedError:
             # The server closed the stream in this same batch of frames; its status or
             # reset is among the events still to handle. Nothing more to send.
             call.outbound.clear()
@@ -400,8 +361,7 @@ class ClientConnection:
         """The stream is closed: hand back every byte it still holds."""
         amount = call.inbound.release()
         if amount and call.stream_id is not None:
-            with contextlib.suppress(h2.exceptions.ProtocolError):
-                self._h2.acknowledge_received_data(amount, call.stream_id)
+            self._http2.acknowledge_received_data(amount, call.stream_id)
         call.outbound.clear()
 
     def _close_stream(self, call: ClientCall) -> None:
@@ -416,41 +376,37 @@ class ClientConnection:
         call.finish(error)
         self.touched.add(call)
         if call.stream_id is not None and call.stream_id in self.calls:
-            with contextlib.suppress(h2.exceptions.StreamClosedError):
-                self._h2.reset_stream(call.stream_id, h2.errors.ErrorCodes.CANCEL)
+            self._http2.reset_stream(call.stream_id, ErrorCode.CANCEL)
             self._close_stream(call)
 
-    def _save_output_before_goaway(self) -> None:
-        self._saved_output += self._h2.data_to_send()
+    # -- HTTP/2 event handlers ----------------------------------------------------------
 
-    def _reopen_after_goaway(self) -> None:
-        self._frames.reopen_pending = False
-        self._h2.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
-
-    # -- h2 event handlers -------------------------------------------------------------
-
-    def _on_data(self, event: h2.events.DataReceived) -> None:
+    def _on_data(self, event: h2e.DataReceived) -> None:
         call = self.calls.get(event.stream_id)
         size = event.flow_controlled_length
         if call is None or call.status is not None:
             if size:
-                self._h2.acknowledge_received_data(size, event.stream_id)
+                self._http2.acknowledge_received_data(size, event.stream_id)
+            if call is not None and event.end_stream:
+                self._on_stream_ended(call)
             return
         inbound = call.inbound
         queued = len(inbound.messages)
         try:
             ack_now = inbound.feed(event.data, size)
         except FramingError as exc:
-            self._h2.acknowledge_received_data(size, event.stream_id)
+            self._http2.acknowledge_received_data(size, event.stream_id)
             self._fail_and_reset(call, exc)
             return
         if len(inbound.messages) != queued:
             self.touched.add(call)
         if ack_now:
             # Padding and bytes of an unfinished message: hand back at once.
-            self._h2.acknowledge_received_data(ack_now, event.stream_id)
+            self._http2.acknowledge_received_data(ack_now, event.stream_id)
+        if event.end_stream:
+            self._on_stream_ended(call)
 
-    def _on_response(self, event: h2.events.ResponseReceived) -> None:
+    def _on_response(self, event: h2e.ResponseReceived) -> None:
         call = self.calls.get(event.stream_id)
         if call is None:
             return
@@ -465,9 +421,10 @@ class ClientConnection:
                 content_type = value
             elif name == b"grpc-encoding":
                 encoding = value.decode("ascii", "replace")
-        if event.stream_ended is not None:
+        if event.end_stream:
             # Trailers-Only: one HEADERS frame that ends the stream.
             self._finish_from_trailers(call, headers, http_status=status)
+            self._on_stream_ended(call)
             return
         if status != b"200":
             code = status_for_http(int(status)) if status.isdigit() else StatusCode.UNKNOWN
@@ -494,15 +451,16 @@ class ClientConnection:
             return
         self.touched.add(call)
 
-    def _on_trailers(self, event: h2.events.TrailersReceived) -> None:
+    def _on_trailers(self, event: h2e.TrailersReceived) -> None:
         call = self.calls.get(event.stream_id)
         if call is not None:
             self._finish_from_trailers(call, event.headers)
+            self._on_stream_ended(call)
 
     def _finish_from_trailers(
         self,
         call: ClientCall,
-        headers: list[tuple[bytes, bytes]],
+        headers: Headers,
         http_status: bytes | None = None,
     ) -> None:
         grpc_status: bytes | None = None
@@ -539,10 +497,7 @@ class ClientConnection:
                 )
             call.finish(error, trailing)
         else:
-            try:
-                code = StatusCode(int(grpc_status))
-            except ValueError:
-                code = StatusCode.UNKNOWN
+            code = _STATUS_BY_VALUE.get(grpc_status, StatusCode.UNKNOWN)
             if code is StatusCode.OK:
                 if call.inbound.decoder.pending:
                     call.finish(
@@ -562,35 +517,35 @@ class ClientConnection:
                 )
         self.touched.add(call)
 
-    def _on_stream_ended(self, event: h2.events.StreamEnded) -> None:
-        call = self.calls.get(event.stream_id)
-        if call is None:
-            return
+    def _on_stream_ended(self, call: ClientCall) -> None:
+        """The server ended its side of the call's stream."""
         if call.status is None:
             call.finish(GrpcError(StatusCode.INTERNAL, "response ended without trailers"))
             self.touched.add(call)
         if call.request_ended or call.status is not None:
-            # h2 closes the stream once both sides ended; a finished call needs nothing more.
-            if not call.request_ended:
-                with contextlib.suppress(h2.exceptions.StreamClosedError):
-                    self._h2.reset_stream(event.stream_id, h2.errors.ErrorCodes.NO_ERROR)
+            # The stream closes once both sides ended; a finished call needs nothing more.
+            if not call.request_ended and call.stream_id is not None:
+                self._http2.reset_stream(call.stream_id, ErrorCode.NO_ERROR)
             self._close_stream(call)
 
-    def _on_stream_reset(self, event: h2.events.StreamReset) -> None:
+    def _on_stream_reset(self, event: h2e.StreamReset) -> None:
         call = self.calls.get(event.stream_id)
         if call is None:
             return
-        if event.error_code == h2.errors.ErrorCodes.REFUSED_STREAM and self._retry_refused(call):
+        refused = event.remote and event.error_code == ErrorCode.REFUSED_STREAM
+        if refused and self._retry_refused(call):
             return
         if call.status is None:
-            code = status_for_h2_error(event.error_code)
-            call.finish(
-                GrpcError(
-                    code,
-                    f"stream reset by the server (HTTP/2 error {int(event.error_code)})",
-                    retryable=event.error_code == h2.errors.ErrorCodes.REFUSED_STREAM,
+            if event.remote:
+                code = status_for_h2_error(event.error_code)
+                message = (
+                    f"stream reset by the server (HTTP/2 error {event.error_code}, "
+                    f"{error_name(event.error_code)})"
                 )
-            )
+            else:
+                code = StatusCode.INTERNAL
+                message = f"HTTP/2 protocol error from the server on the stream: {event.reason}"
+            call.finish(GrpcError(code, message, retryable=refused))
         self.touched.add(call)
         self._close_stream(call)
 
@@ -610,7 +565,7 @@ class ClientConnection:
         self._start_queued()
         return True
 
-    def _on_window_updated(self, event: h2.events.WindowUpdated) -> None:
+    def _on_window_updated(self, event: h2e.WindowUpdated) -> None:
         if event.stream_id:
             call = self.calls.get(event.stream_id)
             if call is not None and call.outbound.size and call.status is None:
@@ -619,14 +574,11 @@ class ClientConnection:
         else:
             self._flush_all()
 
-    def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
-        changed = event.changed_settings
-        max_streams = changed.get(h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS)
+    def _on_settings(self, event: h2e.SettingsChanged) -> None:
+        max_streams = event.changed.get(SETTINGS_MAX_CONCURRENT_STREAMS)
         if max_streams is not None:
-            self._peer_max_streams = max_streams.new_value
+            self._peer_max_streams = max_streams
             self._start_queued()
-        if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in changed:
-            self._flush_all()
 
     def _flush_all(self) -> None:
         for call in list(self.calls.values()):
@@ -634,12 +586,14 @@ class ClientConnection:
                 self._flush(call)
                 self.touched.add(call)
 
-    def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
+    def _on_goaway(self, event: h2e.GoAwayReceived) -> None:
         self.accepting = False
-        last = event.last_stream_id if event.last_stream_id is not None else 0
-        detail = f"server sent GOAWAY (HTTP/2 error {int(event.error_code or 0)})"
-        if event.additional_data:
-            detail += f": {event.additional_data[:200].decode('utf-8', 'replace')}"
+        last = event.last_stream_id
+        detail = (
+            f"server sent GOAWAY (HTTP/2 error {event.error_code}, {error_name(event.error_code)})"
+        )
+        if event.debug_data:
+            detail += f": {event.debug_data[:200].decode('utf-8', 'replace')}"
         for call in list(self.calls.values()):
             if call.stream_id is not None and call.stream_id > last:
                 call.finish(GrpcError(StatusCode.UNAVAILABLE, detail, retryable=True))

@@ -9,10 +9,26 @@ DATA frames, small messages coalesced, never more than the window or frame size 
 from __future__ import annotations
 
 from collections import deque
-
-import h2.connection
+from typing import Protocol
 
 from esdb_wire.transport.framing import MessageDecoder
+
+
+class DataSender(Protocol):
+    """The part of an HTTP/2 connection :meth:`Outbound.send` writes through (ours on
+    the client, ``h2``'s on the server)."""
+
+    @property
+    def max_outbound_frame_size(self) -> int: ...
+
+    def local_flow_control_window(self, stream_id: int) -> int: ...
+
+    def send_data(
+        self, stream_id: int, data: bytes | memoryview, end_stream: bool = False
+    ) -> None: ...
+
+    def end_stream(self, stream_id: int) -> None: ...
+
 
 # Consumed bytes are handed back to the peer in batches of at least this many.
 ACK_BATCH = 16384
@@ -127,12 +143,28 @@ class Outbound:
         self.size = 0
         self.replay = None
 
-    def send(self, h2conn: h2.connection.H2Connection, stream_id: int, end_stream: bool) -> bool:
+    def send(self, h2conn: DataSender, stream_id: int, end_stream: bool) -> bool:
         """Write what the window allows; True once everything is written.
 
         With ``end_stream``, the stream is ended with the last byte (or an empty frame).
         """
         chunks = self.chunks
+        if len(chunks) == 1 and end_stream and self.replay is not None:
+            # One small message that ends the request (a unary call): one frame.
+            chunk = chunks[0]
+            size = len(chunk)
+            if size <= h2conn.max_outbound_frame_size and size <= h2conn.local_flow_control_window(
+                stream_id
+            ):
+                chunks.clear()
+                self.size -= size
+                h2conn.send_data(stream_id, chunk, end_stream=True)
+                if self.replay_size + size <= REPLAY_LIMIT:
+                    self.replay_size += size
+                    self.replay.append(chunk)
+                else:
+                    self.replay = None
+                return True
         while chunks:
             room = min(h2conn.local_flow_control_window(stream_id), h2conn.max_outbound_frame_size)
             if room <= 0:  # windows can be negative after a SETTINGS change

@@ -1,8 +1,9 @@
 """A header encoder that never uses HPACK's dynamic table, so every encoded field can be
 cached: encoding a gRPC request's headers becomes a few dictionary lookups.
 
-h2 asks its ``encoder`` for one thing, ``encode(headers) -> bytes`` (and sets
-``header_table_size`` when the peer changes its setting). Fields are written as
+h2 (on the server side) asks its ``encoder`` for one thing, ``encode(headers) -> bytes``
+(and sets ``header_table_size`` when the peer changes its setting); the client's HTTP/2
+layer joins pre-encoded fields (:meth:`StaticHeaderEncoder.encode_fields`). Fields are written as
 static-table references where the static table has them, otherwise as literals "without
 indexing" (``authorization``: "never indexed"), with plain (not Huffman) strings. The
 first block announces a dynamic table size of 0, which every peer setting allows.
@@ -64,8 +65,14 @@ class StaticHeaderEncoder:
     def encode(
         self, headers: Iterable[tuple[bytes | str, bytes | str]], huffman: bool = True
     ) -> bytes:
-        parts = [self._table_size_update] if self._table_size_update else []
+        """A complete header block (the first one also announces our table size, 0)."""
+        prefix = self._table_size_update
         self._table_size_update = b""
+        return prefix + self.encode_fields(headers)
+
+    def encode_fields(self, headers: Iterable[tuple[bytes | str, bytes | str]]) -> bytes:
+        """The fields' representations, to join into a block."""
+        parts = []
         cache = self._fields
         for name, value in headers:
             raw_name = name.encode("ascii") if isinstance(name, str) else name

@@ -111,7 +111,7 @@ def test_negative_window_after_settings_change_then_recovers() -> None:
     # Shrink the initial window: the stream's send window goes negative.
     pair.server.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1000})
     pair.pump()
-    assert pair.client._h2.local_flow_control_window(call.stream_id or 0) < 0
+    assert pair.client._http2.local_flow_control_window(call.stream_id or 0) < 0
     sent_before = len(pair.server_received(call.stream_id or 0))
     pair.pump()
     assert len(pair.server_received(call.stream_id or 0)) == sent_before

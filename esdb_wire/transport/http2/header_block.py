@@ -1,0 +1,66 @@
+"""Decoding HPACK header blocks (RFC 7541), with a cache for blocks that repeat.
+
+A gRPC server sends nearly the same response headers and trailers on every call, and
+once their fields are in its dynamic table the encoded blocks are byte-for-byte equal.
+A block that leaves the dynamic table untouched decodes the same way for as long as the
+table does not change, so such blocks are remembered; any block that changes the table
+clears the memory. Decoding itself is ``hpack``'s.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from esdb_wire.transport.http2.errors import ErrorCode, Http2ProtocolError
+
+if TYPE_CHECKING:
+    import hpack
+
+Headers = tuple[tuple[bytes, bytes], ...]
+
+_CACHE_LIMIT = 512
+
+
+class HeaderBlockDecoder:
+    """HPACK decoder for one connection's received header blocks."""
+
+    __slots__ = ("_cache", "_decoder", "max_header_list_size")
+
+    def __init__(self, max_header_list_size: int) -> None:
+        self.max_header_list_size = max_header_list_size
+        self._decoder: hpack.Decoder | None = None
+        self._cache: dict[bytes, Headers] = {}
+
+    def decode(self, block: bytes) -> Headers:
+        """The (name, value) pairs of a complete header block, as bytes.
+
+        Raises :class:`Http2ProtocolError` (COMPRESSION_ERROR) on an undecodable block.
+        """
+        headers = self._cache.get(block)
+        if headers is not None:
+            return headers
+        decoder = self._decoder
+        if decoder is None:
+            decoder = self._decoder = _new_decoder(self.max_header_list_size)
+        table = decoder.header_table
+        before = (table.maxsize, list(table.dynamic_entries))
+        try:
+            decoded = decoder.decode(block, raw=True)
+        except Exception as exc:  # hpack's errors, and its bugs on hostile input
+            raise Http2ProtocolError(
+                ErrorCode.COMPRESSION_ERROR, f"undecodable header block: {exc}"
+            ) from None
+        headers = tuple((bytes(name), bytes(value)) for name, value in decoded)
+        cache = self._cache
+        if (table.maxsize, list(table.dynamic_entries)) != before:
+            cache.clear()
+        elif len(cache) < _CACHE_LIMIT:
+            cache[bytes(block)] = headers
+        return headers
+
+
+def _new_decoder(max_header_list_size: int) -> hpack.Decoder:
+    import hpack  # noqa: PLC0415 (imported with the first header block)
+
+    decoder = hpack.Decoder(max_header_list_size=max_header_list_size)
+    return decoder

@@ -1,4 +1,4 @@
-"""esdb_wire: a pure-Python EventStoreDB/KurrentDB client speaking gRPC over h2, no grpcio.
+"""esdb_wire: a pure-Python EventStoreDB/KurrentDB client speaking gRPC over HTTP/2, no grpcio.
 
 ``EventStoreDBClient`` (the esdbclient 1.x API) and ``EsdbClient`` (the esdbclient 0.5
 API) are blocking; their ``Async...`` twins use asyncio. Everything here loads on first

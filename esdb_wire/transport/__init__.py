@@ -1,9 +1,10 @@
-"""gRPC over HTTP/2 (h2), without grpcio.
+"""gRPC over HTTP/2, without grpcio.
 
-The sans-IO core: :mod:`.framing` (message framing), :mod:`.metadata` (headers, timeouts),
+The sans-IO core: :mod:`.http2` (the client's HTTP/2: frames, header blocks, streams and
+windows), :mod:`.framing` (message framing), :mod:`.metadata` (headers, timeouts),
 :mod:`.status` (status codes, :class:`GrpcError`), :mod:`.flow` (per-stream flow control),
 :mod:`.call` and :mod:`.connection` (client calls), :mod:`.server_connection` (server
-calls). The I/O drivers: :mod:`.blocking` (threads or none) and :mod:`.aio` (asyncio).
+calls, on ``h2``). The I/O drivers: :mod:`.blocking` (threads or none) and :mod:`.aio` (asyncio).
 """
 
 from __future__ import annotations

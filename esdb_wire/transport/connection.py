@@ -56,6 +56,13 @@ def _protocol_mismatch(first_bytes: bytes) -> str | None:
     return None
 
 
+def _has_pending_output(call: ClientCall) -> bool:
+    """Request data, or the request's end, still waiting for send window."""
+    return call.status is None and (
+        call.outbound.size > 0 or (call.end_requested and not call.request_ended)
+    )
+
+
 class ClientConnection:
     """gRPC client protocol state for one HTTP/2 connection."""
 
@@ -368,7 +375,8 @@ class ClientConnection:
         if call.stream_id is not None and self.calls.pop(call.stream_id, None) is not None:
             self._release(call)
             self._refused = False
-            self._start_queued()
+            if self.queued:
+                self._start_queued()
             if not self.accepting and not self.calls:
                 self.connection_lost("the server closed the connection (GOAWAY)")
 
@@ -568,7 +576,7 @@ class ClientConnection:
     def _on_window_updated(self, event: h2e.WindowUpdated) -> None:
         if event.stream_id:
             call = self.calls.get(event.stream_id)
-            if call is not None and call.outbound.size and call.status is None:
+            if call is not None and _has_pending_output(call):
                 self._flush(call)
                 self.touched.add(call)
         else:
@@ -582,7 +590,7 @@ class ClientConnection:
 
     def _flush_all(self) -> None:
         for call in list(self.calls.values()):
-            if call.outbound.size and call.status is None:
+            if _has_pending_output(call):
                 self._flush(call)
                 self.touched.add(call)
 

@@ -192,5 +192,9 @@ class Outbound:
             if end_stream and not chunks:
                 return True
         if end_stream:
+            if h2conn.local_flow_control_window(stream_id) < 0:
+                # An empty END_STREAM frame needs no window, but some peers (h2 before
+                # 4.4) reject it while the window is negative: wait for it to recover.
+                return False
             h2conn.end_stream(stream_id)
         return True

@@ -13,13 +13,45 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hpack.table import HeaderTable
-
 _CACHE_LIMIT = 4096
 _SENSITIVE = frozenset({b"authorization", b"proxy-authorization", b"cookie"})
+
+# RFC 7541 Appendix A: the static table, index 1 first. Names with an empty value are
+# listed by name only.
+_STATIC_WITH_VALUES = (
+    (b":authority", b""),
+    (b":method", b"GET"),
+    (b":method", b"POST"),
+    (b":path", b"/"),
+    (b":path", b"/index.html"),
+    (b":scheme", b"http"),
+    (b":scheme", b"https"),
+    (b":status", b"200"),
+    (b":status", b"204"),
+    (b":status", b"206"),
+    (b":status", b"304"),
+    (b":status", b"400"),
+    (b":status", b"404"),
+    (b":status", b"500"),
+    (b"accept-charset", b""),
+    (b"accept-encoding", b"gzip, deflate"),
+)
+_STATIC_NAMES_ONLY = (
+    b"accept-language accept-ranges accept access-control-allow-origin age allow "
+    b"authorization cache-control content-disposition content-encoding content-language "
+    b"content-length content-location content-range content-type cookie date etag expect "
+    b"expires from host if-match if-modified-since if-none-match if-range "
+    b"if-unmodified-since last-modified link location max-forwards proxy-authenticate "
+    b"proxy-authorization range referer refresh retry-after server set-cookie "
+    b"strict-transport-security transfer-encoding user-agent vary via www-authenticate"
+).split()
+STATIC_TABLE: tuple[tuple[bytes, bytes], ...] = _STATIC_WITH_VALUES + tuple(
+    (name, b"") for name in _STATIC_NAMES_ONLY
+)
+
 _FULL: dict[tuple[bytes, bytes], int] = {}
 _NAME: dict[bytes, int] = {}
-for _index, (_name, _value) in enumerate(HeaderTable.STATIC_TABLE, 1):
+for _index, (_name, _value) in enumerate(STATIC_TABLE, 1):
     _FULL.setdefault((_name, _value), _index)
     _NAME.setdefault(_name, _index)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from hpack import Decoder
+from hpack.table import HeaderTable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from esdb_wire.transport.hpack_static import StaticHeaderEncoder, encode_field
+from esdb_wire.transport.hpack_static import STATIC_TABLE, StaticHeaderEncoder, encode_field
 
 names = st.one_of(
     st.sampled_from(
@@ -49,3 +50,8 @@ def test_secrets_are_not_cached() -> None:
     encoder = StaticHeaderEncoder()
     encoder.encode([(b"authorization", b"Basic secret")])
     assert all(name != b"authorization" for name, _ in encoder._fields)
+
+
+def test_static_table_is_rfc_7541s() -> None:
+    assert len(STATIC_TABLE) == 61
+    assert list(STATIC_TABLE) == [tuple(entry) for entry in HeaderTable.STATIC_TABLE]

@@ -27,6 +27,7 @@ from esdb_wire.transport.http2.frames import (
     CONTINUATION,
     DATA,
     FLAG_END_HEADERS,
+    FLAG_END_STREAM,
     FLAG_PADDED,
     FLAG_PRIORITY,
     GOAWAY,
@@ -41,6 +42,7 @@ from esdb_wire.transport.http2.frames import (
 from esdb_wire.transport.http2.header_block import HeaderBlockDecoder
 
 MAX_STREAM_ID = 2**31 - 1
+_STATUS_200 = ((b":status", b"200"),)
 _frame_header = f.frame_header
 _END_STREAM_HEADERS = f.FLAG_END_HEADERS | f.FLAG_END_STREAM
 
@@ -84,6 +86,14 @@ class ClientHttp2Connection:
         max_frame_size: int = f.DEFAULT_MAX_FRAME_SIZE,
         max_header_list_size: int = 2**20,
     ) -> None:
+        for name, value in (
+            ("stream_window_size", stream_window_size),
+            ("connection_window_size", connection_window_size),
+        ):
+            if not f.DEFAULT_WINDOW_SIZE <= value <= f.MAX_WINDOW_SIZE:
+                raise ValueError(f"{name} must be within 65535 .. 2**31-1")
+        if not f.DEFAULT_MAX_FRAME_SIZE <= max_frame_size <= f.MAX_FRAME_SIZE_LIMIT:
+            raise ValueError("max_frame_size must be within 16384 .. 2**24-1")
         self._output: list[bytes | memoryview] = []
         self._streams: dict[int, _Stream] = {}
         self._next_stream_id = 1
@@ -195,7 +205,8 @@ class ClientHttp2Connection:
         """Queue one DATA frame; the caller keeps within window and frame size."""
         stream = self._sendable(stream_id)
         size = len(data)
-        if size > stream.send_window or size > self._send_window:
+        # An empty frame needs no window, even a negative one (RFC 9113 section 6.9.1).
+        if size and (size > stream.send_window or size > self._send_window):
             raise ValueError(f"{size} bytes exceed the flow-control window")
         if size > self.max_outbound_frame_size:
             raise ValueError(f"{size} bytes exceed the peer's frame size")
@@ -280,7 +291,7 @@ class ClientHttp2Connection:
         if self._continuing is not None:
             self._continue_headers(kind, flags, stream_id, payload, events)
             return
-        if not self._peer_settings_seen and kind != SETTINGS:
+        if not self._peer_settings_seen and (kind != SETTINGS or flags & f.FLAG_ACK):
             raise Http2ProtocolError(
                 ErrorCode.PROTOCOL_ERROR, "the server's first frame is not SETTINGS"
             )
@@ -408,14 +419,18 @@ class ClientHttp2Connection:
     ) -> None:
         # Decode even for a stream we forgot: the HPACK table must stay in step.
         headers = self._decoder.decode(block)
-        stream = self._stream_for_frame(stream_id, "HEADERS")
+        stream = self._streams.get(stream_id) or self._stream_for_frame(stream_id, "HEADERS")
         if stream is None:
             return
         if stream.remote_closed:
             raise _StreamError(ErrorCode.STREAM_CLOSED, "HEADERS after the end of the stream")
-        end_stream = bool(flags & f.FLAG_END_STREAM)
+        end_stream = bool(flags & FLAG_END_STREAM)
         if not stream.response_started:
-            if not end_stream and _informational(headers):
+            if headers[:1] != _STATUS_200 and _informational(headers):
+                if end_stream:
+                    raise _StreamError(
+                        ErrorCode.PROTOCOL_ERROR, "informational response ends the stream"
+                    )
                 return
             stream.response_started = True
             events.append(ResponseReceived(stream_id, headers, end_stream))

@@ -95,9 +95,10 @@ class _AioLink(asyncio.BufferedProtocol):
     # -- plumbing ----------------------------------------------------------------------
 
     def flush(self) -> None:
-        data = self.core.data_to_send()
-        if data and self.transport is not None and not self.lost:
-            self.transport.write(data)
+        if self.core.pending_output:
+            data = self.core.data_to_send()
+            if self.transport is not None and not self.lost:
+                self.transport.write(data)
 
     def after_core_work(self) -> None:
         """Write the core's output, wake touched calls, re-arm the timer."""
@@ -224,7 +225,7 @@ class AsyncCall:
             await self._wait(lambda: call.readable)
             messages = link.core.take_messages(call, limit)
         if messages:
-            if link.core.output_pending:
+            if link.core.pending_output:
                 link.flush()
             return messages
         if call.error is not None:
@@ -423,7 +424,7 @@ class AsyncChannel:
                     link.after_core_work()
         response = core.take_message(call)
         extra = core.take_message(call)
-        if core.output_pending:
+        if core.pending_output:
             link.flush()
         return single_response(call, response, extra)
 

@@ -140,9 +140,8 @@ class _Link:
     # Everything below runs with `lock` held.
 
     def flush(self) -> None:
-        data = self.core.data_to_send()
-        if data:
-            self._write(data)
+        if self.core.pending_output:
+            self._write(self.core.data_to_send())
 
     def _write(self, data: bytes) -> None:
         if self.lost:
@@ -387,7 +386,7 @@ class BlockingCall:
                 link.wait(lambda: call.readable)
                 message = core.take_message(call)
             if message is not None:
-                if core.output_pending:
+                if core.pending_output:
                     link.flush()
                 return message
             if call.error is not None:
@@ -406,7 +405,7 @@ class BlockingCall:
                 link.wait(lambda: call.readable)
                 messages = core.take_messages(call, limit)
             if messages:
-                if core.output_pending:
+                if core.pending_output:
                     link.flush()
                 return messages
             if call.error is not None:
@@ -573,7 +572,7 @@ class Channel:
                     link.flush()
             response = core.take_message(call)
             extra = core.take_message(call)
-            if core.output_pending:
+            if core.pending_output:
                 link.flush()
         return single_response(call, response, extra)
 

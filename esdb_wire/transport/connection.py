@@ -36,6 +36,7 @@ from esdb_wire.transport.metadata import (
 )
 from esdb_wire.transport.status import (
     GrpcError,
+    MetadataItems,
     StatusCode,
     status_for_h2_error,
     status_for_http,
@@ -44,6 +45,7 @@ from esdb_wire.transport.status import (
 _PING_PAYLOAD = b"esdbwire"
 MAX_TRANSPARENT_RETRIES = 10
 _PATH_CACHE_LIMIT = 1024
+_METADATA_MEMO_LIMIT = 256
 _STATUS_BY_VALUE = {str(int(code)).encode("ascii"): code for code in StatusCode}
 
 
@@ -100,12 +102,15 @@ class ClientConnection:
         self.calls: dict[int, ClientCall] = {}
         self.queued: deque[ClientCall] = deque()
         self.touched: set[ClientCall] = set()
+        # Calls with a deadline (finished ones are dropped as timers are checked).
+        self._timed_calls: set[ClientCall] = set()
+        self._metadata_memo: dict[int, tuple[Headers, MetadataItems]] = {}
         self.error: GrpcError | None = None
         self.accepting = True
         # Whether the server has sent anything at all yet.
         self.answered = False
-        # Set by take_message when it queued a WINDOW_UPDATE (drivers flush then).
-        self.output_pending = False
+        # Frames waiting to be sent; empty when there is nothing to send.
+        self.pending_output = self._http2.output
         self._peer_max_streams = config.max_concurrent_streams_default
         # A stream was refused since the last one closed: start no more until one closes.
         self._refused = False
@@ -129,7 +134,6 @@ class ClientConnection:
 
     def data_to_send(self) -> bytes:
         """Bytes the driver must write to the socket, in order."""
-        self.output_pending = False
         return self._http2.data_to_send()
 
     @property
@@ -161,6 +165,8 @@ class ClientConnection:
         if metadata:
             block += self._encoder.encode_fields(metadata)
         call = ClientCall(path, block, deadline, self.config.max_receive_message_size)
+        if deadline is not None:
+            self._timed_calls.add(call)
         if self.idle:
             self._last_received = now
         if self.error is not None or not self.accepting:
@@ -203,7 +209,6 @@ class ClientConnection:
         if inbound.ack_due and call.stream_id is not None:
             self._http2.acknowledge_received_data(inbound.unacked, call.stream_id)
             inbound.unacked = 0
-            self.output_pending = True
         return message
 
     def take_messages(self, call: ClientCall, limit: int) -> list[bytes]:
@@ -213,7 +218,6 @@ class ClientConnection:
         if inbound.ack_due and call.stream_id is not None:
             self._http2.acknowledge_received_data(inbound.unacked, call.stream_id)
             inbound.unacked = 0
-            self.output_pending = True
         return messages
 
     def cancel(
@@ -285,12 +289,14 @@ class ClientConnection:
     def next_timer(self) -> float | None:
         """When :meth:`handle_timers` next has work (monotonic seconds), or None."""
         due: float | None = None
-        for call in self.calls.values():
-            if call.deadline is not None and (due is None or call.deadline < due):
-                due = call.deadline
-        for call in self.queued:
-            if call.deadline is not None and (due is None or call.deadline < due):
-                due = call.deadline
+        timed = self._timed_calls
+        if timed:
+            for call in list(timed):
+                deadline = call.deadline
+                if call.status is not None or deadline is None:
+                    timed.discard(call)  # finished: its deadline no longer matters
+                elif due is None or deadline < due:
+                    due = deadline
         keepalive = self._keepalive_due()
         if keepalive is not None and (due is None or keepalive < due):
             due = keepalive
@@ -298,8 +304,11 @@ class ClientConnection:
 
     def handle_timers(self, now: float) -> None:
         """Expire deadlines and run keepalive."""
-        for call in [*self.calls.values(), *self.queued]:
-            if call.deadline is not None and call.deadline <= now and call.status is None:
+        for call in list(self._timed_calls):
+            if call.status is not None:
+                self._timed_calls.discard(call)
+            elif call.deadline is not None and call.deadline <= now:
+                self._timed_calls.discard(call)
                 self.cancel(call, StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
         interval = self.config.keepalive_interval
         if interval is None or self.idle or self.error is not None:
@@ -451,7 +460,7 @@ class ClientConnection:
             return
         call.outbound.forget_replay()
         try:
-            call.initial_metadata = decode_metadata(headers)
+            call.initial_metadata = self._metadata(headers)
             if encoding is not None:
                 call.inbound.decoder.set_encoding(encoding)
         except GrpcError as exc:
@@ -482,7 +491,7 @@ class ClientConnection:
                     message = value
                 elif name == b"grpc-status-details-bin":
                     details = decode_binary_value(value)
-            trailing = decode_metadata(headers)
+            trailing = self._metadata(headers)
         except MetadataError as exc:
             call.finish(exc)
             self.touched.add(call)
@@ -524,6 +533,19 @@ class ClientConnection:
                     trailing,
                 )
         self.touched.add(call)
+
+    def _metadata(self, headers: Headers) -> MetadataItems:
+        """``decode_metadata(headers)``, remembered for header tuples the decoder reuses
+        (a repeated header block decodes to the very same tuple)."""
+        memo = self._metadata_memo.get(id(headers))
+        if memo is not None and memo[0] is headers:
+            return memo[1]
+        items = decode_metadata(headers)
+        if len(self._metadata_memo) >= _METADATA_MEMO_LIMIT:
+            self._metadata_memo.clear()
+        # The entry holds `headers`, so its id cannot be reused while remembered.
+        self._metadata_memo[id(headers)] = (headers, items)
+        return items
 
     def _on_stream_ended(self, call: ClientCall) -> None:
         """The server ended its side of the call's stream."""

@@ -134,6 +134,12 @@ class ClientHttp2Connection:
         if extra > 0:
             self._output.append(f.encode_window_update(0, extra))
 
+    @property
+    def output(self) -> list[bytes | memoryview]:
+        """The frames queued so far, in order (the list itself: empty means nothing to
+        send, so drivers can check it cheaply). :meth:`data_to_send` drains it."""
+        return self._output
+
     def data_to_send(self) -> bytes:
         output = self._output
         if not output:

@@ -6,10 +6,9 @@ read in which the layers are wrapped (class or module attributes replaced, for t
 measurement only) with ``perf_counter_ns`` timers:
 
 * socket reads: ``_Link._recv`` (the ``recv`` calls); waiting: ``_Link._read`` minus them;
-* HTTP/2 frame handling: ``h2.connection.H2Connection.receive_data`` (frame parsing,
-  h2's state machines and flow-control accounting, event objects; includes our small
-  frame filter);
-* gRPC glue: ``ClientConnection.receive_data`` minus h2 and deframing (event dispatch,
+* HTTP/2 frame handling: ``ClientHttp2Connection.receive_data`` (frame parsing, stream
+  state and flow-control accounting, header blocks, event objects);
+* gRPC glue: ``ClientConnection.receive_data`` minus HTTP/2 and deframing (event dispatch,
   per-call message queues);
 * gRPC deframing: ``MessageDecoder.feed``;
 * protobuf decode: ``ReadResp.FromString`` (upb parses eagerly; Python objects for
@@ -32,14 +31,13 @@ import time
 from collections.abc import Iterator
 from typing import Any, Callable
 
-import h2.connection
-
 import esdb_wire.client.sync as client_sync
 from benchmarks.common import HOST, arm_watchdog
 from esdb_wire import EsdbClient
 from esdb_wire.codec.responses import read_item
 from esdb_wire.protos import streams_pb2
 from esdb_wire.transport import blocking, connection, framing
+from esdb_wire.transport.http2 import client as http2_client
 
 _clock = time.perf_counter_ns
 
@@ -87,7 +85,7 @@ LAYERS: tuple[tuple[str, Any, str], ...] = (
     ("socket_read", blocking._Link, "_read"),
     ("socket_recv", blocking._Link, "_recv"),
     ("core_receive", connection.ClientConnection, "receive_data"),
-    ("h2", h2.connection.H2Connection, "receive_data"),
+    ("http2", http2_client.ClientHttp2Connection, "receive_data"),
     ("deframe", framing.MessageDecoder, "feed"),
     ("objects", client_sync, "read_item"),
 )
@@ -186,8 +184,8 @@ def breakdown(port: int, stream: str, warmup: int) -> dict[str, Any]:
     layers_s = {
         "socket reads (recv)": ns["socket_recv"],
         "waiting for data (select; idle, not CPU)": ns["socket_read"] - ns["socket_recv"],
-        "HTTP/2 frame handling (h2)": ns["h2"],
-        "gRPC glue (dispatch, queues)": ns["core_receive"] - ns["h2"] - ns["deframe"],
+        "HTTP/2 frame handling": ns["http2"],
+        "gRPC glue (dispatch, queues)": ns["core_receive"] - ns["http2"] - ns["deframe"],
         "gRPC deframing": ns["deframe"],
         "protobuf decode": ns["protobuf"],
         "object construction": ns["objects"],

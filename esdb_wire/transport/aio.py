@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 from typing import Callable
 
-from esdb_wire.transport.call import ClientCall, single_response
+from esdb_wire.transport.call import ClientCall
 from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
 from esdb_wire.transport.connection import ClientConnection
 from esdb_wire.transport.metadata import encode_metadata
@@ -422,11 +422,10 @@ class AsyncChannel:
                 if call.status is None:  # cancelled
                     core.cancel(call)
                     link.after_core_work()
-        response = core.take_message(call)
-        extra = core.take_message(call)
+        response = core.take_single_response(call)
         if core.pending_output:
             link.flush()
-        return single_response(call, response, extra)
+        return response
 
     async def unary_stream(
         self,

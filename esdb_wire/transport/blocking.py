@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Callable
 
-from esdb_wire.transport.call import ClientCall, single_response
+from esdb_wire.transport.call import ClientCall
 from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
 from esdb_wire.transport.connection import ClientConnection
 from esdb_wire.transport.metadata import encode_metadata
@@ -570,11 +570,10 @@ class Channel:
                 if call.status is None:  # interrupted
                     core.cancel(call)
                     link.flush()
-            response = core.take_message(call)
-            extra = core.take_message(call)
+            response = core.take_single_response(call)
             if core.pending_output:
                 link.flush()
-        return single_response(call, response, extra)
+        return response
 
     def unary_stream(
         self,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable
 
-from esdb_wire.transport.call import ClientCall
+from esdb_wire.transport.call import ClientCall, single_response
 from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
 from esdb_wire.transport.framing import FramingError, encode_message
 from esdb_wire.transport.hpack_static import StaticHeaderEncoder, encode_field
@@ -219,6 +219,13 @@ class ClientConnection:
             self._http2.acknowledge_received_data(inbound.unacked, call.stream_id)
             inbound.unacked = 0
         return messages
+
+    def take_single_response(self, call: ClientCall) -> bytes:
+        """The one response message of a finished unary call. Raises the call's error,
+        or UNIMPLEMENTED if the server sent no message or more than one."""
+        response = self.take_message(call)
+        extra = self.take_message(call)
+        return single_response(call, response, extra)
 
     def cancel(
         self,

@@ -24,7 +24,7 @@ from esdb_wire.transport.hpack_static import StaticHeaderEncoder, encode_field
 from esdb_wire.transport.http2 import frames as f
 from esdb_wire.transport.http2.client import ClientHttp2Connection
 from esdb_wire.transport.http2.errors import ErrorCode, Http2ProtocolError, StreamClosedError
-from esdb_wire.transport.http2.events import DataReceived, Event
+from esdb_wire.transport.http2.events import DataReceived, Event, ResponseReceived
 from esdb_wire.transport.status import StatusCode
 
 Header = tuple[bytes, bytes]
@@ -1091,3 +1091,30 @@ def test_informational_response_that_ends_the_stream_is_a_stream_error() -> None
     ]
     assert rst_streams(conn.data_to_send()) == [(3, ErrorCode.PROTOCOL_ERROR)]
     assert_usable(conn)
+
+
+def test_continuation_flood_is_refused() -> None:
+    conn = raw_client()
+    flood = f.encode_frame(f.HEADERS, 0, 3, encode_field(b":status", b"200")) + b"".join(
+        f.encode_frame(f.CONTINUATION, 0, 3) for _ in range(2000)
+    )
+    with pytest.raises(Http2ProtocolError) as info:
+        conn.receive_data(flood)
+    assert info.value.code is ErrorCode.ENHANCE_YOUR_CALM
+    assert [code for _, code, _ in goaways(conn.data_to_send())] == [ErrorCode.ENHANCE_YOUR_CALM]
+
+
+def test_long_header_block_within_the_frame_limit_is_accepted() -> None:
+    conn = raw_client()
+    block = encode_field(b":status", b"200") + encode_field(b"x-big", b"v" * 5000)
+    pieces = [block[i : i + 10] for i in range(0, len(block), 10)]
+    frames = f.encode_frame(f.HEADERS, 0, 3, pieces[0])
+    for index, piece in enumerate(pieces[1:], 1):
+        last = index == len(pieces) - 1
+        frames += f.encode_frame(f.CONTINUATION, f.FLAG_END_HEADERS if last else 0, 3, piece)
+    events = conn.receive_data(frames)
+    assert len(pieces) - 1 <= 1024
+    assert len(events) == 1
+    event = events[0]
+    assert isinstance(event, ResponseReceived)
+    assert dict(event.headers)[b"x-big"] == b"v" * 5000

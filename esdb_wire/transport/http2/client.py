@@ -42,6 +42,8 @@ from esdb_wire.transport.http2.frames import (
 from esdb_wire.transport.http2.header_block import HeaderBlockDecoder
 
 MAX_STREAM_ID = 2**31 - 1
+# A header block may span at most this many CONTINUATION frames.
+MAX_CONTINUATIONS = 1024
 _STATUS_200 = ((b":status", b"200"),)
 _frame_header = f.frame_header
 _END_STREAM_HEADERS = f.FLAG_END_HEADERS | f.FLAG_END_STREAM
@@ -120,6 +122,7 @@ class ClientHttp2Connection:
         self._peer_settings_seen = False
         # A header block spread over HEADERS + CONTINUATION frames.
         self._continuing: tuple[int, int, list[bytes]] | None = None
+        self._continuing_size = 0
         self.closed = False
         # The peer's connection error, once seen: later input is ignored.
         self.failure: Http2ProtocolError | None = None
@@ -398,6 +401,7 @@ class ClientHttp2Connection:
         )
         if not flags & FLAG_END_HEADERS:
             self._continuing = (stream_id, flags, [fragment])
+            self._continuing_size = len(fragment)
             return
         self._headers_complete(stream_id, flags, fragment, events)
 
@@ -411,8 +415,14 @@ class ClientHttp2Connection:
                 ErrorCode.PROTOCOL_ERROR, "header block interrupted by another frame"
             )
         fragments.append(payload)
-        if sum(map(len, fragments)) > self._decoder.max_header_list_size * 2:
+        self._continuing_size += len(payload)
+        if self._continuing_size > self._decoder.max_header_list_size * 2:
             raise Http2ProtocolError(ErrorCode.ENHANCE_YOUR_CALM, "header block too large")
+        if len(fragments) > MAX_CONTINUATIONS:
+            # Many tiny (or empty) CONTINUATION frames: a known way to exhaust a peer.
+            raise Http2ProtocolError(
+                ErrorCode.ENHANCE_YOUR_CALM, "header block split into too many frames"
+            )
         if flags & f.FLAG_END_HEADERS:
             self._continuing = None
             try:

@@ -22,6 +22,7 @@ import h2.settings
 from esdb_wire.transport.flow import Inbound, Outbound
 from esdb_wire.transport.framing import FramingError, encode_message
 from esdb_wire.transport.hpack_static import StaticHeaderEncoder
+from esdb_wire.transport.http2.header_block import H2HeaderDecoder
 from esdb_wire.transport.metadata import (
     MetadataError,
     decode_metadata,
@@ -113,6 +114,7 @@ class ServerConnection:
         )
         self._window_size = window_size
         self._h2.encoder = StaticHeaderEncoder()  # type: ignore[assignment]
+        self._h2.decoder = H2HeaderDecoder(2**20)  # type: ignore[assignment]
         self.max_receive_message_size = max_receive_message_size
         self.streams: dict[int, ServerStream] = {}
         self.new_streams: deque[ServerStream] = deque()

@@ -39,17 +39,28 @@ class HeaderBlockDecoder:
         headers = self._cache.get(block)
         if headers is not None:
             return headers
-        decoder = self._decoder
-        if decoder is None:
-            decoder = self._decoder = _new_decoder(self.max_header_list_size)
-        table = decoder.header_table
-        before = (table.maxsize, list(table.dynamic_entries))
         try:
-            decoded = decoder.decode(block, raw=True)
+            return self.decode_uncached(block)
         except Exception as exc:  # hpack's errors, and its bugs on hostile input
             raise Http2ProtocolError(
                 ErrorCode.COMPRESSION_ERROR, f"undecodable header block: {exc}"
             ) from None
+
+    @property
+    def hpack_decoder(self) -> hpack.Decoder:
+        """The underlying decoder (created on first use)."""
+        decoder = self._decoder
+        if decoder is None:
+            decoder = self._decoder = _new_decoder(self.max_header_list_size)
+        return decoder
+
+    def decode_uncached(self, block: bytes) -> Headers:
+        """Decode (and remember, if the block leaves the table alone); raises hpack's
+        exceptions as they are."""
+        decoder = self.hpack_decoder
+        table = decoder.header_table
+        before = (table.maxsize, list(table.dynamic_entries))
+        decoded = decoder.decode(block, raw=True)
         headers = tuple((bytes(name), bytes(value)) for name, value in decoded)
         cache = self._cache
         if (table.maxsize, list(table.dynamic_entries)) != before:
@@ -64,3 +75,41 @@ def _new_decoder(max_header_list_size: int) -> hpack.Decoder:
 
     decoder = hpack.Decoder(max_header_list_size=max_header_list_size)
     return decoder
+
+
+class H2HeaderDecoder:
+    """A drop-in for ``h2``'s ``H2Connection.decoder`` (on the server) with the same
+    memory for repeated blocks: after their first requests, gRPC clients send the same
+    header block bytes for every call to a method."""
+
+    __slots__ = ("_blocks",)
+
+    def __init__(self, max_header_list_size: int = 2**16) -> None:
+        self._blocks = HeaderBlockDecoder(max_header_list_size)
+
+    def decode(self, data: bytes, raw: bool = False) -> list[tuple[bytes, bytes]]:
+        """Like ``hpack.Decoder.decode(data, raw=True)``; raises hpack's exceptions."""
+        blocks = self._blocks
+        headers = blocks._cache.get(data)
+        if headers is None:
+            headers = blocks.decode_uncached(data)
+        return list(headers)
+
+    @property
+    def max_header_list_size(self) -> int:
+        return self._blocks.max_header_list_size
+
+    @max_header_list_size.setter
+    def max_header_list_size(self, value: int) -> None:
+        self._blocks.max_header_list_size = value
+        self._blocks.hpack_decoder.max_header_list_size = value
+        self._blocks._cache.clear()  # remembered blocks were checked against the old limit
+
+    @property
+    def max_allowed_table_size(self) -> int:
+        value: int = self._blocks.hpack_decoder.max_allowed_table_size
+        return value
+
+    @max_allowed_table_size.setter
+    def max_allowed_table_size(self, value: int) -> None:
+        self._blocks.hpack_decoder.max_allowed_table_size = value

@@ -89,20 +89,7 @@ class PersistentSubscriptionsMixin(BlockingClientBase):
         credentials: CallCredentials | None = None,
     ) -> None:
         """Create a persistent subscription group on ``$all`` (server-side filters)."""
-        settings = SubscriptionSettings(
-            resolve_links=resolve_links,
-            message_timeout=message_timeout,
-            max_retry_count=max_retry_count,
-            min_checkpoint_count=min_checkpoint_count,
-            max_checkpoint_count=max_checkpoint_count,
-            checkpoint_after=checkpoint_after,
-            consumer_strategy=consumer_strategy,
-            max_subscriber_count=max_subscriber_count,
-            live_buffer_size=live_buffer_size,
-            read_batch_size=read_batch_size,
-            history_buffer_size=history_buffer_size,
-            extra_statistics=extra_statistics,
-        )
+        settings = SubscriptionSettings.taken_from(locals())
         request = create_request(
             group_name,
             settings,
@@ -138,20 +125,7 @@ class PersistentSubscriptionsMixin(BlockingClientBase):
         credentials: CallCredentials | None = None,
     ) -> None:
         """Create a persistent subscription group on one stream."""
-        settings = SubscriptionSettings(
-            resolve_links=resolve_links,
-            message_timeout=message_timeout,
-            max_retry_count=max_retry_count,
-            min_checkpoint_count=min_checkpoint_count,
-            max_checkpoint_count=max_checkpoint_count,
-            checkpoint_after=checkpoint_after,
-            consumer_strategy=consumer_strategy,
-            max_subscriber_count=max_subscriber_count,
-            live_buffer_size=live_buffer_size,
-            read_batch_size=read_batch_size,
-            history_buffer_size=history_buffer_size,
-            extra_statistics=extra_statistics,
-        )
+        settings = SubscriptionSettings.taken_from(locals())
         request = create_request(
             group_name,
             settings,

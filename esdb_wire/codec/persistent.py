@@ -4,7 +4,7 @@ decoding what comes back (``SubscriptionInfo``, delivered events)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
@@ -61,6 +61,12 @@ class SubscriptionSettings(NamedTuple):
     read_batch_size: int = DEFAULT_READ_BATCH_SIZE
     history_buffer_size: int = DEFAULT_HISTORY_BUFFER_SIZE
     extra_statistics: bool = False
+
+    @classmethod
+    def taken_from(cls, arguments: Mapping[str, Any]) -> SubscriptionSettings:
+        """The settings among a call's arguments (e.g. ``locals()`` of a method whose
+        parameters carry the settings' names)."""
+        return cls(**{name: arguments[name] for name in cls._fields})
 
     def fill(self, settings: Any, *, update: bool) -> None:
         settings.resolve_links = self.resolve_links
@@ -398,20 +404,8 @@ class AckBatcher:
 
 def merged_settings(current: SubscriptionInfo, changes: dict[str, Any]) -> SubscriptionSettings:
     """The group's current settings with the given (non-None) changes applied."""
-    values: dict[str, Any] = {
-        "resolve_links": current.resolve_links,
-        "message_timeout": current.message_timeout,
-        "max_retry_count": current.max_retry_count,
-        "min_checkpoint_count": current.min_checkpoint_count,
-        "max_checkpoint_count": current.max_checkpoint_count,
-        "checkpoint_after": current.checkpoint_after,
-        "consumer_strategy": current.consumer_strategy or "DispatchToSingle",
-        "max_subscriber_count": current.max_subscriber_count,
-        "live_buffer_size": current.live_buffer_size,
-        "read_batch_size": current.read_batch_size,
-        "history_buffer_size": current.history_buffer_size,
-        "extra_statistics": current.extra_statistics,
-    }
+    values: dict[str, Any] = {name: getattr(current, name) for name in SubscriptionSettings._fields}
+    values["consumer_strategy"] = current.consumer_strategy or "DispatchToSingle"
     for key, value in changes.items():
         if key not in values:
             raise TypeError(f"unknown persistent subscription setting {key!r}")

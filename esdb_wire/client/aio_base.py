@@ -33,7 +33,8 @@ _Client = TypeVar("_Client", bound="AsyncClientBase")
 
 class AsyncClientBase:
     """The asyncio twin of :class:`esdb_wire.EventStoreDBClient`: the same methods as
-    coroutines; reads and subscriptions are async iterators."""
+    coroutines; reads and subscriptions are async iterators. ``http2_engine`` is ``"h2"``
+    (the default) or ``"native"``, as for the blocking client."""
 
     def __init__(
         self,
@@ -43,6 +44,7 @@ class AsyncClientBase:
         private_key: str | bytes | None = None,
         certificate_chain: str | bytes | None = None,
         allow_plaintext_credentials: bool = False,
+        http2_engine: str | None = None,
     ) -> None:
         # Credentials go only over TLS unless the caller explicitly allows plaintext.
         self._allow_plaintext_credentials = allow_plaintext_credentials
@@ -51,6 +53,7 @@ class AsyncClientBase:
             root_certificates=root_certificates,
             private_key=private_key,
             certificate_chain=certificate_chain,
+            http2_engine=http2_engine,
         )
         self._channel: AsyncChannel | None = None
         self._target: tuple[str, int] | None = None

@@ -37,7 +37,9 @@ class BlockingClientBase:
     ``uri`` is a connection string (``esdb://``, ``esdb+discover://``, ``kurrentdb://``, ...)
     or ``host:port`` for a plaintext single node. PEM strings or bytes in
     ``root_certificates`` (trusted CAs), ``certificate_chain`` and ``private_key`` (a user
-    certificate) complement the string's TLS options. Thread-safe.
+    certificate) complement the string's TLS options. ``http2_engine`` chooses the HTTP/2
+    engine under gRPC: ``"h2"`` (the ``h2`` library, the default) or ``"native"`` (our
+    own, faster); anything else raises ``ValueError``. Thread-safe.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class BlockingClientBase:
         private_key: str | bytes | None = None,
         certificate_chain: str | bytes | None = None,
         allow_plaintext_credentials: bool = False,
+        http2_engine: str | None = None,
     ) -> None:
         # Credentials go only over TLS unless the caller explicitly allows plaintext.
         self._allow_plaintext_credentials = allow_plaintext_credentials
@@ -56,6 +59,7 @@ class BlockingClientBase:
             root_certificates=root_certificates,
             private_key=private_key,
             certificate_chain=certificate_chain,
+            http2_engine=http2_engine,
         )
         self._lock = threading.Lock()
         self._channel: Channel | None = None

@@ -43,9 +43,11 @@ def settings_from_uri(
     root_certificates: str | bytes | None = None,
     private_key: str | bytes | None = None,
     certificate_chain: str | bytes | None = None,
+    http2_engine: str | None = None,
 ) -> ClientSettings:
     """Settings for ``uri``: ``esdb://...`` / ``kurrentdb://...`` connection strings, or
-    ``host:port`` (esdbclient 0.5: plaintext, one node)."""
+    ``host:port`` (esdbclient 0.5: plaintext, one node). ``http2_engine`` picks the HTTP/2
+    engine (``"h2"``, the default, or ``"native"``); anything else raises ``ValueError``."""
     if "://" not in uri:
         host, port = _host_port(uri)
         return ClientSettings(
@@ -59,7 +61,7 @@ def settings_from_uri(
             gossip_timeout=5.0,
             max_discover_attempts=10,
             discovery_interval=0.1,
-            config=ConnectionConfig(),
+            config=ConnectionConfig(http2_engine=http2_engine),
         )
     from esdb_wire.connection_string import parse  # noqa: PLC0415
 
@@ -82,6 +84,7 @@ def settings_from_uri(
     config = ConnectionConfig(
         keepalive_interval=interval,
         keepalive_timeout=spec.keep_alive_timeout or 10.0,
+        http2_engine=http2_engine,
     )
     return ClientSettings(
         targets=tuple(spec.targets),

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable
 from esdb_wire.transport.call import ClientCall
 from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
 from esdb_wire.transport.connection import ClientConnection
+from esdb_wire.transport.http2.engine import check_engine
 from esdb_wire.transport.metadata import encode_metadata
 from esdb_wire.transport.status import GrpcError, MetadataItems, MetadataValue, StatusCode
 
@@ -501,9 +502,12 @@ class Channel:
         server_hostname: str | None = None,
         authority: str | None = None,
         config: ConnectionConfig = DEFAULT_CONFIG,
+        http2_engine: str | None = None,
     ) -> None:
         self.host = host
         self.port = port
+        if http2_engine is not None:
+            config = config._replace(http2_engine=check_engine(http2_engine))
         self.config = config
         self._ssl_context = ssl_context
         self._server_hostname = server_hostname

@@ -6,6 +6,7 @@ import platform
 from typing import Any, NamedTuple
 
 from esdb_wire._version import __version__
+from esdb_wire.transport.http2.engine import check_engine
 
 MiB = 1024 * 1024
 DEFAULT_USER_AGENT = (
@@ -25,6 +26,7 @@ class _Fields(NamedTuple):
     write_timeout: float = 30.0
     max_concurrent_streams_default: int = 100
     user_agent: str = DEFAULT_USER_AGENT
+    http2_engine: str | None = None
 
 
 class ConnectionConfig(_Fields):
@@ -34,6 +36,10 @@ class ConnectionConfig(_Fields):
     been received for ``keepalive_interval`` seconds, a PING is sent; if still nothing
     arrives within ``keepalive_timeout``, the connection is declared dead and its calls
     fail with UNAVAILABLE. ``None`` disables keepalive.
+
+    ``http2_engine``: ``"h2"`` (the ``h2`` library; the default, also for ``None``) or
+    ``"native"`` (our own HTTP/2 engine, faster); see
+    :mod:`esdb_wire.transport.http2.engine`.
     """
 
     __slots__ = ()
@@ -56,6 +62,7 @@ class ConnectionConfig(_Fields):
             raise ValueError("keepalive_interval must be positive (or None to disable)")
         if self.keepalive_timeout <= 0:
             raise ValueError("keepalive_timeout must be positive")
+        check_engine(self.http2_engine)
 
 
 DEFAULT_CONFIG = ConnectionConfig()

@@ -1,8 +1,8 @@
 """The sans-IO client side of gRPC over HTTP/2: bytes in, call state out, bytes to send.
 
-:class:`ClientConnection` owns the HTTP/2 connection state
-(:class:`~esdb_wire.transport.http2.client.ClientHttp2Connection`) and the
-:class:`ClientCall` objects multiplexed on it. It does no I/O and reads no clock: drivers
+:class:`ClientConnection` owns an HTTP/2 engine (``h2`` by default, or the native one:
+:mod:`~esdb_wire.transport.http2.engine`) and the :class:`ClientCall` objects
+multiplexed on it. It does no I/O and reads no clock: drivers
 feed it received bytes (:meth:`receive_data`) and the time (:meth:`handle_timers`), send what
 :meth:`data_to_send` returns, and wake whoever waits on the calls listed in
 :attr:`touched`. Not thread-safe: a driver serialises access.
@@ -18,14 +18,13 @@ from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
 from esdb_wire.transport.framing import FramingError, encode_message
 from esdb_wire.transport.hpack_static import StaticHeaderEncoder, encode_field
 from esdb_wire.transport.http2 import events as h2e
-from esdb_wire.transport.http2.client import ClientHttp2Connection
+from esdb_wire.transport.http2.engine import Http2Engine, create_engine
 from esdb_wire.transport.http2.errors import (
     ErrorCode,
     Http2ProtocolError,
     StreamClosedError,
     error_name,
 )
-from esdb_wire.transport.http2.frames import SETTINGS_MAX_CONCURRENT_STREAMS
 from esdb_wire.transport.http2.header_block import Headers
 from esdb_wire.transport.metadata import (
     MetadataError,
@@ -46,6 +45,7 @@ _PING_PAYLOAD = b"esdbwire"
 MAX_TRANSPARENT_RETRIES = 10
 _PATH_CACHE_LIMIT = 1024
 _METADATA_MEMO_LIMIT = 256
+SETTINGS_MAX_CONCURRENT_STREAMS = 0x3
 _STATUS_BY_VALUE = {str(int(code)).encode("ascii"): code for code in StatusCode}
 
 
@@ -76,7 +76,8 @@ class ClientConnection:
         config: ConnectionConfig = DEFAULT_CONFIG,
     ) -> None:
         self.config = config
-        self._http2 = ClientHttp2Connection(
+        self._http2: Http2Engine = create_engine(
+            config.http2_engine,
             stream_window_size=config.stream_window_size,
             connection_window_size=config.connection_window_size,
             max_frame_size=config.max_frame_size,

@@ -1,4 +1,5 @@
-"""Certificates and a secure embedded server for the client's TLS and credential tests."""
+"""Certificates and a secure embedded server for the client's TLS and credential tests,
+which run on both HTTP/2 engines (see :mod:`tests.engines`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ from typing import TYPE_CHECKING
 import pytest
 
 from esdb_wire.server.embedded import EmbeddedServer
+from tests.engines import http2_engine
 from tests.peers import require_peer
+
+__all__ = ["http2_engine"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _on_each_engine(http2_engine: str) -> str:
+    return http2_engine
+
 
 if TYPE_CHECKING:
     from esdb_wire.devcerts import CertificateFiles

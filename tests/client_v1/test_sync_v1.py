@@ -56,7 +56,7 @@ def uri(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def client(uri: str) -> Iterator[EventStoreDBClient]:
+def client(uri: str, http2_engine: str) -> Iterator[EventStoreDBClient]:
     with EventStoreDBClient(uri) as esdb:
         yield esdb
 

@@ -59,7 +59,7 @@ def theirs(server: EmbeddedServer) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def ours(server: EmbeddedServer) -> Iterator[esdb_wire.EventStoreDBClient]:
+def ours(server: EmbeddedServer, http2_engine: str) -> Iterator[esdb_wire.EventStoreDBClient]:
     with esdb_wire.EventStoreDBClient(server.uri) as client:
         yield client
 

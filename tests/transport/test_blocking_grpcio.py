@@ -14,6 +14,8 @@ from esdb_wire.transport.blocking import Channel
 from esdb_wire.transport.status import GrpcError, StatusCode
 from tests.grpc_peer import GrpcioPeer, path
 
+pytestmark = pytest.mark.usefixtures("http2_engine")  # both HTTP/2 engines
+
 MiB = 1024 * 1024
 
 

@@ -19,6 +19,8 @@ from esdb_wire.transport.connection import ClientConnection
 from esdb_wire.transport.framing import encode_message
 from esdb_wire.transport.status import StatusCode
 
+pytestmark = pytest.mark.usefixtures("http2_engine")  # both HTTP/2 engines
+
 OK_HEADERS = [(b":status", b"200"), (b"content-type", b"application/grpc")]
 OK_TRAILERS = [(b"grpc-status", b"0")]
 

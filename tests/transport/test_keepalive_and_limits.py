@@ -15,6 +15,8 @@ from esdb_wire.transport.status import GrpcError, StatusCode
 from tests.grpc_peer import GrpcioPeer, path
 from tests.tcp_proxy import BlackholeProxy
 
+pytestmark = pytest.mark.usefixtures("http2_engine")  # both HTTP/2 engines
+
 KEEPALIVE = ConnectionConfig(keepalive_interval=0.5, keepalive_timeout=0.5)
 # Let the grpcio server accept our frequent pings instead of answering "too_many_pings".
 PING_FRIENDLY = {

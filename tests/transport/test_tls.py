@@ -15,6 +15,8 @@ from esdb_wire.transport.tls import client_context
 from tests.grpc_peer import GrpcioPeer, path
 from tests.peers import require_peer
 
+pytestmark = pytest.mark.usefixtures("http2_engine")  # both HTTP/2 engines
+
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:

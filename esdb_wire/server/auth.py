@@ -44,7 +44,7 @@ from typing import Any, Callable, Final
 
 from esdb_wire.server import errors
 from esdb_wire.server.rpc import CallContext, Method
-from esdb_wire.server.store import SETTINGS, EventStore, StreamDeletedError
+from esdb_wire.server.store import SETTINGS, EventStore, ReadCheck, StreamDeletedError
 from esdb_wire.transport.status import MetadataValue
 
 # Roles (``SystemRoles``) and the default users (``SystemUsers``).
@@ -283,6 +283,20 @@ class StreamAccess:
         if ALL in roles:
             return True
         return user is not None and any(user.has_role(role) for role in roles)
+
+    def read_check(self, user: User | None) -> ReadCheck | None:
+        """What a link's target must pass to be resolved for ``user``: :data:`READ` on
+        the target's stream, so ``$mr`` for a metastream ``$$X`` and ``$admins`` for
+        system streams such as ``$settings`` by default, checked when the link is read
+        (see :func:`~esdb_wire.server.store.readable_target`). None for admins, whom
+        nothing is refused."""
+        if user is not None and user.is_admin:
+            return None
+
+        def may_read(stream_name: str) -> bool:
+            return self.allowed(user, READ, stream_name)
+
+        return may_read
 
     def roles(self, operation: str, stream_name: str) -> tuple[str, ...]:
         """The roles allowed to do ``operation`` (an ACL key) on ``stream_name``."""

@@ -49,7 +49,7 @@ from esdb_wire.server.persistent_state import (
     start_from_text,
 )
 from esdb_wire.server.rpc import CallContext, RpcError
-from esdb_wire.server.store import EventStore, Record
+from esdb_wire.server.store import EventStore, ReadCheck, Record, readable_target
 from esdb_wire.server.streams import fill_recorded_event, stream_name_of
 from esdb_wire.transport.status import StatusCode
 
@@ -268,12 +268,18 @@ def _recorded(record: Record, position: int, structured: bool) -> bytes:
     return message.SerializeToString()
 
 
-def event_response(message: Message, retry_count: int, structured: bool) -> bytes:
-    """An encoded ``ReadResp{event: ReadEvent{event, link, commit_position, retry_count}}``."""
+def event_response(
+    message: Message, retry_count: int, structured: bool, may_read: ReadCheck | None
+) -> bytes:
+    """An encoded ``ReadResp{event: ReadEvent{event, link, commit_position, retry_count}}``;
+    a link's target only if the consumer may read it (``may_read``, secure mode)."""
     position = message.log_position
     parts: list[bytes] = []
-    if message.event is not None:
-        event = _recorded(message.event, position, structured)
+    target = message.event
+    if message.link is not None:
+        target = readable_target(target, may_read)
+    if target is not None:
+        event = _recorded(target, position, structured)
         parts += (_EVENT_EVENT, varint(len(event)), event)
     if message.link is not None:
         link = _recorded(message.link, position, structured)
@@ -359,7 +365,8 @@ class PersistentSubscriptionsService:
     source in seconds; ``username`` the user consumers are reported as (an insecure node
     runs every call as the system account). ``access`` (secure mode) checks that a
     consumer may read the group's source stream (``Subscriptions.ProcessMessages`` is the
-    stream's ``$r``); consumers are then reported as their own user.
+    stream's ``$r``); consumers are then reported as their own user, and get a resolved
+    link's event only if they may read its stream too.
     """
 
     def __init__(
@@ -572,9 +579,11 @@ class PersistentSubscriptionsService:
         if not group_name or options.buffer_size <= 0:
             raise errors.unhandled()  # Ensure.NotNullOrEmpty / a channel of capacity <= 0
         username = self._username
+        may_read = None
         if self.access is not None:
             user = user_of(context)
             self.access.check(user, READ, source)
+            may_read = self.access.read_check(user)
             if user is not None:
                 username = user.name
         structured = options.uuid_option.WhichOneof("content") != "string"
@@ -604,7 +613,7 @@ class PersistentSubscriptionsService:
                 if isinstance(item, _Dropped):
                     raise dropped(source, group_name)
                 message, retry_count = item
-                yield event_response(message, retry_count, structured)
+                yield event_response(message, retry_count, structured, may_read)
         finally:
             if reader is not None:
                 reader.cancel()

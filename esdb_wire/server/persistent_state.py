@@ -257,6 +257,8 @@ class Message:
     ``event``/``link`` are the resolved event and the link record, as in a ``ResolvedEvent``;
     ``original`` is the record the group read (the link when there is one), whose id is the
     message id clients ack with. ``position`` is None for a replayed parked message.
+    A link's ``event`` is resolved as the system account: the service hands it only to
+    consumers that may read it (``store.readable_target``).
     """
 
     __slots__ = (
@@ -852,7 +854,8 @@ class Group:
                 if record.revision >= stop:
                     break
                 if record.event_type == LINK_EVENT_TYPE:  # parked messages are read resolved
-                    message = Message(store.resolve_link(record), record, None, replayed=True)
+                    target = store.resolve_link(record, may_read=None)  # see Message
+                    message = Message(target, record, None, replayed=True)
                 else:
                     message = Message(record, None, None, replayed=True)
                 self._retry_buffer.append(message)
@@ -944,7 +947,7 @@ class Group:
 
     def _message_for(self, record: Record, position: int) -> Message:
         if self.settings.resolve_links and record.event_type == LINK_EVENT_TYPE:
-            return Message(self.store.resolve_link(record), record, position)
+            return Message(self.store.resolve_link(record, may_read=None), record, position)
         return Message(record, None, position)
 
     def _add_read(self, message: Message) -> None:

@@ -31,6 +31,7 @@ from esdb_wire.server.store import (
     STREAM_EXISTS,
     EventStore,
     ProposedEvent,
+    ReadCheck,
     Record,
     StreamDeletedError,
     Success,
@@ -130,23 +131,27 @@ def recorded_event(record: Record, structured: bool) -> RecordedEvent:
 
 
 class _Encoder:
-    """Builds ``ReadResp.event`` messages for one read, resolving links if asked.
+    """Builds ``ReadResp.event`` messages for one read, resolving links if asked: only
+    to events the reader may read (``may_read``, secure mode), else left unresolved.
 
     Each record is encoded once and its bytes reused by every later read.
     """
 
-    __slots__ = ("resolve", "store", "structured")
+    __slots__ = ("may_read", "resolve", "store", "structured")
 
-    def __init__(self, store: EventStore, options: ReadReq.Options) -> None:
+    def __init__(
+        self, store: EventStore, options: ReadReq.Options, may_read: ReadCheck | None
+    ) -> None:
         self.store = store
         self.structured = options.uuid_option.WhichOneof("content") != "string"
         self.resolve = options.resolve_links
+        self.may_read = may_read
 
     def event(self, record: Record) -> bytes:
         """The encoded ``ReadResp`` of one record (see :mod:`.encoding`)."""
         structured = self.structured
         if self.resolve and record.event_type == LINK_EVENT_TYPE:
-            target = self.store.resolve_link(record)
+            target = self.store.resolve_link(record, may_read=self.may_read)
             event = (
                 None
                 if target is None
@@ -282,15 +287,18 @@ class StreamsService:
         if stream_case is None:
             raise errors.invalid_argument("None", errors.STREAM_OPTION_CASE_TYPE)
         access = self._access
+        may_read = None
         if access is not None:
             stream = (
                 "$all" if stream_case == "all" else stream_name_of(options.stream.stream_identifier)
             )
-            access.check(user_of(context), READ, stream)
+            user = user_of(context)
+            access.check(user, READ, stream)
+            may_read = access.read_check(user)
         count_case = options.WhichOneof("count_option")
         filter_case = options.WhichOneof("filter_option")
         direction = options.read_direction
-        encoder = _Encoder(self._store, options)
+        encoder = _Encoder(self._store, options, may_read)
         backwards = direction == ReadReq.Options.Backwards
         if direction in _DIRECTIONS and count_case == "count":
             if stream_case == "stream" and filter_case == "no_filter":

@@ -516,13 +516,13 @@ def test_links_resolve_to_visible_targets_only() -> None:
     store.append("target", ANY, [event(), event()])
     store.append("links", ANY, [link(1, "target"), link(7, "target"), link(0, "nowhere")])
     good, beyond, nowhere = records(store, "links", 0, 10)
-    target = store.resolve_link(good)
+    target = store.resolve_link(good, may_read=None)
     assert target is not None
     assert (target.stream_name, target.revision) == ("target", 1)
-    assert store.resolve_link(beyond) is None
-    assert store.resolve_link(nowhere) is None
+    assert store.resolve_link(beyond, may_read=None) is None
+    assert store.resolve_link(nowhere, may_read=None) is None
     set_metadata(store, "target", {"$tb": 2})
-    assert store.resolve_link(good) is None
+    assert store.resolve_link(good, may_read=None) is None
 
 
 def test_links_to_deleted_streams_or_malformed_links_do_not_resolve() -> None:
@@ -534,7 +534,7 @@ def test_links_to_deleted_streams_or_malformed_links_do_not_resolve() -> None:
     store.delete("soft", ANY)
     store.tombstone("hard", ANY)
     links = records(store, "links", 0, 10)
-    assert [store.resolve_link(r) for r in links] == [None, None, None, None]
+    assert [store.resolve_link(r, may_read=None) for r in links] == [None, None, None, None]
 
 
 def test_a_stream_name_containing_at_resolves() -> None:
@@ -542,7 +542,7 @@ def test_a_stream_name_containing_at_resolves() -> None:
     store.append("a@b", ANY, [event()])
     store.append("links", ANY, [link(0, "a@b")])
     record = records(store, "links", 0, 1)[0]
-    assert store.resolve_link(record) is not None
+    assert store.resolve_link(record, may_read=None) is not None
 
 
 # ---- $all --------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """cProfile of esdb_wire's blocking client on one server stream, to find hot spots.
 
 ``python -m benchmarks.profile_transport [--stream N] [--server s2|s2-trickle|s1]
-[--top 25] [--sort tottime] [--save FILE.pstats]`` starts the server in its own process,
-warms up with a 1,000-message stream, then profiles one stream of N 300-byte messages
-(default: 100,000 on the dense S2 server) and prints the top functions. The profiler
-inflates per-call costs, so compare shares, not absolute times, with the benchmark.
+[--engine h2|native] [--top 25] [--sort tottime] [--save FILE.pstats]`` starts the
+server in its own process, warms up with a 1,000-message stream, then profiles one
+stream of N 300-byte messages (default: 100,000 on the dense S2 server) and prints the
+top functions. The profiler inflates per-call costs, so compare shares, not absolute
+times, with the benchmark.
 """
 
 from __future__ import annotations
@@ -41,12 +42,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_transport")
     parser.add_argument("--stream", type=int, default=100_000, help="messages to profile")
     parser.add_argument("--server", choices=("s2", "s2-trickle", "s1"), default="s2")
+    parser.add_argument(
+        "--engine", choices=("h2", "native"), default="h2", help="the client's HTTP/2 engine"
+    )
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--sort", default="tottime", help="a pstats sort key")
     parser.add_argument("--save", help="also write the raw profile here (pstats format)")
     args = parser.parse_args(argv)
     arm_watchdog(600)
-    with ServerProcess(args.server, lifetime=600) as server, Channel(HOST, server.port) as channel:
+    with (
+        ServerProcess(args.server, lifetime=600) as server,
+        Channel(HOST, server.port, http2_engine=args.engine) as channel,
+    ):
         _consume(channel, STREAM_WARMUP)
         profiler = cProfile.Profile()
         started = time.process_time()
@@ -57,8 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     if received != args.stream:
         raise SystemExit(f"received {received} of {args.stream} messages")
     print(
-        f"esdb_wire blocking client, one stream of {args.stream} x {STREAM_MESSAGE_SIZE} B "
-        f"from {args.server}: {cpu:.2f} s CPU under cProfile ({cpu / args.stream * 1e6:.2f} µs/msg)"
+        f"esdb_wire blocking client ({args.engine} engine), one stream of {args.stream} x "
+        f"{STREAM_MESSAGE_SIZE} B from {args.server}: {cpu:.2f} s CPU under cProfile "
+        f"({cpu / args.stream * 1e6:.2f} µs/msg)"
     )
     if args.save:
         profiler.dump_stats(args.save)

@@ -14,14 +14,23 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks.clients import ESDB_ENGINES, OTHER_ENGINE, SAME_MODEL
 from benchmarks.common import PROJECT_ROOT
 
 PACKAGES = ("esdb-wire", "h2", "hpack", "hyperframe", "protobuf", "grpcio", "grpclib", "multidict")
-ESDB_CLIENTS = ("esdb-blocking", "esdb-aio")
+ESDB_CLIENTS = tuple(ESDB_ENGINES)
 BASELINES = ("grpcio", "grpcio-st", "grpcio-aio", "grpclib")
-# The baseline with the same concurrency model: blocking vs grpcio's sync API, asyncio
-# vs grpc.aio.
-SAME_MODEL = {"esdb-blocking": "grpcio", "esdb-aio": "grpcio-aio"}
+# What does each client's HTTP/2 (the table's "HTTP/2" column): esdb_wire's engine,
+# grpcio's C core, or the h2 library (grpclib).
+HTTP2_OF = {
+    **ESDB_ENGINES,
+    "grpcio": "C core",
+    "grpcio-st": "C core",
+    "grpcio-aio": "C core",
+    "grpclib": "h2",
+}
+# Issue 13: the h2 engine's unary call against grpcio's sync client, aim <= 1.0x.
+UNARY_TARGET = ("esdb-blocking", "grpcio", 1.0)
 
 
 @dataclass(frozen=True)
@@ -96,35 +105,92 @@ def _spread(spread: Spread | None, fmt: Any) -> str:
     return f"{fmt(spread.median)} [{fmt(spread.low)}-{fmt(spread.high)}]"
 
 
+def _ratio(mine: Summary | None, base: Summary | None) -> float | None:
+    if mine is None or base is None or mine.cpu_us is None or base.cpu_us is None:
+        return None
+    return mine.cpu_us.median / base.cpu_us.median
+
+
 def markdown_table(summaries: Sequence[Summary], descriptions: dict[str, str]) -> str:
-    """One row per (scenario, client); ratios are esdb_wire CPU/op ÷ the baseline's."""
+    """One row per (scenario, client), the scenario named on its first row only.
+
+    Ratios are an esdb_wire client's CPU/op ÷ the baseline's; "same model" divides by
+    grpcio's client of the same concurrency model; "h2 ÷ native" (on h2-engine rows)
+    divides by the same driver on the native engine: what h2 costs over our own HTTP/2.
+    """
     header = (
-        "| Scenario | Client | CPU µs/op median [min-max] | ops/s median [min-max] | sys % "
-        "| ÷ grpcio | ÷ grpcio-st | ÷ grpcio-aio | ÷ grpclib | ÷ same model |"
+        "| Scenario | Client | HTTP/2 | CPU µs/op median [min-max] | ops/s median [min-max] "
+        "| sys % | ÷ grpcio | ÷ grpcio-st | ÷ grpcio-aio | ÷ grpclib | ÷ same model "
+        "| h2 ÷ native |"
     )
-    lines = [header, "|" + "---|" * 10]
+    lines = [header, "|" + "---|" * 12]
     by_key = {(s.scenario, s.client): s for s in summaries}
+    previous = ""
     for summary in summaries:
-        ratios = []
+        key = summary.scenario
+        ratios: list[str] = []
+        mine = summary if summary.client in ESDB_CLIENTS else None
         for baseline in BASELINES:
-            base = by_key.get((summary.scenario, baseline))
-            if summary.client in ESDB_CLIENTS and summary.cpu_us and base and base.cpu_us:
-                ratios.append(f"{summary.cpu_us.median / base.cpu_us.median:.2f}")
-            else:
-                ratios.append("")
-        same = by_key.get((summary.scenario, SAME_MODEL.get(summary.client, "")))
-        if summary.cpu_us and same and same.cpu_us:
-            ratios.append(f"**{summary.cpu_us.median / same.cpu_us.median:.2f}**")
-        else:
-            ratios.append("")
+            ratio = _ratio(mine, by_key.get((key, baseline)))
+            ratios.append("" if ratio is None else f"{ratio:.2f}")
+        same = _ratio(mine, by_key.get((key, SAME_MODEL.get(summary.client, ""))))
+        ratios.append("" if same is None else f"**{same:.2f}**")
+        other = None
+        if ESDB_ENGINES.get(summary.client) == "h2":
+            other = _ratio(mine, by_key.get((key, OTHER_ENGINE[summary.client])))
+        ratios.append("" if other is None else f"{other:.2f}")
         sys_pct = f"{summary.sys_share.median * 100:.0f}" if summary.sys_share else "—"
         failed = f" ({summary.failures} failed)" if summary.failures else ""
+        title = "" if key == previous else descriptions.get(key, key)
+        previous = key
         lines.append(
-            f"| {descriptions.get(summary.scenario, summary.scenario)} | {summary.client}{failed} "
+            f"| {title} | {summary.client}{failed} | {HTTP2_OF.get(summary.client, '')} "
             f"| {_spread(summary.cpu_us, _num)} | {_spread(summary.rate, _rate)} | {sys_pct} "
             f"| {' | '.join(ratios)} |"
         )
     return "\n".join(lines)
+
+
+def unary_targets(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
+    """Issue 13's unary target per unary scenario: the h2 engine's CPU per call ÷ grpcio
+    sync's (with the native engine's ratio beside it, for reference)."""
+    client, baseline, bound = UNARY_TARGET
+    native = OTHER_ENGINE[client]
+    by_key = {(s.scenario, s.client): s for s in summaries}
+    found = []
+    for scenario in dict.fromkeys(s.scenario for s in summaries if s.scenario.startswith("unary")):
+        base = by_key.get((scenario, baseline))
+        ratio = _ratio(by_key.get((scenario, client)), base)
+        if ratio is None:
+            continue
+        found.append(
+            {
+                "scenario": scenario,
+                "client": client,
+                "baseline": baseline,
+                "bound": bound,
+                "ratio": ratio,
+                "met": ratio <= bound,
+                "native_client": native,
+                "native_ratio": _ratio(by_key.get((scenario, native)), base),
+            }
+        )
+    return found
+
+
+def target_lines(targets: Sequence[dict[str, Any]]) -> list[str]:
+    lines = []
+    for target in targets:
+        ratio, bound = target["ratio"], target["bound"]
+        verdict = "met" if target["met"] else f"MISSED ({ratio / bound - 1:.0%} above the aim)"
+        line = (
+            f"- {target['scenario']}: {target['client']} (h2 engine) ÷ {target['baseline']} "
+            f"= {ratio:.2f}x -> {verdict}"
+        )
+        if target["native_ratio"] is not None:
+            line += f"; {target['native_client']} (native engine): {target['native_ratio']:.2f}x"
+        lines.append(line)
+    return lines
 
 
 def _git(*args: str) -> str:

@@ -1,8 +1,13 @@
-"""Transport micro-benchmark: esdb_wire's gRPC drivers against grpcio and grpclib.
+"""Transport micro-benchmark: esdb_wire's gRPC drivers, on both HTTP/2 engines, against
+grpcio and grpclib.
 
 Run from the project root::
 
-    python -m benchmarks.transport [--unary N] [--stream N] [--repeats R] [--clients a,b]
+    python -m benchmarks transport [--unary N] [--stream N] [--repeats R] [--clients a,b]
+
+esdb_wire's clients come once per driver and engine: ``esdb-blocking`` and ``esdb-aio``
+run the default engine (h2), ``esdb-blocking-native`` and ``esdb-aio-native`` the native
+one (``http2_engine="native"``).
 
 Every server and every client run gets its own process on 127.0.0.1; the figure that
 matters is the client's CPU time per call / per message (``time.process_time()`` of the
@@ -26,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchmarks.clients import CLIENTS, STREAM_ONLY
+from benchmarks.clients import CLIENTS, ESDB_ENGINES, STREAM_ONLY
 from benchmarks.common import (
     PROJECT_ROOT,
     STREAM_MESSAGE_SIZE,
@@ -35,7 +40,16 @@ from benchmarks.common import (
     UNARY_WARMUP,
 )
 from benchmarks.procs import ServerProcess, run_client, snapshot_sources
-from benchmarks.report import Summary, machine_info, markdown_table, source_digest, summarise
+from benchmarks.report import (
+    UNARY_TARGET,
+    Summary,
+    machine_info,
+    markdown_table,
+    source_digest,
+    summarise,
+    target_lines,
+    unary_targets,
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +79,7 @@ def _names(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.transport",
+        prog="python -m benchmarks transport",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
     parser.add_argument("--unary", type=int, default=2000, help="timed unary calls per run")
@@ -92,6 +106,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run the work tree's esdb_wire directly instead of a copy taken at the start",
     )
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
     if args.unary < 1 or args.stream < 1 or args.repeats < 1:
         parser.error("--unary, --stream and --repeats must be positive")
     return args
@@ -125,6 +140,15 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(markdown_table(summaries, {s.name: s.description for s in SCENARIOS}))
     print()
+    targets = unary_targets(summaries)
+    if targets:
+        client, baseline, bound = UNARY_TARGET
+        print(
+            f"Target (issue 13): {client} (h2 engine) CPU per unary call ÷ {baseline}'s "
+            f"(sync), same server: state the ratio, aim <= {bound:.1f}x."
+        )
+        print("\n".join(target_lines(targets)))
+        print()
     note = f"esdb_wire sources measured: digest {measured}"
     if args.no_snapshot:
         note += " (work tree, not snapshotted)"
@@ -179,7 +203,9 @@ def _heading(args: argparse.Namespace) -> str:
         f"and operations/s; median [min-max] of {args.repeats} run(s). "
         f"Unary: {args.unary} calls of {UNARY_PAYLOAD_SIZE} B after {UNARY_WARMUP} warm-up calls. "
         f"Stream: {args.stream} messages of {STREAM_MESSAGE_SIZE} B after a "
-        f"{STREAM_WARMUP}-message warm-up stream. Ratios: esdb_wire CPU/op ÷ the baseline's."
+        f"{STREAM_WARMUP}-message warm-up stream. Ratios: esdb_wire CPU/op ÷ the baseline's. "
+        f"HTTP/2: esdb_wire's engine (h2 = the h2 library, the default; native = esdb_wire's "
+        f"own), grpcio's C core, or h2 (grpclib)."
     )
 
 
@@ -213,7 +239,7 @@ def _write_json(
         "benchmark": "transport",
         "started": started.isoformat(),
         "wall_seconds": wall,
-        "command": [sys.executable, "-m", "benchmarks.transport", *sys.argv[1:]],
+        "command": [sys.executable, "-m", "benchmarks", "transport", *args.argv],
         "settings": {
             "unary": args.unary,
             "stream": args.stream,
@@ -228,6 +254,10 @@ def _write_json(
         },
         "machine": machine,
         "summaries": [summary.as_dict() for summary in summaries],
+        "engines": {
+            client: ESDB_ENGINES[client] for client in args.clients if client in ESDB_ENGINES
+        },
+        "targets": unary_targets(summaries),
         "runs": runs,
     }
     tmp = path.with_suffix(".json.tmp")

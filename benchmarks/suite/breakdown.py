@@ -1,20 +1,25 @@
-"""Framing overhead of esdb_wire's blocking client, per streamed event, layer by layer.
+"""Framing overhead of esdb_wire's blocking client, per streamed event, layer by layer,
+on one HTTP/2 engine.
 
-``python -m benchmarks.suite.breakdown --port P --stream S --events N`` reads the stream
-three times in this process: a warm-up, a plain (uninstrumented) read, and an instrumented
-read in which the layers are wrapped (class or module attributes replaced, for this
-measurement only) with ``perf_counter_ns`` timers:
+``python -m benchmarks.suite.breakdown --port P --stream S --engine h2|native`` reads the
+stream three times in this process: a warm-up, a plain (uninstrumented) read, and an
+instrumented read in which the layers are wrapped (class or module attributes replaced,
+for this measurement only) with ``perf_counter_ns`` timers:
 
 * socket reads: ``_Link._recv`` (the ``recv`` calls); waiting: ``_Link._read`` minus them;
-* HTTP/2 frame handling: ``ClientHttp2Connection.receive_data`` (frame parsing, stream
-  state and flow-control accounting, header blocks, event objects);
-* gRPC glue: ``ClientConnection.receive_data`` minus HTTP/2 and deframing (event dispatch,
-  per-call message queues);
-* gRPC deframing: ``MessageDecoder.feed``;
+* the HTTP/2 layer, which is the engine's: received frames, its ``receive_data`` (frame
+  parsing, stream state and flow-control accounting, header blocks, event objects): for
+  the h2 engine ``H2Engine.receive_data``, of which ``h2``'s own
+  ``H2Connection.receive_data`` is shown apart from the adapter's event translation; for
+  the native engine ``ClientHttp2Connection.receive_data``. Flow control: the engine's
+  ``acknowledge_received_data`` (the WINDOW_UPDATE frames), wherever it is called;
+* gRPC glue: ``ClientConnection.receive_data`` minus the engine and deframing (event
+  dispatch, per-call message queues);
+* gRPC framing: ``MessageDecoder.feed`` (the length-prefixed messages);
 * protobuf decode: ``ReadResp.FromString`` (upb parses eagerly; Python objects for
   sub-messages are created lazily, on access, so that part lands in the next layer);
-* object construction: ``read_item`` (field access, ``RecordedEvent``);
-* the rest of the driver: locks, the wait loop, ``take_message``, WINDOW_UPDATE writes, the
+* object building: ``read_item`` (field access, ``RecordedEvent``);
+* the rest of the driver: locks, the wait loop, ``take_message``, socket writes, the
   generator: the instrumented wall time minus all of the above.
 
 The floor is ``ReadResp.FromString`` over the very message bytes captured in the
@@ -37,7 +42,6 @@ from esdb_wire import EsdbClient
 from esdb_wire.codec.responses import read_item
 from esdb_wire.protos import streams_pb2
 from esdb_wire.transport import blocking, connection, framing
-from esdb_wire.transport.http2 import client as http2_client
 
 _clock = time.perf_counter_ns
 
@@ -80,35 +84,109 @@ def capturing(
     return wrapper
 
 
-# (account, owner, attribute): the layers, outermost first.
-LAYERS: tuple[tuple[str, Any, str], ...] = (
-    ("socket_read", blocking._Link, "_read"),
-    ("socket_recv", blocking._Link, "_recv"),
-    ("core_receive", connection.ClientConnection, "receive_data"),
-    ("http2", http2_client.ClientHttp2Connection, "receive_data"),
-    ("deframe", framing.MessageDecoder, "feed"),
-    ("objects", client_sync, "read_item"),
-)
+def nested(
+    function: Callable[..., Any], inside: Account, outside: Account, flag: list[bool]
+) -> Callable[..., Any]:
+    """:func:`timed`, charged to ``inside`` while ``flag[0]`` is set, else ``outside``."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        account = inside if flag[0] else outside
+        started = _clock()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            account.nanoseconds += _clock() - started
+            account.calls += 1
+
+    return wrapper
+
+
+def flagging(
+    function: Callable[..., Any], account: Account, flag: list[bool]
+) -> Callable[..., Any]:
+    """:func:`timed` that also sets ``flag[0]`` while it runs."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        flag[0] = True
+        started = _clock()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            account.nanoseconds += _clock() - started
+            account.calls += 1
+            flag[0] = False
+
+    return wrapper
+
+
+def engine_layers(engine: str) -> tuple[Any, tuple[tuple[str, Any, str], ...]]:
+    """The engine's class, and the layers inside it to time on their own: for the h2
+    engine, ``h2``'s ``H2Connection.receive_data``. Imported here, on demand, like the
+    client does (the native engine imports no h2)."""
+    if engine == "native":
+        from esdb_wire.transport.http2.client import ClientHttp2Connection  # noqa: PLC0415
+
+        return ClientHttp2Connection, ()
+    import h2.connection  # noqa: PLC0415
+
+    from esdb_wire.transport.http2.h2_engine import H2Engine  # noqa: PLC0415
+
+    return H2Engine, (("h2_library", h2.connection.H2Connection, "receive_data"),)
+
+
 PARSE = ("protobuf", client_sync, "_parse_read")
+ACCOUNTS = (
+    "socket_read",
+    "socket_recv",
+    "core_receive",
+    "http2",
+    "h2_library",
+    "ack_in_core",
+    "ack_outside",
+    "deframe",
+    "objects",
+    "protobuf",
+)
 
 
 class Instrumented:
-    """The wrapped layers while in a ``with`` block; originals restored after."""
+    """The wrapped layers of ``engine`` while in a ``with`` block; originals restored
+    after."""
 
-    def __init__(self) -> None:
-        self.accounts = {name: Account() for name, _, _ in (*LAYERS, PARSE)}
+    def __init__(self, engine: str) -> None:
+        self.accounts = {name: Account() for name in ACCOUNTS}
         self.captured: list[bytes] = []
         self._saved: list[tuple[Any, str, Any]] = []
+        self._engine, self._inner = engine_layers(engine)
 
-    def __enter__(self) -> Instrumented:
-        for name, owner, attribute in LAYERS:
-            original = getattr(owner, attribute)
-            self._saved.append((owner, attribute, original))
-            setattr(owner, attribute, timed(original, self.accounts[name]))
-        name, owner, attribute = PARSE
+    def _original(self, owner: Any, attribute: str) -> Any:
+        """``owner.attribute``, remembered so that ``__exit__`` puts it back."""
         original = getattr(owner, attribute)
         self._saved.append((owner, attribute, original))
-        setattr(owner, attribute, capturing(original, self.accounts[name], self.captured))
+        return original
+
+    def __enter__(self) -> Instrumented:
+        accounts = self.accounts
+        in_core = [False]  # set while ClientConnection.receive_data runs
+        plain: tuple[tuple[str, Any, str], ...] = (
+            ("socket_read", blocking._Link, "_read"),
+            ("socket_recv", blocking._Link, "_recv"),
+            ("http2", self._engine, "receive_data"),
+            *self._inner,
+            ("deframe", framing.MessageDecoder, "feed"),
+            ("objects", client_sync, "read_item"),
+        )
+        for name, owner, attribute in plain:
+            setattr(owner, attribute, timed(self._original(owner, attribute), accounts[name]))
+        core: Any = connection.ClientConnection
+        original = self._original(core, "receive_data")
+        core.receive_data = flagging(original, accounts["core_receive"], in_core)
+        original = self._original(self._engine, "acknowledge_received_data")
+        ack = nested(original, accounts["ack_in_core"], accounts["ack_outside"], in_core)
+        self._engine.acknowledge_received_data = ack
+        name, owner, attribute = PARSE
+        original = self._original(owner, attribute)
+        setattr(owner, attribute, capturing(original, accounts[name], self.captured))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -172,40 +250,69 @@ def floors(messages: list[bytes], rounds: int = 3) -> dict[str, float]:
     return {"protobuf_s": best_parse / count, "protobuf_objects_s": best_both / count}
 
 
-def breakdown(port: int, stream: str, warmup: int) -> dict[str, Any]:
-    with EsdbClient(f"{HOST}:{port}") as client:
+# The layers' names in the output (and the table), outermost first; together they make
+# the instrumented wall time. DETAIL rows split one of them further.
+HTTP2_FRAMES = "HTTP/2: received frames (engine receive_data)"
+HTTP2_FLOW = "HTTP/2: flow control (acknowledge_received_data, WINDOW_UPDATE)"
+H2_LIBRARY = "of which h2 (H2Connection.receive_data)"
+H2_ADAPTER = "of which the adapter (event translation)"
+
+
+def breakdown(port: int, stream: str, warmup: int, engine: str) -> dict[str, Any]:
+    with EsdbClient(f"{HOST}:{port}", http2_engine=engine) as client:
         consume(client.read_stream_events(stream, limit=warmup))
         plain = timed_read(client, stream)
-        with Instrumented() as probe:
+        with Instrumented(engine) as probe:
             instrumented = timed_read(client, stream)
     events = int(instrumented["events"])
+    if not probe.accounts["http2"].calls:
+        raise SystemExit(f"the {engine} engine's receive_data never ran: wrong engine?")
     ns = {name: account.nanoseconds / 1e9 for name, account in probe.accounts.items()}
     calls = {name: account.calls for name, account in probe.accounts.items()}
+    acks = ns["ack_in_core"] + ns["ack_outside"]
     layers_s = {
         "socket reads (recv)": ns["socket_recv"],
         "waiting for data (select; idle, not CPU)": ns["socket_read"] - ns["socket_recv"],
-        "HTTP/2 frame handling": ns["http2"],
-        "gRPC glue (dispatch, queues)": ns["core_receive"] - ns["http2"] - ns["deframe"],
-        "gRPC deframing": ns["deframe"],
-        "protobuf decode": ns["protobuf"],
-        "object construction": ns["objects"],
+        HTTP2_FRAMES: ns["http2"],
+        HTTP2_FLOW: acks,
+        "gRPC framing (MessageDecoder.feed)": ns["deframe"],
+        "gRPC glue (dispatch, queues)": (
+            ns["core_receive"] - ns["http2"] - ns["deframe"] - ns["ack_in_core"]
+        ),
+        "protobuf decode (ReadResp.FromString)": ns["protobuf"],
+        "object building (read_item)": ns["objects"],
     }
     layers_s["rest of the driver (locks, wait loop, generator)"] = instrumented["wall_s"] - (
-        ns["socket_read"] + ns["core_receive"] + ns["protobuf"] + ns["objects"]
+        ns["socket_read"] + ns["core_receive"] + ns["ack_outside"] + ns["protobuf"] + ns["objects"]
     )
+    detail_s: dict[str, dict[str, float]] = {}
+    if engine == "h2":
+        detail_s[HTTP2_FRAMES] = {
+            H2_LIBRARY: ns["h2_library"],
+            H2_ADAPTER: ns["http2"] - ns["h2_library"],
+        }
     cost = wrapper_cost()
     floor = floors(probe.captured)
-    per_event = {name: seconds / events * 1e6 for name, seconds in layers_s.items()}
+
+    def per_event(seconds: float) -> float:
+        return seconds / events * 1e6
+
     return {
         "method": "perf_counter_ns wrappers around each layer (see benchmarks/suite/breakdown.py)",
+        "engine": engine,
         "events": events,
         "messages": len(probe.captured),
         "plain": plain,
         "instrumented": instrumented,
         "plain_cpu_us_per_event": plain["cpu_s"] / plain["events"] * 1e6,
         "instrumented_cpu_us_per_event": instrumented["cpu_s"] / events * 1e6,
-        "instrumented_wall_us_per_event": instrumented["wall_s"] / events * 1e6,
-        "layers_us_per_event": per_event,
+        "instrumented_wall_us_per_event": per_event(instrumented["wall_s"]),
+        "layers_us_per_event": {name: per_event(value) for name, value in layers_s.items()},
+        "http2_us_per_event": per_event(ns["http2"] + acks),
+        "detail_us_per_event": {
+            layer: {name: per_event(value) for name, value in parts.items()}
+            for layer, parts in detail_s.items()
+        },
         "calls": calls,
         "wrapper_cost_us": cost * 1e6,
         "overhead_us_per_event": cost * sum(calls.values()) / events * 1e6,
@@ -218,11 +325,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.suite.breakdown")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--stream", required=True)
+    parser.add_argument("--engine", choices=("h2", "native"), default="h2")
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=900.0)
     args = parser.parse_args(argv)
     arm_watchdog(args.timeout)
-    print(json.dumps(breakdown(args.port, args.stream, args.warmup)), flush=True)
+    print(json.dumps(breakdown(args.port, args.stream, args.warmup, args.engine)), flush=True)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,40 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-# Drivers: esdb_wire's two, and esdbclient 1.1.7's two. Pairings compare like with like.
+# Drivers: esdb_wire's two, each on both HTTP/2 engines, and esdbclient 1.1.7's two.
+# The plain esdb_wire names run the default engine (h2), "-native" the opt-in native one.
+# Pairings compare like with like: blocking with sync, asyncio with asyncio.
+H2 = "h2"
+NATIVE = "native"
+ENGINE_NAMES = (H2, NATIVE)
 WIRE_BLOCKING = "esdb_wire-blocking"
+WIRE_BLOCKING_NATIVE = "esdb_wire-blocking-native"
 WIRE_AIO = "esdb_wire-asyncio"
+WIRE_AIO_NATIVE = "esdb_wire-asyncio-native"
 PEER_SYNC = "esdbclient-sync"
 PEER_AIO = "esdbclient-asyncio"
-DRIVERS = (WIRE_BLOCKING, PEER_SYNC, WIRE_AIO, PEER_AIO)
-PAIRS = {WIRE_BLOCKING: PEER_SYNC, WIRE_AIO: PEER_AIO}
+DRIVERS = (WIRE_BLOCKING, WIRE_BLOCKING_NATIVE, PEER_SYNC, WIRE_AIO, WIRE_AIO_NATIVE, PEER_AIO)
+PAIRS = {
+    WIRE_BLOCKING: PEER_SYNC,
+    WIRE_BLOCKING_NATIVE: PEER_SYNC,
+    WIRE_AIO: PEER_AIO,
+    WIRE_AIO_NATIVE: PEER_AIO,
+}
 WIRE_DRIVERS = frozenset(PAIRS)
+ENGINES = {WIRE_BLOCKING: H2, WIRE_BLOCKING_NATIVE: NATIVE, WIRE_AIO: H2, WIRE_AIO_NATIVE: NATIVE}
+"""esdb_wire's drivers -> their ``http2_engine``."""
+ASYNC_DRIVERS = frozenset({WIRE_AIO, WIRE_AIO_NATIVE, PEER_AIO})
+DEFAULT_TWIN = {WIRE_BLOCKING_NATIVE: WIRE_BLOCKING, WIRE_AIO_NATIVE: WIRE_AIO}
+"""The native drivers -> the same driver on the default engine (imports are the same)."""
+
+
+def http2_of(driver: str, scenario: str = "") -> str:
+    """What does the driver's HTTP/2: esdb_wire's engine, or grpcio's C core. Importing
+    esdb_wire (scenario ``import``) is the same whatever the engine: "any"."""
+    if driver in ENGINES:
+        return "any" if scenario == "import" else ENGINES[driver]
+    return "grpcio"
+
 
 EVENT_TYPE = "BenchEvent"
 
@@ -28,12 +54,13 @@ class Figure:
 @dataclass(frozen=True)
 class Target:
     """A bound on esdb_wire's figure: its ratio to esdbclient's, to the protobuf floor,
-    or its absolute value."""
+    or its absolute value; for the drivers on ``engine`` only, or (None) on both."""
 
     figure: str
     against: Literal["esdbclient", "floor", "absolute"]
     op: Literal["<=", ">="]
     bound: float
+    engine: str | None = None
 
     @property
     def text(self) -> str:
@@ -41,6 +68,9 @@ class Target:
             return f"{self.op} {self.bound:g}"
         suffix = " floor" if self.against == "floor" else ""
         return f"{self.op} {self.bound:g}x{suffix}"
+
+    def applies_to(self, driver: str) -> bool:
+        return driver in ENGINES and self.engine in (None, ENGINES[driver])
 
     def met(self, value: float) -> bool:
         return value <= self.bound if self.op == "<=" else value >= self.bound
@@ -70,7 +100,11 @@ SCENARIOS = (
         "single-event append, sequential",
         (Figure("cpu_us", "client CPU µs/append", "µs"),),
         (P50, P99, Figure("rate", "appends/s", "/s"), SERVER),
-        (Target("cpu_us", "esdbclient", "<=", 0.5),),
+        # Issue 13: h2 engine <= 0.35x; native engine: no regression from 0.18x.
+        (
+            Target("cpu_us", "esdbclient", "<=", 0.35, H2),
+            Target("cpu_us", "esdbclient", "<=", 0.18, NATIVE),
+        ),
     ),
     Scenario(
         "read",
@@ -78,7 +112,12 @@ SCENARIOS = (
         "read one stream",
         (Figure("cpu_us", "client CPU µs/event", "µs"),),
         (Figure("rate", "events/s", "/s"), Figure("server_us", "server CPU µs/event", "µs")),
-        (Target("cpu_us", "esdbclient", "<=", 0.2), Target("cpu_us", "floor", "<=", 3.0)),
+        # Issue 13: h2 engine <= 0.1x; native engine: no regression from 0.07x.
+        (
+            Target("cpu_us", "esdbclient", "<=", 0.1, H2),
+            Target("cpu_us", "esdbclient", "<=", 0.07, NATIVE),
+            Target("cpu_us", "floor", "<=", 3.0),
+        ),
     ),
     Scenario(
         "catchup",

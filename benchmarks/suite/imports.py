@@ -1,5 +1,12 @@
 """Scenario 7: import time and RSS in fresh processes; installed size of each client's
-dependency closure, measured in throwaway venvs (needs PyPI) and cached in the results."""
+dependency closure, measured in throwaway venvs (needs PyPI) and cached in the results.
+
+Importing esdb_wire does not depend on the HTTP/2 engine: a client imports its engine's
+module on its first connection (the h2 engine imports ``h2``, ``hpack`` and
+``hyperframe``; the native engine no third-party package). So a "-native" driver has
+no import runs of its own when its default-engine twin runs them (:func:`import_drivers`),
+and :func:`engine_imports` measures what that first connection adds, per engine.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -15,7 +23,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchmarks.common import PROJECT_ROOT, PYTHON
-from benchmarks.suite.config import PEER_AIO, PEER_SYNC, WIRE_AIO, WIRE_BLOCKING
+from benchmarks.suite.config import (
+    DEFAULT_TWIN,
+    H2,
+    NATIVE,
+    PEER_AIO,
+    PEER_SYNC,
+    WIRE_AIO,
+    WIRE_BLOCKING,
+    WIRE_DRIVERS,
+)
 from benchmarks.suite.measure import kib_to_mb
 
 STATEMENTS = {
@@ -25,6 +42,11 @@ STATEMENTS = {
     PEER_AIO: "from esdbclient import AsyncEventStoreDBClient, NewEvent",
 }
 PEER_REQUIREMENT = "esdbclient==1.1.7"
+# What esdb_wire.transport.http2.engine.create_engine imports for each engine.
+ENGINE_MODULES = {
+    H2: "esdb_wire.transport.http2.h2_engine",
+    NATIVE: "esdb_wire.transport.http2.client",
+}
 
 # Runs in a fresh interpreter: only `time` is imported before the measured statement.
 _PROBE = """\
@@ -43,9 +65,18 @@ print(_before, _kb('VmRSS'), _kb('VmHWM'), _seconds)
 """
 
 
+def import_drivers(drivers: list[str]) -> list[str]:
+    """The drivers measured by scenario 7: a "-native" one only without its twin."""
+    return [d for d in drivers if d not in DEFAULT_TWIN or DEFAULT_TWIN[d] not in drivers]
+
+
 def probe(driver: str, root: Path, timeout: float = 120.0) -> dict[str, float]:
     """One fresh ``python -c`` that imports the driver's client; its time and RSS."""
-    code = _PROBE.format(statement=STATEMENTS[driver])
+    statement = STATEMENTS[DEFAULT_TWIN.get(driver, driver)]
+    return _run_probe(_PROBE.format(statement=statement), root, timeout)
+
+
+def _run_probe(code: str, root: Path, timeout: float) -> dict[str, float]:
     done = subprocess.run(
         [PYTHON, "-c", code],
         cwd=root,
@@ -72,6 +103,7 @@ def import_runs(
     progress: Callable[[str], None],
 ) -> list[dict[str, Any]]:
     """A discarded warm-up per driver (bytecode, page cache), then alternating repeats."""
+    drivers = import_drivers(drivers)
     for driver in drivers:
         probe(driver, root)
     runs: list[dict[str, Any]] = []
@@ -87,6 +119,58 @@ def import_runs(
         if "error" not in run:
             run["figures"] = {key: run[key] for key in ("import_ms", "import_rss_mb", "rss_mb")}
     return runs
+
+
+def engine_imports(root: Path, repeats: int) -> dict[str, Any]:
+    """Per engine: what a client's first connection imports after ``import esdb_wire``
+    (median ms and RSS growth over ``repeats`` fresh processes, and the packages)."""
+    found: dict[str, Any] = {}
+    samples: dict[str, list[dict[str, float]]] = {engine: [] for engine in ENGINE_MODULES}
+    statement = STATEMENTS[WIRE_BLOCKING]
+    for repeat in range(repeats + 1):  # the first round is a discarded warm-up
+        for engine, module in ENGINE_MODULES.items():
+            code = _ENGINE_PROBE.format(client=statement, module=module)
+            try:
+                figures = _run_probe(code, root, 120.0)
+            except (subprocess.SubprocessError, ValueError) as exc:
+                return {"error": str(exc)}
+            if repeat:
+                samples[engine].append(figures)
+    for engine, module in ENGINE_MODULES.items():
+        done = subprocess.run(
+            [PYTHON, "-c", _PACKAGES_PROBE.format(client=statement, module=module)],
+            cwd=root,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120.0,
+        )
+        words = done.stdout.split()
+        found[engine] = {
+            "module": module,
+            "packages": [word for word in words if not word.startswith("+")],
+            "stdlib_packages": int(words[-1][1:].partition("-")[0]) if words else None,
+            "import_ms": statistics.median(s["import_ms"] for s in samples[engine]),
+            "import_rss_mb": statistics.median(s["import_rss_mb"] for s in samples[engine]),
+        }
+    return found
+
+
+# After the client's import, the engine module alone (what its first connection adds).
+_ENGINE_PROBE = _PROBE.replace("_before = _kb", "{client}\n_before = _kb").replace(
+    "{statement}", "import {module}"
+)
+# The top-level packages the engine module brings in, beyond those already loaded:
+# third-party ones by name, the standard library's as a count (Python >= 3.10 tells).
+_PACKAGES_PROBE = """\
+import sys
+{client}
+_loaded = {{name.partition('.')[0] for name in sys.modules}}
+import {module}
+_new = {{name.partition('.')[0] for name in sys.modules}} - _loaded
+_stdlib = getattr(sys, 'stdlib_module_names', frozenset())
+print(*sorted(_new - _stdlib), '+%d-stdlib' % len(_new & _stdlib))
+"""
 
 
 # -- installed size ----------------------------------------------------------------------
@@ -216,8 +300,8 @@ def size_runs(sizes: dict[str, Any] | None, drivers: list[str]) -> list[dict[str
     if not sizes or "closure" not in sizes:
         return []
     runs = []
-    for driver in drivers:
-        library = "esdb_wire" if driver in (WIRE_BLOCKING, WIRE_AIO) else "esdbclient"
+    for driver in import_drivers(drivers):
+        library = "esdb_wire" if driver in WIRE_DRIVERS else "esdbclient"
         megabytes = sizes["closure"][library]["mb"]
         runs.append(
             {

@@ -1,14 +1,18 @@
-"""The client benchmark suite: esdb_wire against esdbclient 1.1.7 on the embedded server.
+"""The client benchmark suite: esdb_wire, on both HTTP/2 engines, against esdbclient 1.1.7
+on the embedded server.
 
 Run from the project root (``make bench`` does)::
 
     python -m benchmarks [--events N] [--big-events M] [--payload B] [--repeats R]
                          [--scenarios a,b] [--clients a,b] [--installed-size auto|measure|skip]
 
-The embedded server runs in its own process for the whole run and is seeded once,
-outside every timed region. Each (client, scenario) measurement is a fresh client
-process (its own ``process_time`` and RSS); clients alternate A, B, C, D, A, B, ... over
-the repeats. The table goes to stdout, progress to stderr, and the raw figures with
+Clients: esdb_wire's blocking and asyncio drivers on the h2 engine (the default;
+``esdb_wire-blocking``, ``esdb_wire-asyncio``) and on the native engine (``...-native``),
+and esdbclient's sync and asyncio clients. The embedded server runs in its own process
+for the whole run and is seeded once, outside every timed region. Each (client,
+scenario) measurement is a fresh client process (its own ``process_time`` and RSS);
+clients alternate A, B, C, ..., A, B, C, ... over the repeats. The framing breakdown runs
+once per engine. The table goes to stdout, progress to stderr, and the raw figures with
 machine information to benchmarks/results/bench-<timestamp>.json.
 """
 
@@ -31,7 +35,14 @@ from benchmarks.common import PROJECT_ROOT, PYTHON
 from benchmarks.procs import layout_env, snapshot_sources
 from benchmarks.report import machine_info, source_digest
 from benchmarks.suite import imports, texts
-from benchmarks.suite.config import DRIVERS, SCENARIO_NAMES, SCENARIOS, Params
+from benchmarks.suite.config import (
+    DRIVERS,
+    ENGINE_NAMES,
+    ENGINES,
+    SCENARIO_NAMES,
+    SCENARIOS,
+    Params,
+)
 from benchmarks.suite.seed import BIG_STREAM, READ_STREAM
 from benchmarks.suite.server import EmbeddedServerProcess
 from benchmarks.suite.tables import Summary, breakdown_table, cells, verdict_lines
@@ -170,7 +181,7 @@ def run_server_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     needs_read = bool({"read", "catchup", "framing"} & set(args.scenarios))
     total = len(scenarios) * args.repeats * len(args.clients)
     lifetime = args.timeout * (total + 4) + 3600
-    part: dict[str, Any] = {"runs": [], "breakdown": None}
+    part: dict[str, Any] = {"runs": [], "breakdowns": {}}
     with EmbeddedServerProcess(lifetime=lifetime, root=root) as server:
         progress(f"embedded server: pid {server.pid}, port {server.port}; seeding…")
         started = time.perf_counter()
@@ -208,23 +219,43 @@ def run_server_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                     part["runs"].append(run)
                     _report_run(len(part["runs"]), total, run)
         if "framing" in args.scenarios:
-            progress("framing breakdown (esdb_wire blocking client)…")
-            try:
-                part["breakdown"] = _helper(
-                    "benchmarks.suite.breakdown",
-                    ["--port", str(server.port), "--stream", READ_STREAM],
-                    args.timeout,
-                    root,
-                )
-            except (RuntimeError, subprocess.SubprocessError) as exc:
-                progress(f"framing breakdown: FAILED {exc}")
-                part["breakdown"] = {"error": str(exc)}
+            part["breakdowns"] = run_breakdowns(args, server.port, root)
         part["server"] = {
             "pid": server.pid,
             "cpu_seconds_scenarios": server.cpu_seconds() - cpu_before,
             "rss_mb_end": server.rss_mb(),
         }
     return part
+
+
+def breakdown_engines(clients: list[str]) -> list[str]:
+    """The engines of the chosen esdb_wire clients (both if none is chosen), in order."""
+    chosen = {ENGINES[client] for client in clients if client in ENGINES}
+    return [engine for engine in ENGINE_NAMES if engine in chosen or not chosen]
+
+
+def run_breakdowns(args: argparse.Namespace, port: int, root: Path) -> dict[str, Any]:
+    """The framing breakdown (esdb_wire blocking client), once per engine."""
+    found: dict[str, Any] = {}
+    for engine in breakdown_engines(args.clients):
+        progress(f"framing breakdown (esdb_wire blocking client, {engine} engine)…")
+        try:
+            found[engine] = _helper(
+                "benchmarks.suite.breakdown",
+                ["--port", str(port), "--stream", READ_STREAM, "--engine", engine],
+                args.timeout,
+                root,
+            )
+        except (RuntimeError, subprocess.SubprocessError) as exc:
+            progress(f"framing breakdown ({engine} engine): FAILED {exc}")
+            found[engine] = {"error": str(exc)}
+    return found
+
+
+def _floor(breakdowns: dict[str, Any]) -> float | None:
+    """The protobuf floor: the lowest of the engines' measurements (the same bytes)."""
+    floors = [b["floor_us_per_event"] for b in breakdowns.values() if "error" not in b]
+    return min(floors) if floors else None
 
 
 def _params(
@@ -268,9 +299,10 @@ def main(argv: list[str] | None = None) -> None:
             machine["packages"][name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             machine["packages"][name] = None
-    part: dict[str, Any] = {"runs": [], "breakdown": None}
+    part: dict[str, Any] = {"runs": [], "breakdowns": {}}
     import_runs: list[dict[str, Any]] = []
     sizes: dict[str, Any] | None = None
+    engine_imports: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="esdb-wire-bench-") as tmp:
         root = PROJECT_ROOT if args.no_snapshot else snapshot_sources(Path(tmp))
         measured = source_digest(root)
@@ -279,12 +311,12 @@ def main(argv: list[str] | None = None) -> None:
         if "import" in args.scenarios:
             progress("import time and RSS…")
             import_runs = imports.import_runs(args.clients, args.import_repeats, root, progress)
+            engine_imports = imports.engine_imports(root, args.import_repeats)
             progress(f"installed size ({args.installed_size})…")
             sizes = imports.installed_sizes(args.installed_size, root, RESULTS)
     runs = part["runs"] + import_runs + imports.size_runs(sizes, args.clients)
-    breakdown = part["breakdown"]
-    floor = breakdown.get("floor_us_per_event") if breakdown else None
-    summary = Summary(cells(runs, args.clients), floor)
+    breakdowns: dict[str, Any] = part["breakdowns"]
+    summary = Summary(cells(runs, args.clients), _floor(breakdowns))
     wall = time.perf_counter() - wall_start
     named = texts.titles(args)
     print(texts.heading(args))
@@ -293,13 +325,14 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print("Targets (esdb_wire medians against esdbclient's, same run):")
     print("\n".join(verdict_lines(summary)) or "- none evaluated")
-    if breakdown and "error" not in breakdown:
+    table = breakdown_table(breakdowns)
+    if table:
         print()
-        print(texts.breakdown_heading(breakdown))
+        print(texts.breakdown_heading(breakdowns))
         print()
-        print(breakdown_table(breakdown))
+        print(table)
     print()
-    print(texts.notes(args, part, sizes, measured))
+    print(texts.notes(args, part, sizes, measured, engine_imports))
     machine["esdb_wire_digest"] = measured
     machine["esdb_wire_snapshot"] = not args.no_snapshot
     document = {
@@ -316,14 +349,15 @@ def main(argv: list[str] | None = None) -> None:
         "server": part.get("server"),
         "summaries": [cell.as_dict() for cell in summary.cells.values()],
         "targets": [verdict.as_dict() for verdict in summary.verdicts()],
-        "breakdown": breakdown,
+        "breakdowns": breakdowns,
+        "engine_imports": engine_imports,
         "installed_sizes": sizes,
         "runs": runs,
     }
     path = _write_json(args.output, started, document)
     shown = path.relative_to(PROJECT_ROOT) if PROJECT_ROOT in path.parents else path
     print(f"Wall time {wall:.0f} s. Raw figures: {shown}")
-    if any("error" in run for run in runs) or (breakdown and "error" in breakdown):
+    if any("error" in run for run in runs) or any("error" in b for b in breakdowns.values()):
         sys.exit(1)
 
 

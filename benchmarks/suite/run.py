@@ -15,22 +15,38 @@ import sys
 from typing import Any
 
 from benchmarks.common import arm_watchdog
-from benchmarks.suite.config import DRIVERS, PEER_AIO, PEER_SYNC, WIRE_AIO, WIRE_BLOCKING, Params
+from benchmarks.suite.config import (
+    ASYNC_DRIVERS,
+    DRIVERS,
+    ENGINES,
+    PEER_AIO,
+    PEER_SYNC,
+    WIRE_AIO,
+    WIRE_AIO_NATIVE,
+    WIRE_BLOCKING,
+    WIRE_BLOCKING_NATIVE,
+    Params,
+)
 from benchmarks.suite.measure import proc_status_kb
 
 # driver -> (adapter module, class); imported on use, so a run loads one library only.
+# esdb_wire's adapters also take the driver's HTTP/2 engine (config.ENGINES).
 ADAPTERS = {
     WIRE_BLOCKING: ("benchmarks.suite.wire_adapters", "WireSync"),
+    WIRE_BLOCKING_NATIVE: ("benchmarks.suite.wire_adapters", "WireSync"),
     WIRE_AIO: ("benchmarks.suite.wire_adapters", "WireAsync"),
+    WIRE_AIO_NATIVE: ("benchmarks.suite.wire_adapters", "WireAsync"),
     PEER_SYNC: ("benchmarks.suite.peer_adapters", "PeerSync"),
     PEER_AIO: ("benchmarks.suite.peer_adapters", "PeerAsync"),
 }
-ASYNC_DRIVERS = frozenset({WIRE_AIO, PEER_AIO})
 
 
 def _adapter(driver: str, port: int) -> Any:
     module, name = ADAPTERS[driver]
-    return getattr(importlib.import_module(module), name)(port)
+    adapter = getattr(importlib.import_module(module), name)
+    if driver in ENGINES:
+        return adapter(port, ENGINES[driver])
+    return adapter(port)
 
 
 def run_sync(driver: str, scenario: str, params: Params) -> dict[str, Any]:
@@ -72,6 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     document["hwm_end_kb"] = proc_status_kb("VmHWM")
     if "esdb_wire" in sys.modules:  # which copy was measured (see procs.snapshot_sources)
         document["esdb_wire_file"] = sys.modules["esdb_wire"].__file__
+    if args.driver in ENGINES:  # which engine ran: only the h2 engine imports h2
+        document["http2_engine"] = ENGINES[args.driver]
+        document["h2_imported"] = "h2.connection" in sys.modules
     print(json.dumps(document), flush=True)
 
 

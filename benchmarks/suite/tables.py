@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.report import Spread
-from benchmarks.suite.config import DRIVERS, PAIRS, SCENARIOS, Figure, Scenario, Target
+from benchmarks.suite.config import (
+    DRIVERS,
+    ENGINE_NAMES,
+    PAIRS,
+    SCENARIOS,
+    Figure,
+    Scenario,
+    Target,
+    http2_of,
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,8 @@ class Summary:
                 for client in PAIRS:
                     if (scenario.name, target.figure, client) not in self.cells:
                         continue
+                    if not target.applies_to(client):
+                        continue
                     found.append(
                         Verdict(
                             scenario.name, client, target, self._value(scenario, target, client)
@@ -120,9 +131,9 @@ class Summary:
 
     def table(self, titles: dict[str, str]) -> str:
         lines = [
-            "| # | Scenario | Client | Figure | Median [min-max] | esdb_wire / esdbclient "
-            "| Target | Other figures (medians) |",
-            "|---|---|---|---|---|---|---|---|",
+            "| # | Scenario | Client | HTTP/2 | Figure | Median [min-max] "
+            "| esdb_wire / esdbclient | Target | Other figures (medians) |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         verdicts = self.verdicts()
         for scenario in SCENARIOS:
@@ -168,7 +179,8 @@ class Summary:
         failed = f" ({cell.failures} failed)" if cell.failures else ""
         number = str(scenario.number) if title else ""
         return (
-            f"| {number} | {title} | {cell.client}{failed} | {figure.label} "
+            f"| {number} | {title} | {cell.client}{failed} "
+            f"| {http2_of(cell.client, scenario.name)} | {figure.label} "
             f"| {_spread(cell.spread, figure)} | {ratio_text} | {target_text} | {other} |"
         )
 
@@ -186,9 +198,11 @@ def verdict_lines(summary: Summary) -> list[str]:
             "floor": " / the protobuf-decode floor",
             "absolute": "",
         }[verdict.target.against]
+        engine = http2_of(verdict.client, scenario.name)
+        engine = f" ({engine} engine)" if engine in ENGINE_NAMES else ""
         head = (
             f"- {scenario.number}. {scenario.title}: {figure.label}{against} "
-            f"{verdict.target.op} {verdict.target.bound:g}: {verdict.client} "
+            f"{verdict.target.op} {verdict.target.bound:g}: {verdict.client}{engine} "
         )
         if verdict.value is None:
             lines.append(head + "n/a")
@@ -231,23 +245,74 @@ def _spread(spread: Spread | None, figure: Figure) -> str:
     return f"{_fmt(spread.median, figure)} [{_fmt(spread.low, figure)}-{_fmt(spread.high, figure)}]"
 
 
-def breakdown_table(document: dict[str, Any]) -> str:
-    """The framing-overhead layers, µs per event and share of the instrumented wall time."""
-    layers: dict[str, float] = document["layers_us_per_event"]
-    wall = document["instrumented_wall_us_per_event"]
-    floor = document["floor_us_per_event"]
-    lines = ["| Layer | µs/event | share | ÷ floor |", "|---|---|---|---|"]
-    for name, value in layers.items():
-        lines.append(f"| {name} | {value:.3f} | {value / wall * 100:.0f}% | {value / floor:.1f} |")
-    lines.append(f"| **instrumented total (wall)** | {wall:.3f} | 100% | {wall / floor:.1f} |")
+def breakdown_table(documents: dict[str, dict[str, Any]]) -> str:
+    """The framing-overhead layers, one column group per engine: µs per event, share of
+    the instrumented wall time, and multiples of the protobuf floor (the lowest of the
+    engines' measurements); then h2 ÷ native."""
+    engines = [engine for engine, document in documents.items() if "error" not in document]
+    if not engines:
+        return ""
+    head = "| Layer |" + "".join(f" {e}: µs/event | share | ÷ floor |" for e in engines)
+    both = engines == list(ENGINE_NAMES)  # the ratio column: h2 ÷ native
+    lines = [head + (" h2 ÷ native |" if both else ""), "|---|" + "---|---|---|" * len(engines)]
+    if both:
+        lines[1] += "---|"
+
+    # One floor for every column (the lowest measured), so "÷ floor" compares engines.
+    floor = min(documents[engine]["floor_us_per_event"] for engine in engines)
+
+    def row(label: str, values: list[float | None], shares: bool = True) -> str:
+        cells = []
+        for engine, value in zip(engines, values):
+            if value is None:
+                cells.append(" — | | |")
+                continue
+            wall = documents[engine]["instrumented_wall_us_per_event"]
+            share = f"{value / wall * 100:.0f}%" if shares else ""
+            cells.append(f" {value:.3f} | {share} | {value / floor:.1f} |")
+        ratio = ""
+        if both:
+            a, b = values
+            ratio = f" {a / b:.2f} |" if a is not None and b and b > 0 else " |"
+        return f"| {label} |" + "".join(cells) + ratio
+
+    names = list(dict.fromkeys(n for e in engines for n in documents[e]["layers_us_per_event"]))
+    for name in names:
+        lines.append(row(name, [documents[e]["layers_us_per_event"].get(name) for e in engines]))
+        details = [documents[e].get("detail_us_per_event", {}).get(name, {}) for e in engines]
+        for part in dict.fromkeys(p for detail in details for p in detail):
+            lines.append(row(f"&nbsp;&nbsp;{part}", [detail.get(part) for detail in details]))
     lines.append(
-        f"| client CPU, uninstrumented read (process_time) | "
-        f"{document['plain_cpu_us_per_event']:.3f} | | "
-        f"{document['plain_cpu_us_per_event'] / floor:.1f} |"
+        row(
+            "**HTTP/2 layer (received frames + flow control)**",
+            [documents[e].get("http2_us_per_event") for e in engines],
+        )
     )
-    lines.append(f"| **floor: ReadResp.FromString alone** | {floor:.3f} | | 1.0 |")
-    both = document["floor_with_objects_us_per_event"]
     lines.append(
-        f"| floor + read_item (decode + objects, tight loop) | {both:.3f} | | {both / floor:.1f} |"
+        row(
+            "**instrumented total (wall)**",
+            [documents[e]["instrumented_wall_us_per_event"] for e in engines],
+        )
+    )
+    lines.append(
+        row(
+            "client CPU, uninstrumented read (process_time)",
+            [documents[e]["plain_cpu_us_per_event"] for e in engines],
+            shares=False,
+        )
+    )
+    lines.append(
+        row(
+            "**floor: ReadResp.FromString alone**",
+            [documents[e]["floor_us_per_event"] for e in engines],
+            shares=False,
+        )
+    )
+    lines.append(
+        row(
+            "floor + read_item (decode + objects, tight loop)",
+            [documents[e]["floor_with_objects_us_per_event"] for e in engines],
+            shares=False,
+        )
     )
     return "\n".join(lines)

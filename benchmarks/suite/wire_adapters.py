@@ -1,4 +1,5 @@
-"""esdb_wire's EsdbClient and AsyncEsdbClient as benchmark clients."""
+"""esdb_wire's EsdbClient and AsyncEsdbClient as benchmark clients, on either HTTP/2
+engine (``http2_engine``: ``"h2"``, the default, or ``"native"``)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ def new_events(count: int, size: int, start: int = 0) -> list[NewEvent]:
 
 
 class WireSync:
-    def __init__(self, port: int) -> None:
-        self.client = EsdbClient(f"{HOST}:{port}")
+    def __init__(self, port: int, engine: str | None = None) -> None:
+        self.client = EsdbClient(f"{HOST}:{port}", http2_engine=engine)
 
     def make_events(self, count: int, size: int, start: int = 0) -> list[NewEvent]:
         return new_events(count, size, start)
@@ -44,8 +45,8 @@ class WireSync:
 
 
 class WireAsync:
-    def __init__(self, port: int) -> None:
-        self.client = AsyncEsdbClient(f"{HOST}:{port}")
+    def __init__(self, port: int, engine: str | None = None) -> None:
+        self.client = AsyncEsdbClient(f"{HOST}:{port}", http2_engine=engine)
 
     def make_events(self, count: int, size: int, start: int = 0) -> list[NewEvent]:
         return new_events(count, size, start)

@@ -67,6 +67,8 @@ class GrpcioHost:
         async def fail(context: Any, error: BaseException) -> None:
             if isinstance(error, RpcError):
                 trailers = [(k, v) for k, v in error.trailers]
+                if error.details is not None:
+                    trailers.append(("grpc-status-details-bin", error.details))
                 await context.abort(codes[int(error.code)], error.message, tuple(trailers))
             await context.abort(grpc.StatusCode.UNKNOWN, UNHANDLED_MESSAGE)
 

@@ -9,7 +9,9 @@ from tests.proto_samples import message_classes, pb2_modules, populate, variant_
 
 EXPECTED_MODULES = {
     "code_pb2",
+    "error_details_pb2",
     "gossip_pb2",
+    "kurrent_errors_pb2",
     "monitoring_pb2",
     "operations_pb2",
     "persistent_pb2",
@@ -19,6 +21,9 @@ EXPECTED_MODULES = {
     "status_pb2",
     "streams_pb2",
     "users_pb2",
+    "v2_errors_pb2",
+    "v2_shared_pb2",
+    "v2_streams_pb2",
 }
 
 MESSAGE_CLASSES = list(message_classes())

@@ -1,9 +1,10 @@
 """Our proto definitions agree with the upstream ones another client ships.
 
 esdbclient (and kurrentdbclient, where installed) carry generated copies of the upstream
-EventStoreDB protos. Every message, field, enum value and method they define must exist in
-ours with the same number, type, label, oneof and (canonical) message type; we may add
-newer fields or messages they lack.
+EventStoreDB protos (kurrentdbclient also of the KurrentDB v2 Streams API and its errors).
+Every message, field, enum value and method they define must exist in ours with the same
+number, type, label, oneof and (canonical) message type; we may add newer fields, enum
+values or messages they lack.
 """
 
 from __future__ import annotations
@@ -21,11 +22,16 @@ from tests.peers import require_peer
 from tests.proto_samples import is_repeated, pb2_modules
 
 PEERS = {
-    "esdbclient": "esdbclient.protos.Grpc",
-    "kurrentdbclient": "kurrentdbclient.protos.v1",
+    "esdbclient": ("esdbclient.protos.Grpc",),
+    "kurrentdbclient": (
+        "kurrentdbclient.protos.v1",
+        "kurrentdbclient.protos.v2.streams",
+        "kurrentdbclient.protos.kurrent.rpc",
+    ),
 }
-# Upstream files we do not carry (node-to-node API, the new v2 API).
-NOT_OURS = {"cluster_pb2"}
+# Upstream files we do not carry: the node-to-node API, and kurrent/rpc/rpc.proto (only
+# the `(kurrent.rpc.error)` enum value option, whose extension number would clash).
+NOT_OURS = {"cluster_pb2", "rpc_pb2"}
 # Packages a peer renamed in its own copy, mapped back to the upstream ones.
 RENAMED_PACKAGES = {"esdbclient.rpc.": "google.rpc.", "kurrentdbclient.status.": "google.rpc."}
 
@@ -39,12 +45,14 @@ def upstream_name(full_name: str) -> str:
 
 def peer_files(peer: str) -> list[Any]:
     require_peer(peer)
-    package = importlib.import_module(PEERS[peer])
-    modules = [
-        importlib.import_module(f"{PEERS[peer]}.{info.name}")
-        for info in pkgutil.iter_modules(package.__path__)
-        if info.name.endswith("_pb2") and info.name not in NOT_OURS
-    ]
+    modules = []
+    for name in PEERS[peer]:
+        package = importlib.import_module(name)
+        modules += [
+            importlib.import_module(f"{name}.{info.name}")
+            for info in pkgutil.iter_modules(package.__path__)
+            if info.name.endswith("_pb2") and info.name not in NOT_OURS
+        ]
     return [module.DESCRIPTOR for module in modules]
 
 
@@ -59,6 +67,16 @@ def walk_enums(descriptors: list[Any]) -> Iterator[Any]:
         yield from message.enum_types
 
 
+def real_oneof(field: Any) -> str | None:
+    """The field's oneof, None for none or for the synthetic one of a proto3 ``optional``
+    field (presence is not compared: upstream's edition-2023 files have explicit presence
+    everywhere, which our proto3 copies express with ``optional``)."""
+    oneof = field.containing_oneof
+    if oneof is None or (len(oneof.fields) == 1 and oneof.name == "_" + field.name):
+        return None
+    return str(oneof.name)
+
+
 def field_shape(field: Any) -> tuple[object, ...]:
     referenced = field.message_type or field.enum_type
     return (
@@ -66,7 +84,7 @@ def field_shape(field: Any) -> tuple[object, ...]:
         field.type,
         is_repeated(field),
         upstream_name(canonical_name(referenced.full_name)) if referenced is not None else None,
-        field.containing_oneof.name if field.containing_oneof is not None else None,
+        real_oneof(field),
     )
 
 
@@ -104,9 +122,8 @@ def test_enums_and_services_match_upstream(peer: str) -> None:
         enums += list(walk_enums(list(file.message_types_by_name.values())))
         for theirs in enums:
             mine = pool.FindEnumTypeByName(PACKAGE_PREFIX + upstream_name(theirs.full_name))
-            assert {v.name: v.number for v in mine.values} == {
-                v.name: v.number for v in theirs.values
-            }
+            mine_values = {v.name: v.number for v in mine.values}
+            assert {v.name: v.number for v in theirs.values}.items() <= mine_values.items()
         for service in file.services_by_name.values():
             mine_service = pool.FindServiceByName(PACKAGE_PREFIX + service.full_name)
             for method in service.methods:

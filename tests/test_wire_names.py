@@ -28,7 +28,7 @@ def test_method_paths_are_canonical() -> None:
         method_path(streams, "Nope")
 
 
-def test_every_service_has_a_canonical_event_store_path() -> None:
+def test_every_service_has_a_canonical_path() -> None:
     paths = [
         method_path(service, method.name)
         for module in pb2_modules()
@@ -36,7 +36,13 @@ def test_every_service_has_a_canonical_event_store_path() -> None:
         for method in service.methods
     ]
     assert len(paths) >= 40
-    assert all(path.startswith("/event_store.client.") for path in paths), paths
+    v1 = [path for path in paths if path.startswith("/event_store.client.")]
+    v2 = [path for path in paths if path.startswith("/kurrentdb.protocol.v2.")]
+    assert sorted(v1 + v2) == sorted(paths), paths
+    assert sorted(v2) == [
+        "/kurrentdb.protocol.v2.streams.StreamsService/AppendRecords",
+        "/kurrentdb.protocol.v2.streams.StreamsService/AppendSession",
+    ]
     assert "/event_store.client.persistent_subscriptions.PersistentSubscriptions/Read" in paths
     assert "/event_store.client.gossip.Gossip/Read" in paths
 
@@ -92,3 +98,14 @@ def test_client_paths_match_the_descriptors() -> None:
         paths.PS_RESTART_SUBSYSTEM: method_path(persistent, "RestartSubsystem"),
     }
     assert all(ours == canonical for ours, canonical in expected.items())
+
+
+def test_v2_type_urls_are_canonical() -> None:
+    from esdb_wire.protos import error_details_pb2, v2_errors_pb2  # noqa: PLC0415
+
+    info = pack_any(error_details_pb2.ErrorInfo(reason="STREAM_TOMBSTONED", domain="streams"))
+    assert info.type_url == "type.googleapis.com/google.rpc.ErrorInfo"
+    detail = pack_any(v2_errors_pb2.StreamTombstonedErrorDetails(stream="s"))
+    assert detail.type_url == (
+        "type.googleapis.com/kurrentdb.protocol.v2.streams.errors.StreamTombstonedErrorDetails"
+    )

@@ -14,7 +14,10 @@ def map_error(error: TransportError) -> exc.EventStoreDBClientException:
     message = error.message
     key = error.metadata_value("exception")
     if code is StatusCode.UNAVAILABLE:
-        kind: type[exc.GrpcError] = exc.SSLError if "TLS" in message else exc.ServiceUnavailable
+        # The blocking driver says "TLS handshake ... failed", the asyncio one passes on
+        # the ssl module's "[SSL: ...]" text.
+        tls = "TLS" in message or "[SSL" in message
+        kind: type[exc.GrpcError] = exc.SSLError if tls else exc.ServiceUnavailable
         return kind(text, rpc=error)
     if code is StatusCode.DEADLINE_EXCEEDED:
         return exc.GrpcDeadlineExceeded(text, rpc=error)

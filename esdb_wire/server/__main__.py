@@ -20,6 +20,7 @@ import signal
 from esdb_wire.server.auth import DEFAULT_PASSWORD, parse_user
 from esdb_wire.server.embedded import RUN_PROJECTIONS_CHOICES, EmbeddedServer
 from esdb_wire.server.store import DEFAULT_MAX_APPEND_SIZE
+from esdb_wire.transport.server_limits import ServerLimits
 
 # The environment variables a node reads the default users' passwords from.
 _PASSWORD_VARIABLES = {
@@ -116,11 +117,126 @@ def build_parser() -> argparse.ArgumentParser:
         type=str.lower,
         choices=RUN_PROJECTIONS_CHOICES,
         default="none",
-        help="all: run the standard projections ($streams, $ce-, $et-, $category- links); "
-        "none (default) and system: none",
+        help="all: the projections subsystem, with the standard projections started "
+        "($streams, $ce-, $et-, $category-, $bc- links) and custom JavaScript ones (the "
+        "projections extra); system: the subsystem, standard projections registered but "
+        "stopped; none (default): no projections",
     )
     parser.add_argument("--quiet", action="store_true", help="do not log connections")
+    _add_limit_arguments(parser)
     return parser
+
+
+def _timeout(value: str) -> float | None:
+    """Seconds, or 0 / "none" for no timeout."""
+    if value.lower() in ("0", "none", "off"):
+        return None
+    seconds = float(value)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be positive (0 or none: no timeout)")
+    return seconds
+
+
+def _add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = ServerLimits()
+    limits = parser.add_argument_group(
+        "limits", "what one client may cost the server (see the README's Limits section)"
+    )
+    limits.add_argument(
+        "--max-concurrent-streams",
+        type=int,
+        default=defaults.max_concurrent_streams,
+        metavar="N",
+        help="concurrent calls per connection (SETTINGS_MAX_CONCURRENT_STREAMS); "
+        "default %(default)s",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=defaults.max_connections,
+        metavar="N",
+        help="open connections; at the limit the longest idle one is closed to make room "
+        "(default %(default)s)",
+    )
+    limits.add_argument(
+        "--idle-timeout",
+        type=_timeout,
+        default=defaults.idle_timeout,
+        metavar="SECONDS",
+        help="close a connection without calls after this long (0: never; default %(default)s)",
+    )
+    limits.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=defaults.handshake_timeout,
+        metavar="SECONDS",
+        help="time a new connection has for its TLS handshake and HTTP/2 preface "
+        "(default %(default)s)",
+    )
+    limits.add_argument(
+        "--max-header-list-size",
+        type=int,
+        default=defaults.max_header_list_size,
+        metavar="BYTES",
+        help="largest request header list (default %(default)s)",
+    )
+    limits.add_argument(
+        "--max-receive-message-size",
+        type=int,
+        default=defaults.max_receive_message_size,
+        metavar="BYTES",
+        help="largest request message (default %(default)s)",
+    )
+    limits.add_argument(
+        "--connection-buffer-size",
+        type=int,
+        default=defaults.connection_buffer_size,
+        metavar="BYTES",
+        help="bytes of large unfinished request messages one connection may buffer "
+        "(default %(default)s)",
+    )
+    limits.add_argument(
+        "--stream-window-size",
+        type=int,
+        default=defaults.initial_window_size,
+        metavar="BYTES",
+        help="initial flow-control window of a request stream (default %(default)s)",
+    )
+    limits.add_argument(
+        "--max-resets-per-second",
+        type=float,
+        default=defaults.reset_rate,
+        metavar="N",
+        help=f"stream resets allowed per second after a burst of {defaults.reset_burst} "
+        "(rapid reset); beyond, GOAWAY ENHANCE_YOUR_CALM (default %(default)s)",
+    )
+    limits.add_argument(
+        "--max-control-frames-per-second",
+        type=float,
+        default=defaults.control_rate,
+        metavar="N",
+        help=f"PING/SETTINGS frames allowed per second after a burst of "
+        f"{defaults.control_burst}; beyond, GOAWAY ENHANCE_YOUR_CALM (default %(default)s)",
+    )
+
+
+def limits_from_args(args: argparse.Namespace) -> ServerLimits:
+    """The :class:`ServerLimits` of the parsed command line."""
+    try:
+        return ServerLimits(
+            max_concurrent_streams=args.max_concurrent_streams,
+            max_connections=args.max_connections,
+            idle_timeout=args.idle_timeout,
+            handshake_timeout=args.handshake_timeout,
+            max_header_list_size=args.max_header_list_size,
+            max_receive_message_size=args.max_receive_message_size,
+            connection_buffer_size=args.connection_buffer_size,
+            initial_window_size=args.stream_window_size,
+            reset_rate=args.max_resets_per_second,
+            control_rate=args.max_control_frames_per_second,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"python -m esdb_wire.server: error: {exc}") from None
 
 
 def server_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> EmbeddedServer:
@@ -142,6 +258,7 @@ def server_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             args.port,
             max_append_size=args.max_append_size,
             run_projections=args.run_projections,
+            limits=limits_from_args(args),
         )
     if args.certificate is None:
         parser.error(NO_CERTIFICATE)
@@ -162,6 +279,7 @@ def server_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         admin_password=args.default_admin_password,
         ops_password=args.default_ops_password,
         allow_anonymous_stream_access=args.allow_anonymous_stream_access,
+        limits=limits_from_args(args),
     )
 
 
@@ -184,7 +302,12 @@ async def _serve(server: EmbeddedServer) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    # A signal, or Operations.Shutdown (which stops the server itself).
+    signalled = asyncio.ensure_future(stop.wait())
+    shut_down = asyncio.ensure_future(server.wait_shut_down())
+    await asyncio.wait({signalled, shut_down}, return_when=asyncio.FIRST_COMPLETED)
+    signalled.cancel()
+    shut_down.cancel()
     await server.stop_async()
     print("esdb_wire embedded server stopped", flush=True)
 

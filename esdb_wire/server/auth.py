@@ -40,7 +40,7 @@ import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Final
+from typing import Any, Callable, Final, Protocol
 
 from esdb_wire.server import errors
 from esdb_wire.server.rpc import CallContext, Method
@@ -122,6 +122,17 @@ def _normalise(users: UserTable) -> dict[str, UserEntry]:
 # ---- authentication ------------------------------------------------------------------
 
 
+class UserLookup(Protocol):
+    """Where users live when they can change at run time (:mod:`esdb_wire.server.users`):
+    checked instead of the static table; ``generation`` moves on with every change."""
+
+    generation: int
+
+    def verify(self, name: str, password: str) -> User | None: ...
+
+    def principal(self, name: str) -> User | None: ...
+
+
 class Authenticator:
     """Turns a call's credentials into a :class:`User`, ``None`` (anonymous), or raises
     UNAUTHENTICATED (see the module docstring for the order)."""
@@ -132,10 +143,14 @@ class Authenticator:
         *,
         bearer_tokens: Mapping[str, str] | None = None,
         certificate_users: bool = True,
+        directory: UserLookup | None = None,
     ) -> None:
         """``users`` maps names to (password, groups); ``bearer_tokens`` maps tokens to user
         names (None: Bearer headers are ignored); ``certificate_users`` lets a client
-        certificate whose CN is a user name authenticate as that user."""
+        certificate whose CN is a user name authenticate as that user. With ``directory``
+        the users are looked up there instead of in ``users``."""
+        self._directory = directory
+        self._generation = -1 if directory is None else directory.generation
         self._users = _normalise(users)
         self._principals = {name: User(name, groups) for name, (_, groups) in self._users.items()}
         self._tokens = None if bearer_tokens is None else dict(bearer_tokens)
@@ -144,10 +159,16 @@ class Authenticator:
 
     def user(self, name: str) -> User | None:
         """The configured user called ``name``."""
+        if self._directory is not None:
+            return self._directory.principal(name)
         return self._principals.get(name)
 
     def authenticate(self, context: CallContext) -> User | None:
         header = context.metadata.get(_AUTHORIZATION)
+        directory = self._directory
+        if directory is not None and directory.generation != self._generation:
+            self._accepted.clear()  # users changed: check every credential again
+            self._generation = directory.generation
         if header is not None:
             known = self._accepted.get(header)
             if known is not None:
@@ -170,7 +191,7 @@ class Authenticator:
             return self._basic(parameter)
         if scheme == "Bearer" and self._tokens is not None:
             name = self._tokens.get(parameter)
-            user = None if name is None else self._principals.get(name)
+            user = None if name is None else self.user(name)
             if user is None:
                 raise errors.unauthenticated()
             return user
@@ -188,6 +209,11 @@ class Authenticator:
         name, sep, password = decoded.decode("utf-8", errors="replace").partition(":")
         if not sep:
             return None  # not handled by the Basic provider: the caller stays anonymous
+        if self._directory is not None:
+            found = self._directory.verify(name, password)
+            if found is None:
+                raise errors.unauthenticated()
+            return found
         entry = self._users.get(name)
         if entry is None or not hmac.compare_digest(
             entry[0].encode("utf-8"), password.encode("utf-8")
@@ -204,7 +230,7 @@ class Authenticator:
         for rdn in certificate.get("subject", ()):
             for key, value in rdn:
                 if key == "commonName":
-                    return self._principals.get(value)
+                    return self.user(value)
         return None
 
 
@@ -352,6 +378,7 @@ _PROJECTIONS = "event_store.client.projections.Projections"
 
 SERVICE_POLICIES: Final[Mapping[str, str]] = {
     _STREAMS: SERVICE,
+    "kurrentdb.protocol.v2.streams.StreamsService": SERVICE,
     "event_store.client.gossip.Gossip": ANONYMOUS,  # OverrideAnonymousEndpointAccessForGossip
     "event_store.client.server_features.ServerFeatures": ANONYMOUS,
     "event_store.client.operations.Operations": OPS_OR_ADMINS,
@@ -482,9 +509,11 @@ class Security:
         table.update(_normalise(users or {}))
         return cls(users=table, **options)
 
-    def authenticator(self) -> Authenticator:
+    def authenticator(self, directory: UserLookup | None = None) -> Authenticator:
+        """The authenticator of these settings (users from ``directory`` if given)."""
         return Authenticator(
             self.users,
             bearer_tokens=self.bearer_tokens,
             certificate_users=self.certificate_users,
+            directory=directory,
         )

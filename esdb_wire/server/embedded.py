@@ -22,6 +22,8 @@ from types import TracebackType
 from typing import Union
 from urllib.parse import quote
 
+from google.protobuf.descriptor import ServiceDescriptor
+
 from esdb_wire.protos import (
     gossip_pb2,
     persistent_pb2,
@@ -29,19 +31,36 @@ from esdb_wire.protos import (
     shared_pb2,
     status_pb2,
     streams_pb2,
+    v2_streams_pb2,
 )
 from esdb_wire.protos.wire_names import canonical_name
-from esdb_wire.server.auth import DEFAULT_PASSWORD, Security, StreamAccess, secure_methods
+from esdb_wire.server.auth import (
+    DEFAULT_PASSWORD,
+    Security,
+    StreamAccess,
+    UserLookup,
+    secure_methods,
+)
 from esdb_wire.server.features import GossipService, ServerFeaturesService
 from esdb_wire.server.host import GrpcHost
+from esdb_wire.server.monitoring import count_calls
 from esdb_wire.server.persistent import PersistentSubscriptionsService
-from esdb_wire.server.projections import StandardProjections
 from esdb_wire.server.rpc import Method, message_types, methods_of
 from esdb_wire.server.store import DEFAULT_MAX_APPEND_SIZE, EventStore
 from esdb_wire.server.streams import StreamsService
+from esdb_wire.server.streams_v2 import StreamsV2Service
+from esdb_wire.server.subsystems import TYPE_MODULES, Subsystems
+from esdb_wire.transport.server_limits import ServerLimits
 
 _TYPES = message_types(
-    shared_pb2, status_pb2, streams_pb2, persistent_pb2, gossip_pb2, serverfeatures_pb2
+    shared_pb2,
+    status_pb2,
+    streams_pb2,
+    persistent_pb2,
+    gossip_pb2,
+    serverfeatures_pb2,
+    v2_streams_pb2,
+    *TYPE_MODULES,
 )
 
 # --run-projections values (the server's ProjectionType, case-insensitive).
@@ -80,12 +99,10 @@ def _ca_files(ca: Path) -> list[Path]:
 
 
 def _run_projections(value: str) -> bool:
-    """Whether ``value`` (``--run-projections``) starts the standard projections.
-
-    "all" runs them as a node with ``--run-projections=All
-    --start-standard-projections=true`` does. "system" only registers them on a real node
-    (they stay stopped unless standard projections are started), so it writes nothing,
-    like "none".
+    """Whether ``value`` (``--run-projections``) starts the standard projections by
+    default: "all" runs them as a node with ``--run-projections=All
+    --start-standard-projections=true`` does; "system" registers them stopped (the
+    Projections service is mounted), "none" has no projections subsystem at all.
     """
     key = value.lower()
     if key not in RUN_PROJECTIONS_CHOICES:
@@ -100,6 +117,8 @@ def build_methods(
     *,
     security: Security | None = None,
     persistent: PersistentSubscriptionsService | None = None,
+    extra_services: Sequence[tuple[object, ServiceDescriptor]] = (),
+    users: UserLookup | None = None,
 ) -> dict[str, Method]:
     """Every rpc the embedded server answers, keyed by gRPC path. ``gossip`` advertises
     the node's address (set its ``port`` once the listening port is known); ``persistent``
@@ -122,10 +141,15 @@ def build_methods(
             streams_pb2.DESCRIPTOR.services_by_name["Streams"],
         ),
         (
+            StreamsV2Service(store, access=access),
+            v2_streams_pb2.DESCRIPTOR.services_by_name["StreamsService"],
+        ),
+        (
             persistent or PersistentSubscriptionsService(store, access=access),
             persistent_pb2.DESCRIPTOR.services_by_name["PersistentSubscriptions"],
         ),
         (gossip, gossip_pb2.DESCRIPTOR.services_by_name["Gossip"]),
+        *extra_services,
         (
             ServerFeaturesService(lambda: pairs),
             serverfeatures_pb2.DESCRIPTOR.services_by_name["ServerFeatures"],
@@ -136,7 +160,7 @@ def build_methods(
         methods.update(mounted)
         pairs.extend((canonical_name(descriptor.full_name), m.name) for m in mounted.values())
     if security is not None:
-        methods = secure_methods(methods, security.authenticator())
+        methods = secure_methods(methods, security.authenticator(users))
     return methods
 
 
@@ -167,6 +191,8 @@ class EmbeddedServer:
         ops_password: str = DEFAULT_PASSWORD,
         allow_anonymous_stream_access: bool = False,
         bearer_tokens: Mapping[str, str] | None = None,
+        limits: ServerLimits | None = None,
+        start_standard_projections: bool | None = None,
     ) -> None:
         """``run_projections`` is "none" (the default, as on a real node), "system" (the
         same here) or "all": the standard projections (``$streams``, ``$ce-``, ``$et-``,
@@ -190,6 +216,10 @@ class EmbeddedServer:
         self.max_append_size = max_append_size
         self.run_projections = run_projections
         self._projections = _run_projections(run_projections)
+        self.start_standard_projections = start_standard_projections
+        self.subsystems: Subsystems | None = None
+        self.shut_down = threading.Event()  # set once Operations.Shutdown has stopped it
+        self.limits = limits or ServerLimits()
         self.certificate = certificate
         self.private_key = private_key
         self.ca = ca
@@ -241,17 +271,34 @@ class EmbeddedServer:
 
     async def start_async(self) -> EmbeddedServer:
         """Start listening on the running event loop."""
-        observer = StandardProjections() if self._projections else None
-        self.store = EventStore(max_append_size=self.max_append_size, observer=observer)
+        self.store = EventStore(max_append_size=self.max_append_size)
+        self.subsystems = Subsystems(
+            run_projections=self.run_projections,
+            start_standard_projections=self.start_standard_projections,
+        )
+        await self.subsystems.start(
+            self.store,
+            users=None if self.security is None else self.security.users,
+            node_endpoint=lambda: f"{self.host}:{self.port}",
+            connections=lambda: 0 if self._grpc is None else len(self._grpc.connections),
+            shutdown=self._shutdown,
+            restart_persistent=self._restart_persistent,
+        )
         gossip = GossipService(self.host, self.port)
         context = None
         if self.certificate is not None and self.private_key is not None:
             context = server_ssl_context(self.certificate, self.private_key, self.ca)
         self._persistent = PersistentSubscriptionsService(self.store)
         methods = build_methods(
-            self.store, gossip, security=self.security, persistent=self._persistent
+            self.store,
+            gossip,
+            security=self.security,
+            persistent=self._persistent,
+            extra_services=self.subsystems.services(),
+            users=self.subsystems.users,
         )
-        self._grpc = GrpcHost(methods, ssl_context=context)
+        methods = count_calls(methods, self.subsystems.calls)
+        self._grpc = GrpcHost(methods, ssl_context=context, limits=self.limits)
         self.port = await self._grpc.start(self.host, self.port)
         gossip.port = self.port  # advertise the port actually bound (port 0: any)
         return self
@@ -263,6 +310,27 @@ class EmbeddedServer:
         if self._grpc is not None:
             await self._grpc.stop(grace)
             self._grpc = None
+        if self.subsystems is not None:
+            await self.subsystems.stop()
+            self.subsystems = None
+
+    async def _shutdown(self) -> None:
+        """Operations.Shutdown: stop serving gracefully (the loop thread stays until
+        :meth:`stop`); :attr:`shut_down` is set once stopped."""
+        await self.stop_async()
+        self.shut_down.set()
+
+    async def wait_shut_down(self, poll: float = 0.2) -> None:
+        """Return once Operations.Shutdown has stopped the server."""
+        while not self.shut_down.is_set():
+            await asyncio.sleep(poll)
+
+    async def _restart_persistent(self) -> object:
+        from esdb_wire.protos import shared_pb2 as shared  # noqa: PLC0415
+
+        if self._persistent is None:
+            return None
+        return await self._persistent.RestartSubsystem(shared.Empty(), _NoContext())
 
     def start(self) -> EmbeddedServer:
         """Start on a background event loop thread; returns once the port is bound."""
@@ -301,3 +369,16 @@ class EmbeddedServer:
 def mounted_paths(server: EmbeddedServer) -> Iterable[str]:
     """The gRPC paths a running server answers (for diagnostics)."""
     return sorted(server._grpc.methods) if server._grpc is not None else []
+
+
+class _NoContext:
+    """The context of a call the server makes to itself."""
+
+    metadata: Mapping[str, str] = {}
+    peer = "local"
+
+    def time_remaining(self) -> float | None:
+        return None
+
+    def set_trailers(self, trailers: object) -> None:
+        del trailers

@@ -32,11 +32,12 @@ def features_of(service_name: str, method_name: str) -> list[str]:
 
 
 def supported_methods(pairs: MethodPairs, version: str) -> serverfeatures_pb2.SupportedMethods:
-    """Every method of a service whose (canonical) name contains "client", lower-cased."""
+    """Every method of a service whose (canonical) name contains "client" or
+    "kurrentdb.protocol" (the v2 APIs), lower-cased."""
     result = serverfeatures_pb2.SupportedMethods(event_store_server_version=version)
     seen: set[tuple[str, str]] = set()
     for service_name, method_name in pairs:
-        if "client" not in service_name:
+        if "client" not in service_name and "kurrentdb.protocol" not in service_name:
             continue
         key = (method_name.lower(), service_name.lower())
         if key in seen:

@@ -3,12 +3,19 @@
 One :class:`_ServerProtocol` per accepted connection feeds the sans-IO
 :class:`~esdb_wire.transport.server_connection.ServerConnection`; each call runs its
 handler in its own task, so a live subscription never holds up an append.
+
+The host enforces the connection-level parts of
+:class:`~esdb_wire.transport.server_limits.ServerLimits`: a cap on open connections
+(room is made by closing the connection idle the longest), the handshake and idle
+timeouts, reading a peer's input in slices so one connection cannot hold the event loop,
+and no reading from a peer whose replies pile up unread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 import ssl
@@ -20,6 +27,7 @@ from google.protobuf.message import DecodeError, Message
 
 from esdb_wire.server.rpc import UNHANDLED_MESSAGE, Method, RpcError
 from esdb_wire.transport.server_connection import ServerConnection, ServerStream
+from esdb_wire.transport.server_limits import ServerLimits
 from esdb_wire.transport.status import MetadataValue, StatusCode
 
 log = logging.getLogger("esdb_wire.server")
@@ -28,6 +36,11 @@ log = logging.getLogger("esdb_wire.server")
 SEND_BUFFER_LIMIT = 1024 * 1024
 # Responses are written in batches of about this many bytes (several per DATA frame).
 PACK_SIZE = 65536
+# Seconds of one connection's input processing per event loop turn (in slices of
+# ServerLimits.read_slice bytes): a flood of small frames shares the loop with the others.
+TURN_BUDGET = 0.002
+# Seconds a closing connection gets to flush its last frames to a peer that is not reading.
+CLOSE_GRACE = 2.0
 
 
 class _Context:
@@ -73,13 +86,27 @@ class _ServerProtocol(asyncio.Protocol):
     def __init__(self, host: GrpcHost) -> None:
         self.host = host
         self.loop = host.loop
-        self.core = ServerConnection(max_receive_message_size=host.max_receive_message_size)
+        self.limits = host.limits
+        self.core = ServerConnection(host.limits, clock=self.loop.time)
         self.transport: asyncio.Transport | None = None
         self.peer = "unknown"
         self.peer_certificate: dict[str, Any] | None = None
         self.tasks: dict[ServerStream, asyncio.Task[None]] = {}
         self._unflushed: set[ServerStream] = set()
         self._writable: asyncio.Future[None] | None = None
+        self._lost = False
+        # Ending: nothing more is read (input is dropped) or written.
+        self._closing = False
+        # Input not yet processed (read in slices, see ServerLimits.read_slice).
+        self._backlog = bytearray()
+        self._backlog_scheduled = False
+        self._write_backlogged = False
+        self._reading_paused = False
+        # When the connection last became without calls (None: calls in progress).
+        self.idle_since: float | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._handshake_timer: asyncio.TimerHandle | None = None
+        self._abort_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
@@ -89,6 +116,15 @@ class _ServerProtocol(asyncio.Protocol):
         address = transport.get_extra_info("peername")
         if isinstance(address, tuple):
             self.peer = f"{address[0]}:{address[1]}"
+        if not self.host.make_room():
+            log.warning(
+                "refused a connection from %s: %d connections, all with calls in progress",
+                self.peer,
+                len(self.host.connections),
+            )
+            self._lost = True
+            transport.abort()
+            return
         if self.host.ssl_context is not None:
             self.peer_certificate = transport.get_extra_info("peercert") or None
         sock = transport.get_extra_info("socket")
@@ -97,22 +133,68 @@ class _ServerProtocol(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.host.connections.add(self)
         log.info("connection from %s", self.peer)
+        self._handshake_timer = self.loop.call_later(
+            self.limits.handshake_timeout, self._handshake_expired
+        )
+        self._became_idle()
         self.core.initiate()
         self.flush()
 
     def data_received(self, data: bytes) -> None:
-        self.core.receive_data(data)
+        if self._lost or self._closing:
+            return
+        if not self._backlog and len(data) <= self.limits.read_slice:
+            self.core.receive_data(data)
+            self.after_core_work()
+            return
+        self._backlog += data
+        if not self._backlog_scheduled:
+            self._process_backlog()
+
+    def _process_backlog(self) -> None:
+        """Process pending input for up to :data:`TURN_BUDGET` seconds; the rest on a later
+        loop turn, so a peer sending floods of small frames shares the event loop."""
+        self._backlog_scheduled = False
+        if self._lost or self._closing:
+            self._backlog.clear()
+            return
+        size = self.limits.read_slice
+        backlog = self._backlog
+        core = self.core
+        deadline = self.loop.time() + TURN_BUDGET
+        while backlog and not core.closed:
+            chunk = bytes(backlog[:size])
+            del backlog[:size]
+            core.receive_data(chunk)
+            if self.loop.time() >= deadline:
+                break
         self.after_core_work()
+        if self._backlog and not self.core.closed and not self._lost and not self._closing:
+            self._backlog_scheduled = True
+            self.loop.call_soon(self._process_backlog)
+        else:
+            self._backlog.clear()
+        self._update_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        log.info("connection from %s closed%s", self.peer, f" ({exc})" if exc else "")
-        self.core.connection_lost()
-        self._wake()
-        for task in self.tasks.values():
-            task.cancel()
-        self.host.connections.discard(self)
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
+        if self.host.connections.__contains__(self):
+            log.info("connection from %s closed%s", self.peer, f" ({exc})" if exc else "")
+        self._lost = True
+        self._backlog.clear()
+        for timer in (self._idle_timer, self._handshake_timer, self._abort_timer):
+            if timer is not None:
+                timer.cancel()
+        try:
+            self.core.connection_lost()
+            self._wake()
+        finally:
+            # Every task this connection started ends with it.
+            for task in list(self.tasks.values()):
+                task.cancel()
+            self.host.connections.discard(self)
+            self.host.idle.pop(self, None)
+            if self._writable is not None and not self._writable.done():
+                self._writable.set_result(None)
 
     def pause_writing(self) -> None:
         if self._writable is None or self._writable.done():
@@ -121,32 +203,78 @@ class _ServerProtocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
+        if self._write_backlogged:
+            self._write_backlogged = False
+            self._update_reading()
 
     # -- plumbing ----------------------------------------------------------------------
 
     def flush(self) -> None:
         data = self.core.data_to_send()
-        if data and self.transport is not None:
-            self.transport.write(data)
+        transport = self.transport
+        if data and transport is not None and not self._lost:
+            transport.write(data)
+            if transport.get_write_buffer_size() > self.limits.write_buffer_limit:
+                # The peer is not reading what it is sent: stop reading what it sends.
+                self._write_backlogged = True
+                self._update_reading()
+
+    def _update_reading(self) -> None:
+        transport = self.transport
+        if transport is None or self._lost or transport.is_closing():
+            return
+        pause = not self._closing and (self._write_backlogged or self._backlog_scheduled)
+        if pause and not self._reading_paused:
+            self._reading_paused = True
+            transport.pause_reading()
+        elif not pause and self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
 
     def after_core_work(self) -> None:
         core = self.core
-        while core.new_streams:
-            stream = core.new_streams.popleft()
-            stream.waiter = asyncio.Event()
-            self.tasks[stream] = self.loop.create_task(self._serve(stream))
+        if not self._lost:
+            while core.new_streams:
+                stream = core.new_streams.popleft()
+                stream.waiter = asyncio.Event()
+                self.tasks[stream] = self.loop.create_task(self._serve(stream))
         self.flush()
         self._wake()
-        if core.closed and self.transport is not None:
-            self.transport.close()
+        if core.closed:
+            self._close_transport()
+        elif core.active_streams or self.tasks:
+            self._became_busy()
+        else:
+            self._became_idle()
+
+    def _close_transport(self) -> None:
+        """Close after the last frames (a GOAWAY) are sent. On TCP the write side is shut
+        first and the peer's input is read and dropped until it closes too: closing with
+        unread input would reset the connection and could destroy the GOAWAY in flight.
+        Either way the connection is aborted after :data:`CLOSE_GRACE` seconds."""
+        transport = self.transport
+        if transport is None or self._closing or transport.is_closing():
+            return
+        self._closing = True
+        self._backlog.clear()
+        if transport.can_write_eof():
+            transport.write_eof()
+            self._update_reading()
+        else:
+            transport.close()
+        self._abort_timer = self.loop.call_later(CLOSE_GRACE, transport.abort)
 
     def _wake(self) -> None:
         touched = self.core.touched
+        current = asyncio.current_task()
         for stream in touched:
-            stream.waiter.set()
+            waiter = stream.waiter
+            if waiter is None:  # never dispatched (refused or answered up front)
+                continue
+            waiter.set()
             if stream.error is StatusCode.CANCELLED:
                 task = self.tasks.get(stream)
-                if task is not None and task is not asyncio.current_task():
+                if task is not None and task is not current:
                     task.cancel()
         touched.clear()
 
@@ -154,6 +282,50 @@ class _ServerProtocol(asyncio.Protocol):
         event: asyncio.Event = stream.waiter
         event.clear()
         await event.wait()
+
+    # -- timeouts ----------------------------------------------------------------------
+
+    def _handshake_expired(self) -> None:
+        self._handshake_timer = None
+        if not self.core.preface_received and not self._lost:
+            log.info("closing a connection from %s: no HTTP/2 preface in time", self.peer)
+            self.core.connection_lost()
+            self._wake()
+            if self.transport is not None:
+                self.transport.abort()
+
+    def _became_idle(self) -> None:
+        if self.idle_since is not None or self._lost:
+            return
+        self.idle_since = self.loop.time()
+        self.host.idle[self] = None
+        timeout = self.limits.idle_timeout
+        if timeout is not None and self._idle_timer is None:
+            self._idle_timer = self.loop.call_later(timeout, self._idle_expired)
+
+    def _became_busy(self) -> None:
+        if self.idle_since is not None:
+            self.idle_since = None
+            self.host.idle.pop(self, None)
+
+    def _idle_expired(self) -> None:
+        self._idle_timer = None
+        timeout = self.limits.idle_timeout
+        if self.idle_since is None or self._lost or timeout is None:
+            return
+        remaining = self.idle_since + timeout - self.loop.time()
+        if remaining > 0.001:
+            self._idle_timer = self.loop.call_later(remaining, self._idle_expired)
+            return
+        log.info("closing a connection from %s: idle for %.0f s", self.peer, timeout)
+        self.close_idle()
+
+    def close_idle(self) -> None:
+        """GOAWAY and close a connection without calls in progress."""
+        self.core.close_idle()
+        self.flush()
+        self._wake()
+        self._close_transport()
 
     # -- one call ----------------------------------------------------------------------
 
@@ -177,7 +349,7 @@ class _ServerProtocol(asyncio.Protocol):
             await self._run(method, stream, context)
             core.finish(stream, StatusCode.OK, trailers=context.trailers)
         except RpcError as error:
-            core.finish(stream, error.code, error.message, error.trailers)
+            core.finish(stream, error.code, error.message, error.trailers, details=error.details)
         except asyncio.CancelledError:
             if stream.error is None and not stream.closed:
                 if deadline_handle is not None and self.loop.time() >= deadline_handle.when():
@@ -190,6 +362,7 @@ class _ServerProtocol(asyncio.Protocol):
             if deadline_handle is not None:
                 deadline_handle.cancel()
             self.tasks.pop(stream, None)
+            core.handler_finished(stream)
             self.after_core_work()
 
     async def _run(self, method: Method, stream: ServerStream, context: _Context) -> None:
@@ -265,8 +438,11 @@ class _ServerProtocol(asyncio.Protocol):
         for stream in list(self.core.streams.values()):
             self.core.reset(stream, h2.errors.ErrorCodes.CANCEL)
         self.flush()
-        if self.transport is not None:
-            self.transport.close()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            self._closing = True
+            transport.close()
+            self._abort_timer = self.loop.call_later(CLOSE_GRACE, transport.abort)
 
 
 class GrpcHost:
@@ -277,12 +453,22 @@ class GrpcHost:
         methods: Mapping[str, Method],
         *,
         ssl_context: ssl.SSLContext | None = None,
-        max_receive_message_size: int = 16 * 1024 * 1024,
+        max_receive_message_size: int | None = None,
+        limits: ServerLimits | None = None,
     ) -> None:
+        """``limits`` bounds what each peer may cost (see
+        :class:`~esdb_wire.transport.server_limits.ServerLimits`);
+        ``max_receive_message_size``, when given, overrides its value of that name."""
+        limits = limits or ServerLimits()
+        if max_receive_message_size is not None:
+            limits = dataclasses.replace(limits, max_receive_message_size=max_receive_message_size)
+        self.limits = limits
         self.methods = dict(methods)
         self.ssl_context = ssl_context
-        self.max_receive_message_size = max_receive_message_size
+        self.max_receive_message_size = limits.max_receive_message_size
         self.connections: set[_ServerProtocol] = set()
+        # Connections without calls in progress, the longest idle first.
+        self.idle: dict[_ServerProtocol, None] = {}
         self._server: asyncio.AbstractServer | None = None
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -298,10 +484,34 @@ class GrpcHost:
         if self.ssl_context is not None:
             self.ssl_context.set_alpn_protocols(["h2"])
         self._server = await self._loop.create_server(
-            lambda: _ServerProtocol(self), host, port, ssl=self.ssl_context, reuse_address=True
+            lambda: _ServerProtocol(self),
+            host,
+            port,
+            ssl=self.ssl_context,
+            reuse_address=True,
+            ssl_handshake_timeout=(
+                self.limits.handshake_timeout if self.ssl_context is not None else None
+            ),
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
+
+    def make_room(self) -> bool:
+        """Whether a new connection may be served: below the limit, or once the
+        connection idle the longest is closed. False when every connection has calls."""
+        if len(self.connections) < self.limits.max_connections:
+            return True
+        for connection in self.idle:
+            log.info(
+                "closing the idle connection from %s to make room (%d connections)",
+                connection.peer,
+                len(self.connections),
+            )
+            self.idle.pop(connection)
+            self.connections.discard(connection)
+            connection.close_idle()
+            return True
+        return False
 
     async def stop(self, grace: float = 1.0) -> None:
         """Stop accepting, GOAWAY every connection, let calls finish for ``grace`` seconds."""

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Final, Union
 
+from esdb_wire.server.filters import compile_filter_regex
 from esdb_wire.server.store import (
     ANY,
     LINK_EVENT_TYPE,
@@ -134,7 +135,7 @@ class EventFilterSpec:
         """The filter as ``EventFilter`` applies it to ``$all``: DefaultAllFilter, then this."""
         by_stream = self.context == "streamid"
         if self.kind == "regex":
-            search = re.compile(self.data).search
+            search = compile_filter_regex(self.data).search
             if by_stream:
                 return lambda r: in_default_all_filter(r) and search(r.stream_name) is not None
             return lambda r: in_default_all_filter(r) and search(r.event_type) is not None
@@ -148,7 +149,7 @@ def filter_from_expression(by_stream: bool, regex: str, prefixes: Sequence[str])
     """The filter of a request's ``Expression``: the regex if non-empty, else the prefixes."""
     context = "streamid" if by_stream else "eventtype"
     if regex:
-        re.compile(regex)  # the server builds the Regex when it converts the request
+        compile_filter_regex(regex)  # the server builds the Regex when it converts the request
         return EventFilterSpec(context, "regex", regex)
     return EventFilterSpec(context, "prefix", ",".join(prefixes))
 

@@ -32,18 +32,25 @@ UNHANDLED_MESSAGE = "Exception was thrown by handler."
 
 
 class RpcError(Exception):
-    """Raised by a handler: end the call with ``code``, ``message`` and trailers."""
+    """Raised by a handler: end the call with ``code``, ``message`` and trailers.
+
+    ``details`` is the ``grpc-status-details-bin`` trailer (an encoded ``google.rpc.Status``
+    with the same code and message), for APIs with rich errors (KurrentDB's v2 Streams).
+    """
 
     def __init__(
         self,
         code: StatusCode,
         message: str,
         trailers: Sequence[tuple[str, MetadataValue]] = (),
+        *,
+        details: bytes | None = None,
     ) -> None:
         super().__init__(code, message)
         self.code = code
         self.message = message
         self.trailers = tuple(trailers)
+        self.details = details
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.message}"

@@ -271,6 +271,10 @@ class EventStore:
         self._observer: WriteObserver | None = None
         self._write_system_records()
         self._observer = observer
+        # Projections (esdb_wire.server.projections): called before a read of a system
+        # stream, so that the native projections have processed what was committed.
+        self.read_barrier: Callable[[], None] | None = None
+        self._in_read_barrier = False
 
     # ---- log ----------------------------------------------------------------------
 
@@ -454,6 +458,13 @@ class EventStore:
         ``count``. None when the stream has no events or is soft-deleted. Raises
         :class:`StreamDeletedError` for a tombstoned stream unless ``include_tombstoned``.
         """
+        barrier = self.read_barrier
+        if barrier is not None and stream_name.startswith("$") and not self._in_read_barrier:
+            self._in_read_barrier = True
+            try:
+                barrier()
+            finally:
+                self._in_read_barrier = False
         if not include_tombstoned and self.is_tombstoned(stream_name):
             raise StreamDeletedError(stream_name)
         stream = self._streams.get(stream_name)
@@ -572,6 +583,66 @@ class EventStore:
             self._soft_undelete(original, self.last_revision(original) + 1, created)
         return Success(stream.last_revision, position)
 
+    def write_transaction(self, events: Sequence[tuple[str, ProposedEvent]]) -> list[Record]:
+        """Append ``events`` (stream name, event) to the log in this order as one
+        transaction, for multi-stream appends (KurrentDB's v2 API). The caller has already
+        checked every stream's expected state; nothing awaits in between, so readers see
+        all of the records or none. Soft-deleted streams written to are recreated (as by
+        :meth:`append`); the observer hears about the records once, after the last."""
+        if not events:
+            return []
+        created = self.clock()
+        recreate: dict[str, int] = {}
+        for name, _ in events:
+            if name not in recreate:
+                original = name[len(METASTREAM_PREFIX) :] if is_metastream(name) else None
+                if self.is_soft_deleted(name):
+                    recreate[name] = self.last_revision(name) + 1
+                elif original is not None and self.is_soft_deleted(original):
+                    recreate[name] = -1
+                    recreate.setdefault(original, self.last_revision(original) + 1)
+        log = self._log
+        committed = self._committed
+        position = self._log_end
+        written: list[Record] = []
+        for name, event in events:
+            stream = self._stream(name)
+            revision = len(stream.records)
+            end = position + len(name.encode()) + _RECORD_OVERHEAD
+            end += event_size(event.event_type, event.data, event.custom_metadata)
+            record = Record(
+                position,
+                end,
+                name,
+                revision,
+                event.event_id,
+                event.event_type,
+                event.is_json,
+                event.data,
+                event.custom_metadata,
+                created,
+            )
+            stream.records.append(record)
+            log.append(record)
+            self._positions.append(position)
+            committed.pop(event.event_id, None)
+            committed[event.event_id] = (name, revision)
+            written.append(record)
+            if is_metastream(name):
+                self._stream(name[len(METASTREAM_PREFIX) :]).meta = parse_metadata(record)
+            position = end
+        while len(committed) > self._cache_size:
+            committed.popitem(last=False)
+        self._log_end = position
+        observer = self._observer
+        if observer is not None:
+            self._observe(observer, written)
+        for name, first_new in recreate.items():
+            if first_new >= 0:
+                self._soft_undelete(name, first_new, created)
+        self._notify()
+        return written
+
     def delete(self, stream_name: str, expected: int) -> WriteResult:
         """Soft delete: write ``{"$tb": 2^63-1}`` to the metastream (§3.9)."""
         decision = self._check(stream_name, expected, [uuid.uuid4()])
@@ -672,6 +743,53 @@ class EventStore:
                 return _Ok(current, soft_deleted)
             return WrongExpectedVersion(current, expected)
         return _Idempotent(expected + len(event_ids))
+
+    # ---- scavenge (esdb_wire.server.operations) ----------------------------------------
+
+    def scavenge(self) -> tuple[int, int]:
+        """Drop from the log the records no read can return any more, as a scavenge does:
+        events of tombstoned streams (not the tombstone), of soft-deleted streams, before
+        a stream's ``$tb``, past its ``$maxCount``, older than its ``$maxAge``, and the
+        superseded events of metastreams. Each stream's last event stays (it carries the
+        stream's version). Returns (records dropped, bytes of log saved)."""
+        kept: list[Record] = []
+        dropped = 0
+        saved = 0
+        for record in self._log:
+            if self._scavengeable(record):
+                dropped += 1
+                saved += record.end - record.position
+                records = self._streams[record.stream_name].records
+                records[record.revision] = _scavenged(record)
+            else:
+                kept.append(record)
+        if dropped:
+            self._log = kept
+            self._positions = [record.position for record in kept]
+        return dropped, saved
+
+    def _scavengeable(self, record: Record) -> bool:
+        name = record.stream_name
+        stream = self._streams.get(name)
+        if stream is None or record.revision >= len(stream.records):
+            return False  # a tombstone (revision 2^63-1) or not indexed
+        if stream.records[record.revision] is not record:
+            return False
+        if self.is_tombstoned(name):
+            return True
+        if record.revision == stream.last_revision:
+            return False
+        if self.is_soft_deleted(name):
+            return True
+        low, oldest = self._first_visible(name, stream.last_revision)
+        return record.revision < low or record.created < oldest
+
+
+def _scavenged(record: Record) -> Record:
+    """What stays in a stream's index for a scavenged event: no data, never visible."""
+    return Record(
+        -1, -1, record.stream_name, record.revision, record.event_id, "", False, b"", b"", -1
+    )
 
 
 def readable_target(target: Record | None, may_read: ReadCheck | None) -> Record | None:

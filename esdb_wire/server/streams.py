@@ -23,6 +23,8 @@ from esdb_wire.protos.wire_names import pack_any
 from esdb_wire.server import errors
 from esdb_wire.server.auth import DELETE, READ, WRITE, StreamAccess, User, user_of
 from esdb_wire.server.encoding import read_event_response, recorded_event_bytes
+from esdb_wire.server.filters import compile_filter_regex
+from esdb_wire.server.indexes import index_filter
 from esdb_wire.server.rpc import CallContext, RpcError
 from esdb_wire.server.store import (
     ANY,
@@ -175,8 +177,17 @@ def _confirmation() -> ReadResp:
     )
 
 
-def _caught_up() -> ReadResp:
-    return ReadResp(caught_up=ReadResp.CaughtUp())
+def _caught_up(ticks: int, *, revision: int = -1, position: int = -1) -> ReadResp:
+    """``caught_up`` with its 25.1 fields: the server time, and the resume point (a stream
+    revision or an ``$all`` position) when anything was read."""
+    caught_up = ReadResp.CaughtUp()
+    caught_up.timestamp.seconds, remainder = divmod(ticks, 10_000_000)
+    caught_up.timestamp.nanos = remainder * 100
+    if revision >= 0:
+        caught_up.stream_revision = revision
+    if position >= 0:
+        caught_up.position.commit_position = caught_up.position.prepare_position = position
+    return ReadResp(caught_up=caught_up)
 
 
 def filter_predicate(options: ReadReq.Options.FilterOptions) -> Predicate:
@@ -185,10 +196,14 @@ def filter_predicate(options: ReadReq.Options.FilterOptions) -> Predicate:
     if case is None:
         raise errors.invalid_argument(_filter_text(options), errors.FILTER_OPTIONS_TYPE)
     expression = getattr(options, case)
+    if case == "stream_identifier" and not expression.regex:
+        index = index_filter(expression.prefix)  # "$idx-..." reads a secondary index
+        if index is not None:
+            return index
     attribute = operator.attrgetter("stream_name" if case == "stream_identifier" else "event_type")
     if expression.regex:
         try:
-            search = re.compile(expression.regex).search
+            search = compile_filter_regex(expression.regex).search
         except re.error:
             raise errors.unhandled() from None
         return lambda record: search(attribute(record)) is not None
@@ -396,7 +411,7 @@ class StreamsService:
             raise errors.stream_deleted(name)
         live = checkpoint >= store.last_revision(name)
         if live:
-            yield _caught_up()
+            yield _caught_up(store.clock(), revision=checkpoint)
         while True:
             if store.is_tombstoned(name):
                 if not live:
@@ -409,7 +424,7 @@ class StreamsService:
             if found is None or not found.records:
                 if not live:
                     live = True
-                    yield _caught_up()
+                    yield _caught_up(store.clock(), revision=checkpoint)
                 await store.wait_for_records_after(head)
                 continue
             for record in found.records:
@@ -449,7 +464,7 @@ class StreamsService:
         yield _confirmation()
         live = checkpoint >= store.last_position
         if live:
-            yield _caught_up()
+            yield _caught_up(store.clock(), position=checkpoint)
         considered = 0
         last_checkpoint = -1
         while True:
@@ -461,7 +476,7 @@ class StreamsService:
                         last_checkpoint = checkpoint
                         yield _checkpoint(checkpoint)
                     considered = 0
-                    yield _caught_up()
+                    yield _caught_up(store.clock(), position=checkpoint)
                 await store.wait_for_records_after(checkpoint)
                 continue
             for record in batch:

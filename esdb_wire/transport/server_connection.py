@@ -7,7 +7,10 @@ no I/O: a driver feeds bytes and sends :meth:`ServerConnection.data_to_send`.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import logging
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, Callable
@@ -19,10 +22,9 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from esdb_wire.transport.flow import Inbound, Outbound
+from esdb_wire.transport.flow import Outbound
 from esdb_wire.transport.framing import FramingError, encode_message
 from esdb_wire.transport.hpack_static import StaticHeaderEncoder
-from esdb_wire.transport.http2.header_block import H2HeaderDecoder
 from esdb_wire.transport.metadata import (
     MetadataError,
     decode_metadata,
@@ -30,7 +32,16 @@ from esdb_wire.transport.metadata import (
     encode_grpc_message,
     encode_metadata,
 )
+from esdb_wire.transport.server_headers import ServerHeaderDecoder
+from esdb_wire.transport.server_limits import (
+    ReceiveBudget,
+    ServerInbound,
+    ServerLimits,
+    TokenBucket,
+)
 from esdb_wire.transport.status import MetadataItems, MetadataValue, StatusCode
+
+log = logging.getLogger("esdb_wire.server.transport")
 
 RESPONSE_HEADERS = [
     (b":status", b"200"),
@@ -44,12 +55,15 @@ class ServerStream:
 
     __slots__ = (
         "closed",
+        "dispatched",
         "error",
+        "handler_done",
         "headers_sent",
         "inbound",
         "metadata",
         "outbound",
         "path",
+        "released",
         "request_ended",
         "stream_id",
         "timeout",
@@ -57,12 +71,12 @@ class ServerStream:
         "waiter",
     )
 
-    def __init__(self, stream_id: int, path: str, max_message_size: int) -> None:
+    def __init__(self, stream_id: int, path: str, max_message_size: int, window: int) -> None:
         self.stream_id = stream_id
         self.path = path
         self.metadata: MetadataItems = ()
         self.timeout: float | None = None
-        self.inbound = Inbound(max_message_size)
+        self.inbound = ServerInbound(stream_id, max_message_size, window)
         self.outbound = Outbound()
         self.outbound.forget_replay()
         self.request_ended = False
@@ -72,8 +86,13 @@ class ServerStream:
         # Set when the client reset the stream or the request was malformed.
         self.error: StatusCode | None = None
         self.closed = False
-        # For the driver: whatever it uses to wake this call's handler.
+        # For the driver: whatever it uses to wake this call's handler (None until the
+        # call is dispatched, i.e. has a complete message or an ended request).
         self.waiter: Any = None
+        self.dispatched = False
+        self.handler_done = False
+        # No longer counted against the connection's concurrent streams.
+        self.released = False
 
     @property
     def readable(self) -> bool:
@@ -81,20 +100,39 @@ class ServerStream:
         return bool(self.inbound.messages) or self.request_ended or self.closed
 
 
+class _LocalSettings(h2.settings.Settings):
+    """The server's settings as advertised, with h2's own check of concurrent inbound
+    streams switched off: h2 would fail the whole connection, the server refuses the
+    extra stream alone (REFUSED_STREAM) and also counts streams whose handlers still run."""
+
+    @property
+    def max_concurrent_streams(self) -> int:
+        return 2**31 - 1
+
+    @max_concurrent_streams.setter
+    def max_concurrent_streams(self, value: int) -> None:
+        self[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = value
+
+
 class ServerConnection:
     """gRPC server protocol state for one accepted HTTP/2 connection.
 
-    New calls appear in :attr:`new_streams` (the driver starts their handlers);
-    streams whose state changed in :attr:`touched`.
+    New calls appear in :attr:`new_streams` once their first request message is complete
+    (or the request ended): the driver starts their handlers then, and tells
+    :meth:`handler_finished` when one ends. Streams whose state changed are in
+    :attr:`touched`. The bounds of :class:`ServerLimits` are enforced here: concurrent
+    streams, buffered request bytes, header list size, and the reset and control-frame
+    budgets whose exhaustion ends the connection with GOAWAY(ENHANCE_YOUR_CALM).
     """
 
     def __init__(
         self,
+        limits: ServerLimits | None = None,
         *,
-        max_receive_message_size: int = 16 * 1024 * 1024,
-        window_size: int = 1024 * 1024,
-        max_concurrent_streams: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        limits = limits or ServerLimits()
+        self.limits = limits
         config = h2.config.H2Configuration(
             client_side=False,
             header_encoding=None,
@@ -104,24 +142,34 @@ class ServerConnection:
             normalize_inbound_headers=False,
         )
         self._h2 = h2.connection.H2Connection(config=config)
-        self._h2.local_settings = h2.settings.Settings(
+        self._h2.local_settings = _LocalSettings(
             client=False,
             initial_values={
-                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: max_concurrent_streams,
-                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window_size,
-                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 2**20,
+                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: limits.initial_window_size,
+                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
             },
         )
-        self._window_size = window_size
+        self._window_size = limits.initial_window_size
         self._h2.encoder = StaticHeaderEncoder()  # type: ignore[assignment]
-        self._h2.decoder = H2HeaderDecoder(2**20)  # type: ignore[assignment]
-        self.max_receive_message_size = max_receive_message_size
+        self.header_decoder = ServerHeaderDecoder(limits.max_header_list_size)
+        self._h2.decoder = self.header_decoder  # type: ignore[assignment]
+        self.max_receive_message_size = limits.max_receive_message_size
         self.streams: dict[int, ServerStream] = {}
         self.new_streams: deque[ServerStream] = deque()
         self.touched: set[ServerStream] = set()
         self.closed = False
         self.draining = False
+        # Why the connection was ended for misbehaviour (GOAWAY ENHANCE_YOUR_CALM), if it was.
+        self.calm_down_reason: str | None = None
+        # True once the peer's preface and first SETTINGS frame arrived.
+        self.preface_received = False
+        # Streams counted against max_concurrent_streams (open, or their handler runs).
+        self.active_streams = 0
         self._last_stream_id = 0
+        self._budget = ReceiveBudget(limits.connection_buffer_size)
+        self._resets = TokenBucket(limits.reset_burst, limits.reset_rate, clock)
+        self._control = TokenBucket(limits.control_burst, limits.control_rate, clock)
         self._handlers: dict[type, Callable[[Any], None]] = {
             h2.events.RequestReceived: self._on_request,
             h2.events.DataReceived: self._on_data,
@@ -129,6 +177,9 @@ class ServerConnection:
             h2.events.StreamReset: self._on_stream_reset,
             h2.events.WindowUpdated: self._on_window_updated,
             h2.events.RemoteSettingsChanged: self._on_settings,
+            h2.events.PingReceived: self._on_control_frame,
+            h2.events.PriorityUpdated: self._on_control_frame,
+            h2.events.UnknownFrameReceived: self._on_control_frame,
             h2.events.ConnectionTerminated: self._on_goaway,
         }
 
@@ -140,9 +191,13 @@ class ServerConnection:
         return self._h2.data_to_send()
 
     def receive_data(self, data: bytes) -> None:
+        """Process bytes from the peer (nothing more once the connection is closed)."""
+        if self.closed:
+            return
         try:
             events = self._h2.receive_data(data)
-        except h2.exceptions.ProtocolError:
+        except h2.exceptions.ProtocolError as exc:
+            log.info("HTTP/2 protocol error from the peer: %s", exc)
             self.connection_lost()
             return
         handlers = self._handlers
@@ -150,6 +205,8 @@ class ServerConnection:
             handler = handlers.get(type(event))
             if handler is not None:
                 handler(event)
+            if self.closed:
+                return
 
     def connection_lost(self) -> None:
         """The transport is gone: every open call is cancelled."""
@@ -160,6 +217,57 @@ class ServerConnection:
                 stream.error = StatusCode.CANCELLED
             self.touched.add(stream)
         self.streams.clear()
+        self.new_streams.clear()
+        self._budget.waiting.clear()
+
+    def calm_down(self, reason: str) -> None:
+        """End a misbehaving peer's connection: GOAWAY(ENHANCE_YOUR_CALM), then as if lost."""
+        if self.closed:
+            return
+        log.warning("closing a connection: %s", reason)
+        self.calm_down_reason = reason
+        with contextlib.suppress(h2.exceptions.ProtocolError):
+            self._h2.close_connection(
+                error_code=h2.errors.ErrorCodes.ENHANCE_YOUR_CALM,
+                last_stream_id=self._h2.highest_inbound_stream_id,
+                additional_data=reason.encode("ascii", "replace")[:256],
+            )
+        self.connection_lost()
+
+    def close_idle(self) -> None:
+        """Graceful GOAWAY(NO_ERROR) of a connection without calls (idle timeout)."""
+        if not self.closed:
+            with contextlib.suppress(h2.exceptions.ProtocolError):
+                self._h2.close_connection(last_stream_id=self._h2.highest_inbound_stream_id)
+            self.connection_lost()
+
+    def handler_finished(self, stream: ServerStream) -> None:
+        """The driver's handler of ``stream`` ended: once closed, it no longer counts."""
+        stream.handler_done = True
+        if stream.closed:
+            self._release(stream)
+
+    def _release(self, stream: ServerStream) -> None:
+        if not stream.released:
+            stream.released = True
+            self.active_streams -= 1
+
+    @property
+    def cached_header_bytes(self) -> int:
+        """Bytes of remembered request header blocks (bounded)."""
+        return self.header_decoder.cached_bytes
+
+    @property
+    def budget_reserved(self) -> int:
+        """Bytes of unfinished request messages currently admitted on this connection."""
+        return self._budget.reserved
+
+    def _charge_reset(self, what: str) -> bool:
+        """Spend one token of the reset budget; end the connection when it is empty."""
+        if self._resets.take():
+            return True
+        self.calm_down(f"too many stream resets ({what})")
+        return False
 
     def shutdown(self) -> None:
         """Graceful GOAWAY: finish open calls, accept no new ones."""
@@ -177,11 +285,29 @@ class ServerConnection:
         """The next request message, or None if none is queued."""
         inbound = stream.inbound
         message = inbound.take()
+        if inbound.release_due:
+            amount, inbound.release_due = inbound.release_due, 0
+            self._grant(self._budget.release(amount))
         if inbound.ack_due and not stream.closed:
-            with contextlib.suppress(h2.exceptions.ProtocolError):
-                self._h2.acknowledge_received_data(inbound.unacked, stream.stream_id)
+            self._acknowledge(inbound.unacked, stream.stream_id)
             inbound.unacked = 0
         return message
+
+    def _acknowledge(self, amount: int, stream_id: int) -> None:
+        if amount:
+            with contextlib.suppress(h2.exceptions.ProtocolError):
+                self._h2.acknowledge_received_data(amount, stream_id)
+
+    def _grant(self, granted: list[tuple[ServerInbound, int]]) -> None:
+        for inbound, amount in granted:
+            self._acknowledge(inbound.grant(amount), inbound.stream_id)
+
+    def _reserve(self, stream: ServerStream) -> None:
+        """Ask the connection's budget for the unfinished message's size, if it needs it."""
+        inbound = stream.inbound
+        wanted = inbound.wanted_reservation()
+        if wanted and self._budget.request(inbound, wanted):
+            self._acknowledge(inbound.grant(wanted), stream.stream_id)
 
     # -- responses ---------------------------------------------------------------------
 
@@ -210,13 +336,18 @@ class ServerConnection:
         code: StatusCode,
         message: str = "",
         trailers: Sequence[tuple[str, MetadataValue]] = (),
+        *,
+        details: bytes | None = None,
     ) -> None:
-        """End the call with a status: trailers after the data, or Trailers-Only."""
+        """End the call with a status: trailers after the data, or Trailers-Only.
+        ``details`` is sent as ``grpc-status-details-bin`` (an encoded google.rpc.Status)."""
         if stream.closed or stream.trailers_pending is not None:
             return
         fields = [(b"grpc-status", str(int(code)).encode())]
         if message:
             fields.append((b"grpc-message", encode_grpc_message(message)))
+        if details is not None:
+            fields.append((b"grpc-status-details-bin", base64.b64encode(details).rstrip(b"=")))
         fields.extend(encode_metadata(trailers))
         if not stream.headers_sent:
             stream.headers_sent = True
@@ -258,17 +389,32 @@ class ServerConnection:
         stream.closed = True
         self.touched.add(stream)
         if self.streams.pop(stream.stream_id, None) is not None:
-            amount = stream.inbound.release()
-            if amount:
-                with contextlib.suppress(h2.exceptions.ProtocolError):
-                    self._h2.acknowledge_received_data(amount, stream.stream_id)
+            owed, budget = stream.inbound.release()
+            self._acknowledge(owed, stream.stream_id)
+            self._budget.forget(stream.stream_id)
+            if budget:
+                self._grant(self._budget.release(budget))
             stream.outbound.clear()
+        if not stream.dispatched or stream.handler_done:
+            self._release(stream)
+
+    def _dispatch(self, stream: ServerStream) -> None:
+        """Hand the call to the driver once it is worth a handler."""
+        if not stream.dispatched and not stream.closed and stream.readable:
+            stream.dispatched = True
+            self.new_streams.append(stream)
 
     # -- h2 events ---------------------------------------------------------------------
 
     def _on_request(self, event: h2.events.RequestReceived) -> None:
         stream_id = event.stream_id
-        if self.draining and stream_id > self._last_stream_id:
+        self._control.refund()
+        refuse = self.draining and stream_id > self._last_stream_id
+        if not refuse and self.active_streams >= self.limits.max_concurrent_streams:
+            refuse = self._charge_reset("streams beyond SETTINGS_MAX_CONCURRENT_STREAMS")
+            if self.closed:
+                return
+        if refuse:
             with contextlib.suppress(h2.exceptions.ProtocolError):
                 self._h2.reset_stream(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
             return
@@ -279,8 +425,10 @@ class ServerConnection:
             stream_id,
             values.get(b":path", b"").decode("ascii", "replace"),
             self.max_receive_message_size,
+            self._window_size,
         )
         self.streams[stream_id] = stream
+        self.active_streams += 1
         if event.stream_ended is not None:
             stream.request_ended = True
         problem = self._check_request(values)
@@ -298,7 +446,7 @@ class ServerConnection:
         except (MetadataError, FramingError) as exc:
             self.finish(stream, exc.code, exc.message)
             return
-        self.new_streams.append(stream)
+        self._dispatch(stream)
 
     @staticmethod
     def _check_request(values: dict[bytes, bytes]) -> tuple[StatusCode, str] | None:
@@ -313,25 +461,30 @@ class ServerConnection:
     def _on_data(self, event: h2.events.DataReceived) -> None:
         stream = self.streams.get(event.stream_id)
         size = event.flow_controlled_length
+        if size:
+            self._control.refund()
+        elif event.stream_ended is None and not self._control.take():
+            self.calm_down("too many empty DATA frames")
+            return
         if stream is None or stream.trailers_pending is not None:
-            if size:
-                with contextlib.suppress(h2.exceptions.ProtocolError):
-                    self._h2.acknowledge_received_data(size, event.stream_id)
+            self._acknowledge(size, event.stream_id)
             return
         inbound = stream.inbound
         queued = len(inbound.messages)
         try:
             ack_now = inbound.feed(event.data, size)
         except FramingError as exc:
-            self._h2.acknowledge_received_data(size, event.stream_id)
+            self._acknowledge(size, event.stream_id)
             stream.error = exc.code
             self.finish(stream, exc.code, exc.message)
             self.touched.add(stream)
+            self._charge_reset("malformed request messages")
             return
-        if ack_now:
-            self._h2.acknowledge_received_data(ack_now, event.stream_id)
+        self._acknowledge(ack_now, event.stream_id)
+        self._reserve(stream)
         if len(inbound.messages) != queued:
             self.touched.add(stream)
+            self._dispatch(stream)
 
     def _on_stream_ended(self, event: h2.events.StreamEnded) -> None:
         stream = self.streams.get(event.stream_id)
@@ -341,12 +494,15 @@ class ServerConnection:
                 stream.error = StatusCode.INTERNAL
                 self.finish(stream, StatusCode.INTERNAL, "request ended inside a message")
             self.touched.add(stream)
+            self._dispatch(stream)
 
     def _on_stream_reset(self, event: h2.events.StreamReset) -> None:
         stream = self.streams.get(event.stream_id)
         if stream is not None:
             stream.error = StatusCode.CANCELLED
             self._close(stream)
+        if event.remote_reset:
+            self._charge_reset("RST_STREAM from the peer")
 
     def _on_window_updated(self, event: h2.events.WindowUpdated) -> None:
         if event.stream_id:
@@ -358,8 +514,18 @@ class ServerConnection:
             self._flush_all()
 
     def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
+        if not self.preface_received:
+            self.preface_received = True  # the peer's first SETTINGS, part of its preface
+        elif not self._control.take():
+            self.calm_down("too many SETTINGS frames")
+            return
         if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
             self._flush_all()
+
+    def _on_control_frame(self, event: object) -> None:
+        """PING, PRIORITY and unknown frames: they cost the server and carry no request."""
+        if not self._control.take():
+            self.calm_down(f"too many {type(event).__name__} frames")
 
     def _flush_all(self) -> None:
         for stream in list(self.streams.values()):

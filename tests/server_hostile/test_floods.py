@@ -1,0 +1,79 @@
+"""PING and SETTINGS floods (issue 15, server item 6).
+
+PING and SETTINGS frames (and empty DATA frames) spend tokens of a per-connection bucket
+(1000 at once, 100 per second, one back per request frame); an empty bucket ends the
+connection with GOAWAY(ENHANCE_YOUR_CALM). A peer that does not read its replies is no
+longer read from once 1 MiB of them is queued.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from hyperframe.frame import SettingsFrame
+
+from tests.server_hostile.raw import ENHANCE_YOUR_CALM, RawPeer
+from tests.server_hostile.support import (
+    MIB,
+    STRICT,
+    LatencyProbe,
+    assert_serves,
+    growth_mib,
+    report,
+    server_process,
+)
+
+FLOOD = 200_000
+
+
+def _flood_frames(kind: str, count: int) -> bytes:
+    if kind == "ping":
+        frame = RawPeer.ping().serialize()
+    else:
+        frame = SettingsFrame(0, settings={SettingsFrame.INITIAL_WINDOW_SIZE: 70000}).serialize()
+    return frame * count
+
+
+@pytest.mark.parametrize("kind", ["ping", "settings"])
+def test_a_flood_is_cut_off_and_its_replies_do_not_pile_up(kind: str) -> None:
+    flood = _flood_frames(kind, FLOOD)
+    with server_process() as server:
+        assert_serves(server.uri)
+        rss_before, cpu_before = server.rss(), server.cpu()
+        with LatencyProbe(server.uri) as probe:
+            time.sleep(0.3)
+            with RawPeer(server.host, server.port) as attacker:
+                attacker.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                sent = 0
+                for offset in range(0, len(flood), 65536):  # never reading the replies
+                    if not attacker.send(flood[offset : offset + 65536]):
+                        break
+                    sent += 65536
+                goaway = attacker.goaway(10)
+            time.sleep(0.3)
+        rss_after, cpu_after = server.rss(), server.cpu()
+        assert_serves(server.uri)
+    report(
+        f"{kind} flood",
+        [
+            f"{sent / MIB:.1f} of {len(flood) / MIB:.1f} MiB sent",
+            f"server CPU {cpu_after - cpu_before:.2f} s",
+            f"RSS {rss_before / MIB:.0f} -> {rss_after / MIB:.0f} MiB",
+            probe.summary(),
+        ],
+    )
+    assert not probe.errors
+    assert goaway is not None
+    assert goaway.error_code == ENHANCE_YOUR_CALM
+    assert not STRICT or probe.percentile(0.99) < 0.050
+    assert not STRICT or growth_mib(rss_before, rss_after) < 20
+
+
+def test_keepalive_pings_at_a_sane_rate_are_fine() -> None:
+    with server_process() as server, RawPeer(server.host, server.port) as peer:
+        for _ in range(300):  # 100 per second for 3 s: within the budget
+            assert peer.ping_roundtrip()
+            time.sleep(0.01)
+        assert not peer.closed

@@ -12,7 +12,7 @@ PROTOC_VERSION := libprotoc 3.21.12
 PROTO_SRC := $(wildcard proto/esdb_wire/protos/*.proto)
 PIP_QUIET ?= -q
 
-.PHONY: install test test-purepython test-pypy test-oldest test-newest lint fmt \
+.PHONY: install test test-purepython test-pypy test-oldest test-newest lint fmt unasync \
         proto proto-check serve demo bench ci clean
 
 $(VENV)/.installed: pyproject.toml
@@ -54,10 +54,16 @@ test-newest:
 		-e '.[test]' kurrentdbclient
 	ESDB_WIRE_REQUIRE_PEERS=kurrentdbclient .venv-newest/bin/python -m pytest -q $(PYTEST_ARGS)
 
+# The last step fails when a blocking twin generated from the asyncio client (or from
+# its tests) is stale: edit the asyncio source, then run `make unasync`.
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(PY) scripts/unasync.py --check
+
+unasync: install
+	$(PY) scripts/unasync.py
 
 fmt: install
 	$(PY) -m ruff check --fix .

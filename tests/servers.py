@@ -1,10 +1,13 @@
 """The servers client tests run against: the embedded server on our transport, and the
-same service logic mounted on grpcio (an independent gRPC implementation)."""
+same service logic mounted on grpcio (an independent gRPC implementation). The client
+suites' ``conftest.py`` files import the :func:`uri` fixture."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import pytest
 
 from esdb_wire.server.embedded import EmbeddedServer, build_methods
 from esdb_wire.server.features import GossipService
@@ -29,3 +32,14 @@ def running_server(kind: str) -> Iterator[str]:
         yield f"127.0.0.1:{host.port}"
     finally:
         host.stop()
+
+
+@pytest.fixture(scope="module", params=SERVER_KINDS)
+def uri(request: pytest.FixtureRequest) -> Iterator[str]:
+    """``host:port`` of each kind of server in turn (grpcio's where grpcio is installed)."""
+    if request.param == "grpcio":
+        from tests.peers import require_peer  # noqa: PLC0415
+
+        require_peer("grpc")
+    with running_server(request.param) as address:
+        yield address

@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Callable
 
-import esdb_wire.client.sync as client_sync
+import esdb_wire.client.sync_responses as client_sync
 from benchmarks.common import HOST, arm_watchdog
 from esdb_wire import EsdbClient
 from esdb_wire.codec.responses import read_item

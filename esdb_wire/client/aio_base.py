@@ -3,12 +3,12 @@ channel, call metadata, redirects and retries. The API lives in subclasses."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TypeVar
 
 from esdb_wire.client import paths
+from esdb_wire.client.aio_backend import AsyncLock, async_sleep
 from esdb_wire.client.credentials import CallCredentials, basic_credentials, bearer_credentials
 from esdb_wire.client.settings import ClientSettings, settings_from_uri
 from esdb_wire.cluster import ClusterMember, members_of, select_member
@@ -19,12 +19,11 @@ from esdb_wire.exceptions import (
     NodeIsNotLeader,
     ServiceUnavailable,
 )
-from esdb_wire.protos import gossip_pb2, shared_pb2, streams_pb2
+from esdb_wire.protos import gossip_pb2, shared_pb2
 from esdb_wire.transport.aio import AsyncChannel
 from esdb_wire.transport.status import GrpcError as TransportError
 from esdb_wire.transport.status import StatusCode
 
-_parse_read = streams_pb2.ReadResp.FromString
 _EMPTY = shared_pb2.Empty().SerializeToString()
 Metadata = list[tuple[str, str]]
 _T = TypeVar("_T")
@@ -32,9 +31,18 @@ _Client = TypeVar("_Client", bound="AsyncClientBase")
 
 
 class AsyncClientBase:
-    """The asyncio twin of :class:`esdb_wire.EventStoreDBClient`: the same methods as
-    coroutines; reads and subscriptions are async iterators. ``http2_engine`` is ``"h2"``
-    (the default) or ``"native"``, as for the blocking client."""
+    """An EventStoreDB / KurrentDB client's connection: the asyncio client classes build
+    on it.
+
+    ``uri`` is a connection string (``esdb://``, ``esdb+discover://``, ``kurrentdb://``, ...)
+    or ``host:port`` for a plaintext single node. PEM strings or bytes in
+    ``root_certificates`` (trusted CAs), ``certificate_chain`` and ``private_key`` (a user
+    certificate) complement the string's TLS options. Credentials go only over TLS unless
+    ``allow_plaintext_credentials``. ``http2_engine`` chooses the HTTP/2 engine under gRPC:
+    ``"h2"`` (the ``h2`` library, the default) or ``"native"`` (our own, faster); anything
+    else raises ``ValueError``. Many callers (threads, or tasks of one event loop) can share
+    one client: its calls share one connection.
+    """
 
     def __init__(
         self,
@@ -46,7 +54,6 @@ class AsyncClientBase:
         allow_plaintext_credentials: bool = False,
         http2_engine: str | None = None,
     ) -> None:
-        # Credentials go only over TLS unless the caller explicitly allows plaintext.
         self._allow_plaintext_credentials = allow_plaintext_credentials
         self.settings: ClientSettings = settings_from_uri(
             uri or "esdb://localhost:2113",
@@ -55,21 +62,24 @@ class AsyncClientBase:
             certificate_chain=certificate_chain,
             http2_engine=http2_engine,
         )
+        # Held while the channel is chosen, replaced or closed.
+        self._lock = AsyncLock()
         self._channel: AsyncChannel | None = None
         self._target: tuple[str, int] | None = None
         self._batch_append: bool | None = None
         self._closed = False
-        self._connecting: asyncio.Lock | None = None
 
     # -- connection --------------------------------------------------------------------
 
     @property
     def connection_target(self) -> str:
+        """``host:port`` of the node the client talks to (or will, before connecting)."""
         host, port = self._target or self.settings.targets[0]
         return f"{host}:{port}"
 
     @property
     def is_closed(self) -> bool:
+        """Whether :meth:`close` was called."""
         return self._closed
 
     def construct_bearer_credentials(self, token: str) -> CallCredentials:
@@ -77,6 +87,7 @@ class AsyncClientBase:
         return bearer_credentials(token)
 
     def construct_call_credentials(self, username: str, password: str) -> CallCredentials:
+        """Per-call credentials (pass as ``credentials=`` to any method)."""
         return basic_credentials(username, password)
 
     async def connect(self) -> None:
@@ -84,17 +95,17 @@ class AsyncClientBase:
         await self._current_channel()
 
     async def _current_channel(self) -> AsyncChannel:
-        if self._closed:
-            raise ServiceUnavailable("the client is closed")
-        if self._channel is not None:
-            return self._channel
-        if self._connecting is None:
-            self._connecting = asyncio.Lock()
-        async with self._connecting:
-            if self._channel is None:
+        channel = self._channel
+        if channel is not None and not self._closed:
+            return channel  # the common case, without the lock
+        async with self._lock:
+            if self._closed:
+                raise ServiceUnavailable("the client is closed")
+            channel = self._channel
+            if channel is None:
                 self._target = await self._choose_target()
-                self._channel = self._open(self._target)
-            return self._channel
+                channel = self._channel = self._open(self._target)
+            return channel
 
     def _open(self, target: tuple[str, int]) -> AsyncChannel:
         settings = self.settings
@@ -109,7 +120,7 @@ class AsyncClientBase:
         last_error: Exception | None = None
         for attempt in range(settings.max_discover_attempts):
             if attempt:
-                await asyncio.sleep(settings.discovery_interval)
+                await async_sleep(settings.discovery_interval)
             for seed in settings.targets:
                 try:
                     member = select_member(await self._gossip(seed), settings.node_preference)
@@ -134,14 +145,16 @@ class AsyncClientBase:
     ) -> None:
         """Drop the connection; the next call connects (to ``target`` or by discovery).
 
-        With ``replacing``, only if that channel is still the current one."""
-        if replacing is not None and self._channel is not replacing:
-            return
-        channel, self._channel = self._channel, None
-        self._batch_append = None
-        if target is not None:
-            self._target = target
-            self._channel = self._open(target)
+        With ``replacing``, only if that channel is still the current one (another caller
+        may already have reconnected)."""
+        async with self._lock:
+            if replacing is not None and self._channel is not replacing:
+                return
+            channel, self._channel = self._channel, None
+            self._batch_append = None
+            if target is not None:
+                self._target = target
+                self._channel = self._open(target)
         if channel is not None:
             await channel.close()
 
@@ -184,6 +197,7 @@ class AsyncClientBase:
     async def read_gossip(
         self, *, timeout: float | None = None, credentials: CallCredentials | None = None
     ) -> tuple[ClusterMember, ...]:
+        """The cluster members as the connected node sees them."""
         metadata = self._read_metadata(credentials)
         deadline = timeout if timeout is not None else self.settings.gossip_timeout
         data = await self._run(
@@ -196,8 +210,11 @@ class AsyncClientBase:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def close(self) -> None:
-        self._closed = True
-        channel, self._channel = self._channel, None
+        """Cancel open calls (subscriptions included) and close the connection; closing
+        twice is harmless."""
+        async with self._lock:
+            self._closed = True
+            channel, self._channel = self._channel, None
         if channel is not None:
             await channel.close()
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any
 from uuid import UUID
 
 from esdb_wire.client import paths
+from esdb_wire.client.aio_backend import async_wait_ended
 from esdb_wire.client.aio_base import AsyncClientBase
 from esdb_wire.client.credentials import CallCredentials
 from esdb_wire.codec.errors import map_error
@@ -58,6 +58,7 @@ from esdb_wire.transport.aio import AsyncCall, AsyncChannel
 from esdb_wire.transport.status import GrpcError as TransportError
 
 _parse = persistent_pb2.ReadResp.FromString
+_SETTINGS = frozenset(SubscriptionSettings._fields)
 
 
 class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
@@ -142,14 +143,27 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
         *,
         from_end: bool | None = None,
         commit_position: int | None = None,
+        resolve_links: bool | None = None,
+        consumer_strategy: ConsumerStrategy | None = None,
+        message_timeout: float | None = None,
+        max_retry_count: int | None = None,
+        min_checkpoint_count: int | None = None,
+        max_checkpoint_count: int | None = None,
+        checkpoint_after: float | None = None,
+        max_subscriber_count: int | None = None,
+        live_buffer_size: int | None = None,
+        read_batch_size: int | None = None,
+        history_buffer_size: int | None = None,
+        extra_statistics: bool | None = None,
         timeout: float | None = None,
         credentials: CallCredentials | None = None,
-        **settings: Any,
     ) -> None:
-        """Change a ``$all`` group; settings left out (None) keep their current values.
-        Connected consumers are dropped."""
+        """Change a ``$all`` group: the settings given (not None) replace the group's
+        current ones, the others stay. Without ``from_end`` or ``commit_position`` the
+        group keeps its start. Connected consumers are dropped."""
+        changes = {name: value for name, value in locals().items() if name in _SETTINGS}
         await self._update(
-            group_name, None, from_end, commit_position, timeout, credentials, settings
+            group_name, None, from_end, commit_position, timeout, credentials, changes
         )
 
     async def update_subscription_to_stream(
@@ -159,13 +173,26 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
         *,
         from_end: bool | None = None,
         stream_position: int | None = None,
+        resolve_links: bool | None = None,
+        consumer_strategy: ConsumerStrategy | None = None,
+        message_timeout: float | None = None,
+        max_retry_count: int | None = None,
+        min_checkpoint_count: int | None = None,
+        max_checkpoint_count: int | None = None,
+        checkpoint_after: float | None = None,
+        max_subscriber_count: int | None = None,
+        live_buffer_size: int | None = None,
+        read_batch_size: int | None = None,
+        history_buffer_size: int | None = None,
+        extra_statistics: bool | None = None,
         timeout: float | None = None,
         credentials: CallCredentials | None = None,
-        **settings: Any,
     ) -> None:
-        """Change a stream group; settings left out keep their current values."""
+        """Change a stream group, as :meth:`update_subscription_to_all` does a ``$all``
+        one."""
+        changes = {name: value for name, value in locals().items() if name in _SETTINGS}
         await self._update(
-            group_name, stream_name, from_end, stream_position, timeout, credentials, settings
+            group_name, stream_name, from_end, stream_position, timeout, credentials, changes
         )
 
     async def _update(
@@ -356,8 +383,10 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
 
 
 class AsyncPersistentSubscription:
-    """A consumer of a persistent subscription group (``async for``), with ``ack``/``nack``
-    (coroutines). Acks are batched and sent at the latest when the iterator waits."""
+    """A consumer of a persistent subscription group: iterate it for events, then ``ack``
+    or ``nack`` each (by ``event.ack_id``). Acks are sent in batches, at the latest when
+    the iterator goes back to waiting; ``stop()`` (or the end of an ``async with`` block)
+    sends what is left and leaves the group."""
 
     def __init__(
         self,
@@ -379,7 +408,7 @@ class AsyncPersistentSubscription:
         call = self._call
         while True:
             if not call.readable:
-                await self._flush()
+                await self._flush()  # about to wait: let the server have our acks first
             try:
                 data = await call.receive()
             except TransportError as error:
@@ -391,11 +420,14 @@ class AsyncPersistentSubscription:
                 return event
 
     async def ack(self, item: RecordedEvent | UUID) -> None:
+        """Acknowledge a delivered event (or its ``ack_id``): the group is done with it."""
         await self._send(self._acks.add(ack_id(item), "ack"))
 
     async def nack(
         self, item: RecordedEvent | UUID, action: NackAction = "unknown", reason: str = ""
     ) -> None:
+        """Negatively acknowledge a delivered event: ``action`` is ``"retry"``,
+        ``"park"``, ``"skip"``, ``"stop"`` or ``"unknown"`` (the group's choice)."""
         await self._send(self._acks.add(ack_id(item), action, reason))
 
     async def _send(self, requests: list[bytes]) -> None:
@@ -417,8 +449,8 @@ class AsyncPersistentSubscription:
             if self._call.code is None:
                 await self._flush()
                 await self._call.done_writing()
-                await asyncio.wait_for(self._call.wait(), max(self._stopping_grace, 0.0) + 1.0)
-        except (TransportError, asyncio.TimeoutError):
+                await async_wait_ended(self._call, max(self._stopping_grace, 0.0) + 1.0)
+        except TransportError:
             pass
         finally:
             self._call.cancel()

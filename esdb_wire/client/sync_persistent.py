@@ -1,3 +1,4 @@
+# Generated from esdb_wire/client/aio_persistent.py by scripts/unasync.py; do not edit.
 """Persistent subscriptions on the blocking client (esdbclient 1.x names and defaults)."""
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from typing import Any
 from uuid import UUID
 
 from esdb_wire.client import paths
-from esdb_wire.client.blocking_base import BlockingClientBase
 from esdb_wire.client.credentials import CallCredentials
+from esdb_wire.client.sync_backend import wait_ended
+from esdb_wire.client.sync_base import ClientBase
 from esdb_wire.codec.errors import map_error
 from esdb_wire.codec.persistent import (
     DEFAULT_CHECKPOINT_AFTER,
@@ -57,9 +59,10 @@ from esdb_wire.transport.blocking import BlockingCall, Channel
 from esdb_wire.transport.status import GrpcError as TransportError
 
 _parse = persistent_pb2.ReadResp.FromString
+_SETTINGS = frozenset(SubscriptionSettings._fields)
 
 
-class PersistentSubscriptionsMixin(BlockingClientBase):
+class PersistentSubscriptionsMixin(ClientBase):
     """Create, read (competing consumers), inspect and manage persistent subscriptions."""
 
     def create_subscription_to_all(
@@ -141,13 +144,26 @@ class PersistentSubscriptionsMixin(BlockingClientBase):
         *,
         from_end: bool | None = None,
         commit_position: int | None = None,
+        resolve_links: bool | None = None,
+        consumer_strategy: ConsumerStrategy | None = None,
+        message_timeout: float | None = None,
+        max_retry_count: int | None = None,
+        min_checkpoint_count: int | None = None,
+        max_checkpoint_count: int | None = None,
+        checkpoint_after: float | None = None,
+        max_subscriber_count: int | None = None,
+        live_buffer_size: int | None = None,
+        read_batch_size: int | None = None,
+        history_buffer_size: int | None = None,
+        extra_statistics: bool | None = None,
         timeout: float | None = None,
         credentials: CallCredentials | None = None,
-        **settings: Any,
     ) -> None:
-        """Change a ``$all`` group; settings left out (None) keep their current values.
-        Connected consumers are dropped."""
-        self._update(group_name, None, from_end, commit_position, timeout, credentials, settings)
+        """Change a ``$all`` group: the settings given (not None) replace the group's
+        current ones, the others stay. Without ``from_end`` or ``commit_position`` the
+        group keeps its start. Connected consumers are dropped."""
+        changes = {name: value for name, value in locals().items() if name in _SETTINGS}
+        self._update(group_name, None, from_end, commit_position, timeout, credentials, changes)
 
     def update_subscription_to_stream(
         self,
@@ -156,13 +172,26 @@ class PersistentSubscriptionsMixin(BlockingClientBase):
         *,
         from_end: bool | None = None,
         stream_position: int | None = None,
+        resolve_links: bool | None = None,
+        consumer_strategy: ConsumerStrategy | None = None,
+        message_timeout: float | None = None,
+        max_retry_count: int | None = None,
+        min_checkpoint_count: int | None = None,
+        max_checkpoint_count: int | None = None,
+        checkpoint_after: float | None = None,
+        max_subscriber_count: int | None = None,
+        live_buffer_size: int | None = None,
+        read_batch_size: int | None = None,
+        history_buffer_size: int | None = None,
+        extra_statistics: bool | None = None,
         timeout: float | None = None,
         credentials: CallCredentials | None = None,
-        **settings: Any,
     ) -> None:
-        """Change a stream group; settings left out keep their current values."""
+        """Change a stream group, as :meth:`update_subscription_to_all` does a ``$all``
+        one."""
+        changes = {name: value for name, value in locals().items() if name in _SETTINGS}
         self._update(
-            group_name, stream_name, from_end, stream_position, timeout, credentials, settings
+            group_name, stream_name, from_end, stream_position, timeout, credentials, changes
         )
 
     def _update(
@@ -353,9 +382,10 @@ class PersistentSubscriptionsMixin(BlockingClientBase):
 
 
 class PersistentSubscription:
-    """A consumer of a persistent subscription group: iterate for events, then ``ack``
+    """A consumer of a persistent subscription group: iterate it for events, then ``ack``
     or ``nack`` each (by ``event.ack_id``). Acks are sent in batches, at the latest when
-    the iterator goes back to waiting; ``stop()`` sends what is left and leaves."""
+    the iterator goes back to waiting; ``stop()`` (or the end of an ``with`` block)
+    sends what is left and leaves the group."""
 
     def __init__(
         self,
@@ -389,11 +419,14 @@ class PersistentSubscription:
                 return event
 
     def ack(self, item: RecordedEvent | UUID) -> None:
+        """Acknowledge a delivered event (or its ``ack_id``): the group is done with it."""
         self._send(self._acks.add(ack_id(item), "ack"))
 
     def nack(
         self, item: RecordedEvent | UUID, action: NackAction = "unknown", reason: str = ""
     ) -> None:
+        """Negatively acknowledge a delivered event: ``action`` is ``"retry"``,
+        ``"park"``, ``"skip"``, ``"stop"`` or ``"unknown"`` (the group's choice)."""
         self._send(self._acks.add(ack_id(item), action, reason))
 
     def _send(self, requests: list[bytes]) -> None:
@@ -415,7 +448,7 @@ class PersistentSubscription:
             if self._call.code is None:
                 self._flush()
                 self._call.done_writing()
-                self._call.wait(timeout=max(self._stopping_grace, 0.0) + 1.0)
+                wait_ended(self._call, max(self._stopping_grace, 0.0) + 1.0)
         except TransportError:
             pass
         finally:

@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import socket
 import ssl
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from typing import Callable
 
 from esdb_wire.transport.call import ClientCall
 from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
-from esdb_wire.transport.connection import ClientConnection
+from esdb_wire.transport.connection import ClientConnection, small_batch
 from esdb_wire.transport.http2.engine import check_engine
 from esdb_wire.transport.metadata import encode_metadata
 from esdb_wire.transport.status import GrpcError, MetadataItems, MetadataValue, StatusCode
@@ -21,6 +21,9 @@ SEND_BUFFER_LIMIT = 1024 * 1024
 
 
 READ_SIZE = 262144
+_Metadata = Iterable[tuple[str, MetadataValue]]
+# How much a server may send while it does not read our output, before we stop reading.
+READ_WHILE_BLOCKED_LIMIT = 1024 * 1024
 
 
 class _AioLink(asyncio.BufferedProtocol):
@@ -40,6 +43,9 @@ class _AioLink(asyncio.BufferedProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due: float | None = None
         self._writable: asyncio.Future[None] | None = None
+        # Bytes read since the transport's write buffer went over its high-water mark.
+        self._read_while_blocked = 0
+        self._reading_paused = False
 
     @property
     def usable(self) -> bool:
@@ -66,6 +72,15 @@ class _AioLink(asyncio.BufferedProtocol):
         return self._read_view
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self._writable is not None and not self._writable.done():
+            # The server is not reading what we write. Whatever it sends now may need
+            # an answer (PING, SETTINGS) that would pile up unsent: after a grace
+            # amount, stop reading until our output drains (a flood then stalls in
+            # the server's own buffers, not in our memory).
+            self._read_while_blocked += nbytes
+            if self._read_while_blocked > READ_WHILE_BLOCKED_LIMIT and self.transport:
+                self.transport.pause_reading()
+                self._reading_paused = True
         self.data_received(self._read_view[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
@@ -88,10 +103,14 @@ class _AioLink(asyncio.BufferedProtocol):
     def pause_writing(self) -> None:
         if self._writable is None or self._writable.done():
             self._writable = self.loop.create_future()
+            self._read_while_blocked = 0
 
     def resume_writing(self) -> None:
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
+        if self._reading_paused and self.transport is not None and not self.lost:
+            self._reading_paused = False
+            self.transport.resume_reading()
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -405,31 +424,21 @@ class AsyncChannel:
         timeout: float | None = None,
     ) -> bytes:
         """One request, one response (headers and message leave in one write)."""
+        return await self._single_exchange(path, (request,), metadata, timeout)
+
+    async def _single_exchange(
+        self, path: str, requests: Sequence[bytes], metadata: _Metadata, timeout: float | None
+    ) -> bytes:
+        """Headers and a small batch of requests in one write, then (once the call has
+        ended) its one response."""
         encoded = encode_metadata(metadata) if metadata else []
         link = self._link
         if link is None or not link.usable or self._closed:
             link = await self._current_link()
-        core = link.core
-        call = core.open_call(path, encoded, timeout=timeout, now=link.loop.time())
-        core.send_message(call, request, end=True)
+        now = link.loop.time()
+        call = link.core.start_call(path, encoded, requests, end=True, timeout=timeout, now=now)
         link.after_core_work()
-        if call.status is None:
-            waiters: list[asyncio.Future[None]] = []
-            call.waiter = waiters
-            loop = link.loop
-            try:
-                while call.status is None:
-                    waiter = loop.create_future()
-                    waiters.append(waiter)
-                    await waiter
-            finally:
-                if call.status is None:  # cancelled
-                    core.cancel(call)
-                    link.after_core_work()
-        response = core.take_single_response(call)
-        if core.pending_output:
-            link.flush()
-        return response
+        return await _single_response(link, call)
 
     async def unary_stream(
         self,
@@ -453,20 +462,9 @@ class AsyncChannel:
     ) -> bytes:
         """Many requests (a finite iterable), one response; a small list or tuple leaves
         in one write with the headers."""
-        if isinstance(requests, (list, tuple)) and sum(map(len, requests)) <= 65536:
-            encoded = encode_metadata(metadata)
-            link = await self._current_link()
-            core = link.core
-            call = core.open_call(path, encoded, timeout=timeout, now=link.loop.time())
-            last = len(requests) - 1
-            for index, request in enumerate(requests):
-                core.send_message(call, request, end=index == last)
-            if last < 0:
-                core.end_request(call)
-            handle = AsyncCall(link, call)
-            link.after_core_work()
-            async with handle:
-                return await _single_response(handle)
+        batch = small_batch(requests)
+        if batch is not None:
+            return await self._single_exchange(path, batch, metadata, timeout)
         async with await self.open_call(path, metadata=metadata, timeout=timeout) as streaming:
             try:
                 for request in requests:
@@ -474,7 +472,7 @@ class AsyncChannel:
             except GrpcError:
                 pass  # reported below with the call's status
             await streaming.done_writing()
-            return await _single_response(streaming)
+            return await _single_response(streaming._link, streaming._call)
 
     async def stream_stream(
         self,
@@ -485,6 +483,18 @@ class AsyncChannel:
         timeout: float | None = None,
         end: bool = False,
     ) -> AsyncCall:
+        """Bidirectional: sends ``requests`` now (half-closing if ``end``); keep sending with
+        ``call.send`` and iterate the call for responses. A small list or tuple of requests
+        leaves in one write with the headers."""
+        batch = small_batch(requests)
+        if batch is not None:
+            encoded = encode_metadata(metadata)
+            link = await self._current_link()
+            now = link.loop.time()
+            state = link.core.start_call(path, encoded, batch, end=end, timeout=timeout, now=now)
+            handle = AsyncCall(link, state)
+            link.after_core_work()
+            return handle
         call = await self.open_call(path, metadata=metadata, timeout=timeout)
         for request in requests:
             await call.send(request)
@@ -510,10 +520,23 @@ class AsyncChannel:
         await self.close()
 
 
-async def _single_response(call: AsyncCall) -> bytes:
-    response = await call.receive()
-    if response is None:
-        raise GrpcError(StatusCode.UNIMPLEMENTED, "the server sent no response message")
-    if await call.receive() is not None:
-        raise GrpcError(StatusCode.UNIMPLEMENTED, "the server sent more than one response message")
+async def _single_response(link: _AioLink, call: ClientCall) -> bytes:
+    """Wait for the end of ``call``, then take its one response."""
+    core = link.core
+    if call.status is None:
+        waiters: list[asyncio.Future[None]] = call.waiter if call.waiter is not None else []
+        call.waiter = waiters
+        loop = link.loop
+        try:
+            while call.status is None:
+                waiter = loop.create_future()
+                waiters.append(waiter)
+                await waiter
+        finally:
+            if call.status is None:  # cancelled
+                core.cancel(call)
+                link.after_core_work()
+    response = core.take_single_response(call)
+    if core.pending_output:
+        link.flush()
     return response

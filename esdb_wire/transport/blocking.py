@@ -16,13 +16,13 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Callable
 
 from esdb_wire.transport.call import ClientCall
 from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
-from esdb_wire.transport.connection import ClientConnection
+from esdb_wire.transport.connection import ClientConnection, small_batch
 from esdb_wire.transport.http2.engine import check_engine
 from esdb_wire.transport.metadata import encode_metadata
 from esdb_wire.transport.status import GrpcError, MetadataItems, MetadataValue, StatusCode
@@ -36,6 +36,7 @@ READ_SIZE = 262144
 # A sender waits for flow control once this much of its request data is still unsent.
 SEND_BUFFER_LIMIT = 1024 * 1024
 _monotonic = time.monotonic
+_Metadata = Iterable[tuple[str, MetadataValue]]
 
 
 class _ReadinessWaiter:
@@ -559,25 +560,21 @@ class Channel:
         metadata: Iterable[tuple[str, MetadataValue]] = (),
         timeout: float | None = None,
     ) -> bytes:
-        """One request, one response."""
+        """One request, one response (headers and message leave in one write)."""
+        return self._single_exchange(path, (request,), metadata, timeout)
+
+    def _single_exchange(
+        self, path: str, requests: Sequence[bytes], metadata: _Metadata, timeout: float | None
+    ) -> bytes:
+        """Send a small batch of requests in one write with the headers; wait for the call's
+        end and return its one response."""
         encoded = encode_metadata(metadata) if metadata else []
         link = self._current_link()
         with link.lock:
-            core = link.core
-            call = core.open_call(path, encoded, timeout=timeout, now=_monotonic())
-            core.send_message(call, request, end=True)
+            now = _monotonic()
+            call = link.core.start_call(path, encoded, requests, end=True, timeout=timeout, now=now)
             link.flush()
-            try:
-                if call.status is None:
-                    link.wait(lambda: call.status is not None)
-            finally:
-                if call.status is None:  # interrupted
-                    core.cancel(call)
-                    link.flush()
-            response = core.take_single_response(call)
-            if core.pending_output:
-                link.flush()
-        return response
+            return _single_response(link, call)
 
     def unary_stream(
         self,
@@ -602,20 +599,9 @@ class Channel:
     ) -> bytes:
         """Many requests (a finite iterable), one response. A list or tuple of requests
         leaves in one write with the headers when it is small."""
-        if isinstance(requests, (list, tuple)) and sum(map(len, requests)) <= 65536:
-            encoded = encode_metadata(metadata)
-            link = self._current_link()
-            with link.lock:
-                core = link.core
-                call = core.open_call(path, encoded, timeout=timeout, now=_monotonic())
-                last = len(requests) - 1
-                for index, request in enumerate(requests):
-                    core.send_message(call, request, end=index == last)
-                if last < 0:
-                    core.end_request(call)
-                link.flush()
-            with BlockingCall(link, call) as handle:
-                return _single_response(handle)
+        batch = small_batch(requests)
+        if batch is not None:
+            return self._single_exchange(path, batch, metadata, timeout)
         with self.open_call(path, metadata=metadata, timeout=timeout) as streaming:
             try:
                 for request in requests:
@@ -623,7 +609,9 @@ class Channel:
             except GrpcError:
                 pass  # the call failed early: its status is reported below
             streaming.done_writing()
-            return _single_response(streaming)
+            link = streaming._link
+            with link.lock:
+                return _single_response(link, streaming._call)
 
     def stream_stream(
         self,
@@ -637,16 +625,15 @@ class Channel:
         """Bidirectional: sends ``requests`` now (half-closing if ``end``); keep sending with
         ``call.send`` and iterate the call for responses. A small list or tuple of requests
         leaves in one write with the headers."""
-        if isinstance(requests, (list, tuple)) and sum(map(len, requests)) <= 65536:
+        batch = small_batch(requests)
+        if batch is not None:
             encoded = encode_metadata(metadata)
             link = self._current_link()
             with link.lock:
-                core = link.core
-                state = core.open_call(path, encoded, timeout=timeout, now=_monotonic())
-                for request in requests:
-                    core.send_message(state, request)
-                if end:
-                    core.end_request(state)
+                now = _monotonic()
+                state = link.core.start_call(
+                    path, encoded, batch, end=end, timeout=timeout, now=now
+                )
                 link.flush()
             return BlockingCall(link, state)
         call = self.open_call(path, metadata=metadata, timeout=timeout)
@@ -677,10 +664,17 @@ class Channel:
         self.close()
 
 
-def _single_response(call: BlockingCall) -> bytes:
-    response = call.receive()
-    if response is None:
-        raise GrpcError(StatusCode.UNIMPLEMENTED, "the server sent no response message")
-    if call.receive() is not None:
-        raise GrpcError(StatusCode.UNIMPLEMENTED, "the server sent more than one response message")
+def _single_response(link: _Link, call: ClientCall) -> bytes:
+    """Wait (``link.lock`` held) for the end of ``call``, then take its one response."""
+    core = link.core
+    try:
+        if call.status is None:
+            link.wait(lambda: call.status is not None)
+    finally:
+        if call.status is None:  # interrupted
+            core.cancel(call)
+            link.flush()
+    response = core.take_single_response(call)
+    if core.pending_output:
+        link.flush()
     return response

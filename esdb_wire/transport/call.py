@@ -82,16 +82,3 @@ class ClientCall:
     def __repr__(self) -> str:
         state = self.status.name if self.status is not None else "open"
         return f"<ClientCall {self.path} stream={self.stream_id} {state}>"
-
-
-def single_response(call: ClientCall, response: bytes | None, extra: bytes | None) -> bytes:
-    """A finished unary call's outcome, given its first two messages (or None)."""
-    if response is None:
-        if call.error is not None:
-            raise call.error
-        raise GrpcError(StatusCode.UNIMPLEMENTED, "the server sent no response message")
-    if extra is not None:
-        raise GrpcError(StatusCode.UNIMPLEMENTED, "the server sent more than one response message")
-    if call.error is not None:
-        raise call.error
-    return response

@@ -11,9 +11,10 @@ feed it received bytes (:meth:`receive_data`) and the time (:meth:`handle_timers
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Sequence
 from typing import Callable
 
-from esdb_wire.transport.call import ClientCall, single_response
+from esdb_wire.transport.call import ClientCall
 from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
 from esdb_wire.transport.framing import FramingError, encode_message
 from esdb_wire.transport.hpack_static import StaticHeaderEncoder, encode_field
@@ -46,6 +47,9 @@ MAX_TRANSPARENT_RETRIES = 10
 _PATH_CACHE_LIMIT = 1024
 _METADATA_MEMO_LIMIT = 256
 SETTINGS_MAX_CONCURRENT_STREAMS = 0x3
+# Requests given as a list or tuple of at most this many bytes leave in one write with
+# the call's headers (ClientConnection.start_call).
+ONE_WRITE_LIMIT = 65536
 _STATUS_BY_VALUE = {str(int(code)).encode("ascii"): code for code in StatusCode}
 
 
@@ -55,6 +59,14 @@ def _protocol_mismatch(first_bytes: bytes) -> str | None:
         return "the server answered with TLS: connect with TLS enabled"
     if first_bytes.startswith(b"HTTP/"):
         return "the server answered with HTTP/1.x, not HTTP/2: is this a gRPC endpoint?"
+    return None
+
+
+def small_batch(requests: Iterable[bytes]) -> Sequence[bytes] | None:
+    """``requests`` if they may leave in one write with the call's headers (a list or
+    tuple of at most ONE_WRITE_LIMIT bytes); None if they are to be sent one by one."""
+    if isinstance(requests, (list, tuple)) and sum(map(len, requests)) <= ONE_WRITE_LIMIT:
+        return requests
     return None
 
 
@@ -152,7 +164,19 @@ class ClientConnection:
         timeout: float | None = None,
         now: float = 0.0,
     ) -> ClientCall:
-        """Start a call (or queue it until a stream slot frees). ``metadata`` is encoded."""
+        """Start a call (or queue it until a stream slot frees). ``metadata`` is encoded.
+
+        A ``timeout`` that has already run out (zero or negative) sends nothing: the call
+        is returned finished with DEADLINE_EXCEEDED, so the server never sees it.
+        """
+        if timeout is not None and timeout <= 0:
+            expired = ClientCall(path, b"", None, self.config.max_receive_message_size)
+            expired.finish(
+                GrpcError(
+                    StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded before the call was sent"
+                )
+            )
+            return expired
         path_block = self._path_blocks.get(path)
         if path_block is None:
             path_block = encode_field(b":path", path.encode("ascii"))
@@ -176,6 +200,27 @@ class ClientConnection:
             return call
         self.queued.append(call)
         self._start_queued()
+        return call
+
+    def start_call(
+        self,
+        path: str,
+        metadata: list[tuple[bytes, bytes]],
+        requests: Sequence[bytes],
+        *,
+        end: bool,
+        timeout: float | None = None,
+        now: float = 0.0,
+    ) -> ClientCall:
+        """:meth:`open_call`, with ``requests`` queued at once (then the end of the request,
+        if ``end``): the driver's next write carries the headers and the messages
+        together. Both drivers' path for a :func:`small_batch`."""
+        call = self.open_call(path, metadata, timeout=timeout, now=now)
+        last = len(requests) - 1
+        for index, request in enumerate(requests):
+            self.send_message(call, request, end=end and index == last)
+        if end and last < 0:
+            self.end_request(call)
         return call
 
     def send_message(self, call: ClientCall, payload: bytes, *, end: bool = False) -> None:
@@ -222,11 +267,22 @@ class ClientConnection:
         return messages
 
     def take_single_response(self, call: ClientCall) -> bytes:
-        """The one response message of a finished unary call. Raises the call's error,
-        or UNIMPLEMENTED if the server sent no message or more than one."""
+        """The one response message of a finished call with a single response (unary or
+        client-streaming): both drivers' only way to it. Raises the call's error, or
+        UNIMPLEMENTED if the server sent no message or more than one."""
         response = self.take_message(call)
         extra = self.take_message(call)
-        return single_response(call, response, extra)
+        if response is None:
+            if call.error is not None:
+                raise call.error
+            raise GrpcError(StatusCode.UNIMPLEMENTED, "the server sent no response message")
+        if extra is not None:
+            raise GrpcError(
+                StatusCode.UNIMPLEMENTED, "the server sent more than one response message"
+            )
+        if call.error is not None:
+            raise call.error
+        return response
 
     def cancel(
         self,

@@ -1,12 +1,16 @@
-"""Every test here runs on both HTTP/2 engines (see :mod:`tests.engines`)."""
+"""Every test here runs on both HTTP/2 engines (see :mod:`tests.engines`); ``async def``
+tests run in an event loop of their own (see :mod:`tests.coroutine_tests`); ``uri`` is
+each kind of server in turn (see :mod:`tests.servers`)."""
 
 from __future__ import annotations
 
 import pytest
 
+from tests.coroutine_tests import pytest_pyfunc_call
 from tests.engines import http2_engine
+from tests.servers import uri
 
-__all__ = ["http2_engine"]
+__all__ = ["http2_engine", "pytest_pyfunc_call", "uri"]
 
 
 @pytest.fixture(scope="module", autouse=True)

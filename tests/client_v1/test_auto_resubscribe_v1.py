@@ -26,15 +26,7 @@ from esdb_wire import (
 )
 from esdb_wire.server.embedded import EmbeddedServer
 from tests.client_v1._proxy import DroppingProxy
-from tests.client_v1._support import DEADLINE, new_events, new_stream, new_type, require_grpcio
-from tests.servers import SERVER_KINDS, running_server
-
-
-@pytest.fixture(scope="module", params=SERVER_KINDS)
-def uri(request: pytest.FixtureRequest) -> Iterator[str]:
-    require_grpcio(request.param)
-    with running_server(request.param) as address:
-        yield address
+from tests.client_v1._support import DEADLINE, new_events, new_stream, new_type
 
 
 @pytest.fixture

@@ -1,30 +1,29 @@
-"""One EventStoreDBClient shared by many threads: appends, reads and a subscription at once."""
+"""One client shared by many callers: an EventStoreDBClient by threads, an
+AsyncEventStoreDBClient by tasks; appends, reads and a subscription at once. (What the
+two drivers share is tested on both by the generated ``test_sync_v1_*`` twins.)"""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 
-import pytest
-
-from esdb_wire import EventStoreDBClient, NewEvent, RecordedEvent, ServiceUnavailable, StreamState
+from esdb_wire import (
+    AsyncEventStoreDBClient,
+    EventStoreDBClient,
+    NewEvent,
+    RecordedEvent,
+    ServiceUnavailable,
+    StreamState,
+)
 from esdb_wire.exceptions import CancelledByClient
 from esdb_wire.server.embedded import EmbeddedServer
 from tests.client_v1._proxy import DroppingProxy
-from tests.client_v1._support import DEADLINE, new_stream, new_type, require_grpcio
-from tests.servers import SERVER_KINDS, running_server
+from tests.client_v1._support import DEADLINE, new_stream, new_type
 
 WRITERS = 8
 APPENDS = 12  # per writer; even ones append one event, odd ones a list of two
-
-
-@pytest.fixture(scope="module", params=SERVER_KINDS)
-def uri(request: pytest.FixtureRequest) -> Iterator[str]:
-    require_grpcio(request.param)
-    with running_server(request.param) as address:
-        yield address
 
 
 def test_eight_threads_append_and_read_while_one_subscribes(uri: str) -> None:
@@ -142,3 +141,29 @@ def test_threads_survive_a_dropped_connection_without_spurious_cancellation() ->
         client.close()
         assert not [thread for thread in threads if thread.is_alive()]
         assert cancelled == []
+
+
+async def test_concurrent_tasks_append_while_one_subscribes(uri: str) -> None:
+    kind = new_type("Conc")
+    names = [new_stream() for _ in range(8)]
+    async with AsyncEventStoreDBClient(uri) as client:
+        subscription = await client.subscribe_to_all(
+            from_end=True, filter_include=[kind], timeout=DEADLINE
+        )
+
+        async def writer(name: str) -> list[uuid.UUID]:
+            sent = []
+            for index in range(10):
+                event = NewEvent(type=kind, data=b"{}")
+                version: int | StreamState = index - 1 if index else StreamState.NO_STREAM
+                await client.append_to_stream(name, current_version=version, events=[event])
+                sent.append(event.id)
+            assert [e.id for e in await client.get_stream(name)] == sent
+            return sent
+
+        results = await asyncio.gather(*(writer(name) for name in names))
+        received = [await subscription.__anext__() for _ in range(80)]
+        subscription.stop()
+    assert sorted(e.id for e in received) == sorted(i for ids in results for i in ids)
+    positions = [e.commit_position for e in received]
+    assert positions == sorted(positions)  # type: ignore[type-var]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from esdb_wire.protos import persistent_pb2, shared_pb2
-from esdb_wire.server.persistent import PersistentSubscriptionsService
+from esdb_wire.server.persistent.service import PersistentSubscriptionsService
 from esdb_wire.server.store import EventStore
 from tests.server.helpers import new_store
 from tests.server_persistent.support import (

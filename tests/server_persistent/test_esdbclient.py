@@ -20,7 +20,7 @@ import pytest
 
 from esdb_wire.protos import persistent_pb2, shared_pb2, status_pb2, streams_pb2
 from esdb_wire.server.host import GrpcHost
-from esdb_wire.server.persistent import PersistentSubscriptionsService
+from esdb_wire.server.persistent.service import PersistentSubscriptionsService
 from esdb_wire.server.rpc import Method, message_types, methods_of
 from esdb_wire.server.store import EventStore
 from esdb_wire.server.streams import StreamsService

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from esdb_wire.protos import persistent_pb2, shared_pb2
-from esdb_wire.server.persistent import PersistentSubscriptionsService
+from esdb_wire.server.persistent.service import PersistentSubscriptionsService
 from esdb_wire.server.store import EventStore
 from esdb_wire.transport.status import StatusCode
 from tests.server.helpers import new_store

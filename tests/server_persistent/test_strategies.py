@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections import defaultdict
 
-from esdb_wire.server.persistent import PersistentSubscriptionsService
+from esdb_wire.server.persistent.service import PersistentSubscriptionsService
 from esdb_wire.server.store import ANY, ProposedEvent
 from tests.server.helpers import event, link, new_store
 from tests.server_persistent.support import (

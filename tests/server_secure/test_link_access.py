@@ -32,7 +32,7 @@ from esdb_wire.exceptions import AccessDeniedError
 from esdb_wire.protos import persistent_pb2, streams_pb2
 from esdb_wire.server.auth import AuthenticatedContext, StreamAccess, User
 from esdb_wire.server.embedded import EmbeddedServer
-from esdb_wire.server.persistent import PersistentSubscriptionsService
+from esdb_wire.server.persistent.service import PersistentSubscriptionsService
 from esdb_wire.server.store import ANY, EventStore
 from esdb_wire.server.streams import StreamsService
 from tests.server.fake_context import FakeContext

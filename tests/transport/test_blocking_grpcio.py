@@ -147,6 +147,19 @@ def test_deadline_exceeded_locally_and_seen_by_server(channel: Channel, peer: Gr
     assert channel.unary_unary(path("Unary"), b"after") == b"after"
 
 
+def test_an_expired_deadline_never_reaches_the_server(channel: Channel, peer: GrpcioPeer) -> None:
+    before = channel.unary_unary(path("Unary"), b"ping")
+    assert before == b"ping"
+    peer.state.cancelled.clear()
+    for timeout in (0.0, -1.0):
+        with pytest.raises(GrpcError) as info:
+            channel.unary_unary(path("Sleep"), b"5", timeout=timeout)
+        assert info.value.code is StatusCode.DEADLINE_EXCEEDED
+    # Nothing was started, so nothing was cancelled on the server's side.
+    assert not peer.state.cancelled.wait(0.5)
+    assert channel.unary_unary(path("Unary"), b"after") == b"after"
+
+
 def test_client_cancellation_seen_by_server(channel: Channel, peer: GrpcioPeer) -> None:
     peer.state.cancelled.clear()
     call = channel.open_call(path("Sleep"))

@@ -323,6 +323,23 @@ def test_deadline_expiry_resets_stream() -> None:
     assert pair.events(h2.events.StreamReset)
 
 
+@pytest.mark.parametrize("timeout", [0.0, -1.0, -1e-9])
+def test_an_expired_deadline_sends_nothing(timeout: float) -> None:
+    pair = Pair()
+    call = pair.client.open_call("/svc/M", [], timeout=timeout, now=100.0)
+    assert call.status is StatusCode.DEADLINE_EXCEEDED
+    assert call.stream_id is None
+    pair.client.send_message(call, b"an append that must not happen", end=True)
+    assert pair.client.data_to_send() == b""
+    pair.pump()
+    assert pair.events(h2.events.RequestReceived) == []
+    # The connection is untouched: the next call goes out as usual.
+    later = pair.client.open_call("/svc/M", [], timeout=1e-3, now=100.0)
+    pair.pump()
+    assert later.stream_id is not None
+    assert len(pair.events(h2.events.RequestReceived)) == 1
+
+
 def test_keepalive_ping_and_death() -> None:
     pair = Pair(ConnectionConfig(keepalive_interval=5.0, keepalive_timeout=2.0))
     call = pair.client.open_call("/svc/M", [], now=0.0)

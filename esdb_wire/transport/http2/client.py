@@ -11,6 +11,7 @@ connection error raises :class:`~esdb_wire.transport.http2.errors.Http2ProtocolE
 from __future__ import annotations
 
 from esdb_wire.transport.http2 import frames as f
+from esdb_wire.transport.http2.engine import drain
 from esdb_wire.transport.http2.errors import ErrorCode, Http2ProtocolError, StreamClosedError
 from esdb_wire.transport.http2.events import (
     DataReceived,
@@ -144,12 +145,7 @@ class ClientHttp2Connection:
         return self._output
 
     def data_to_send(self) -> bytes:
-        output = self._output
-        if not output:
-            return b""
-        data = bytes(output[0]) if len(output) == 1 else b"".join(output)
-        output.clear()
-        return data
+        return drain(self._output)
 
     # -- streams -----------------------------------------------------------------------
 

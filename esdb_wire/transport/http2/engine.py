@@ -90,6 +90,15 @@ class Http2Engine(Protocol):
         ``Http2ProtocolError`` (with a GOAWAY queued) when the peer broke HTTP/2."""
 
 
+def drain(output: list[bytes | memoryview]) -> bytes:
+    """Everything in an engine's ``output`` list as one ``bytes``; empties the list."""
+    if not output:
+        return b""
+    data = bytes(output[0]) if len(output) == 1 else b"".join(output)
+    output.clear()
+    return data
+
+
 def check_engine(name: str | None) -> str:
     """The engine ``name`` stands for (``None``: :data:`DEFAULT_ENGINE`); raises
     ``ValueError`` naming the choices for anything else."""

@@ -30,6 +30,7 @@ import h2.settings
 from h2.frame_buffer import FrameBuffer
 from hyperframe.frame import DataFrame, Frame, GoAwayFrame
 
+from esdb_wire.transport.http2.engine import drain
 from esdb_wire.transport.http2.errors import ErrorCode, Http2ProtocolError, StreamClosedError
 from esdb_wire.transport.http2.events import (
     DataReceived,
@@ -173,12 +174,7 @@ class H2Engine:
         self._collect()
 
     def data_to_send(self) -> bytes:
-        output = self.output
-        if not output:
-            return b""
-        data = bytes(output[0]) if len(output) == 1 else b"".join(output)
-        output.clear()
-        return data
+        return drain(self.output)
 
     # -- streams -----------------------------------------------------------------------
 

@@ -1,17 +1,17 @@
+# Generated from esdb_wire/client/aio_base.py by scripts/unasync.py; do not edit.
 """The connection side of the blocking clients: settings, discovery, the multiplexed
 channel, call metadata, redirects and retries. The API lives in subclasses."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from esdb_wire.client import paths
 from esdb_wire.client.credentials import CallCredentials, basic_credentials, bearer_credentials
 from esdb_wire.client.settings import ClientSettings, settings_from_uri
+from esdb_wire.client.sync_backend import Lock, sleep
 from esdb_wire.cluster import ClusterMember, members_of, select_member
 from esdb_wire.codec.errors import map_error
 from esdb_wire.exceptions import (
@@ -20,26 +20,29 @@ from esdb_wire.exceptions import (
     NodeIsNotLeader,
     ServiceUnavailable,
 )
-from esdb_wire.protos import gossip_pb2, shared_pb2, streams_pb2
-from esdb_wire.transport.blocking import BlockingCall, Channel
+from esdb_wire.protos import gossip_pb2, shared_pb2
+from esdb_wire.transport.blocking import Channel
 from esdb_wire.transport.status import GrpcError as TransportError
 from esdb_wire.transport.status import StatusCode
 
-_parse_read = streams_pb2.ReadResp.FromString
 _EMPTY = shared_pb2.Empty().SerializeToString()
 Metadata = list[tuple[str, str]]
-_Client = TypeVar("_Client", bound="BlockingClientBase")
+_T = TypeVar("_T")
+_Client = TypeVar("_Client", bound="ClientBase")
 
 
-class BlockingClientBase:
-    """An EventStoreDB / KurrentDB client with the esdbclient 1.x API.
+class ClientBase:
+    """An EventStoreDB / KurrentDB client's connection: the blocking client classes build
+    on it.
 
     ``uri`` is a connection string (``esdb://``, ``esdb+discover://``, ``kurrentdb://``, ...)
     or ``host:port`` for a plaintext single node. PEM strings or bytes in
     ``root_certificates`` (trusted CAs), ``certificate_chain`` and ``private_key`` (a user
-    certificate) complement the string's TLS options. ``http2_engine`` chooses the HTTP/2
-    engine under gRPC: ``"h2"`` (the ``h2`` library, the default) or ``"native"`` (our
-    own, faster); anything else raises ``ValueError``. Thread-safe.
+    certificate) complement the string's TLS options. Credentials go only over TLS unless
+    ``allow_plaintext_credentials``. ``http2_engine`` chooses the HTTP/2 engine under gRPC:
+    ``"h2"`` (the ``h2`` library, the default) or ``"native"`` (our own, faster); anything
+    else raises ``ValueError``. Many callers (threads, or tasks of one event loop) can share
+    one client: its calls share one connection.
     """
 
     def __init__(
@@ -52,7 +55,6 @@ class BlockingClientBase:
         allow_plaintext_credentials: bool = False,
         http2_engine: str | None = None,
     ) -> None:
-        # Credentials go only over TLS unless the caller explicitly allows plaintext.
         self._allow_plaintext_credentials = allow_plaintext_credentials
         self.settings: ClientSettings = settings_from_uri(
             uri or "esdb://localhost:2113",
@@ -61,7 +63,8 @@ class BlockingClientBase:
             certificate_chain=certificate_chain,
             http2_engine=http2_engine,
         )
-        self._lock = threading.Lock()
+        # Held while the channel is chosen, replaced or closed.
+        self._lock = Lock()
         self._channel: Channel | None = None
         self._target: tuple[str, int] | None = None
         self._batch_append: bool | None = None
@@ -71,11 +74,13 @@ class BlockingClientBase:
 
     @property
     def connection_target(self) -> str:
+        """``host:port`` of the node the client talks to (or will, before connecting)."""
         host, port = self._target or self.settings.targets[0]
         return f"{host}:{port}"
 
     @property
     def is_closed(self) -> bool:
+        """Whether :meth:`close` was called."""
         return self._closed
 
     def construct_bearer_credentials(self, token: str) -> CallCredentials:
@@ -86,14 +91,22 @@ class BlockingClientBase:
         """Per-call credentials (pass as ``credentials=`` to any method)."""
         return basic_credentials(username, password)
 
+    def connect(self) -> None:
+        """Discover (if asked) and pick the node now instead of on the first call."""
+        self._current_channel()
+
     def _current_channel(self) -> Channel:
+        channel = self._channel
+        if channel is not None and not self._closed:
+            return channel  # the common case, without the lock
         with self._lock:
             if self._closed:
                 raise ServiceUnavailable("the client is closed")
-            if self._channel is None:
+            channel = self._channel
+            if channel is None:
                 self._target = self._choose_target()
-                self._channel = self._open(self._target)
-            return self._channel
+                channel = self._channel = self._open(self._target)
+            return channel
 
     def _open(self, target: tuple[str, int]) -> Channel:
         settings = self.settings
@@ -108,7 +121,7 @@ class BlockingClientBase:
         last_error: Exception | None = None
         for attempt in range(settings.max_discover_attempts):
             if attempt:
-                time.sleep(settings.discovery_interval)
+                sleep(settings.discovery_interval)
             for seed in settings.targets:
                 try:
                     member = select_member(self._gossip(seed), settings.node_preference)
@@ -133,7 +146,7 @@ class BlockingClientBase:
     ) -> None:
         """Drop the connection; the next call connects (to ``target`` or by discovery).
 
-        With ``replacing``, only if that channel is still the current one (another thread
+        With ``replacing``, only if that channel is still the current one (another caller
         may already have reconnected)."""
         with self._lock:
             if replacing is not None and self._channel is not replacing:
@@ -160,7 +173,7 @@ class BlockingClientBase:
         """Reads and subscriptions ask for the leader when the client prefers it."""
         return self._metadata(credentials, self.settings.node_preference == "leader")
 
-    def _run(self, operation: Callable[[Channel], Any]) -> Any:
+    def _run(self, operation: Callable[[Channel], _T]) -> _T:
         """Run a call; follow a not-leader redirect or a fresh reconnect once."""
         for attempt in (1, 2):
             channel = self._current_channel()
@@ -198,7 +211,8 @@ class BlockingClientBase:
     # -- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
-        """Cancel open calls (subscriptions included) and close the connection."""
+        """Cancel open calls (subscriptions included) and close the connection; closing
+        twice is harmless."""
         with self._lock:
             self._closed = True
             channel, self._channel = self._channel, None
@@ -215,12 +229,3 @@ class BlockingClientBase:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def single_response(call: BlockingCall) -> bytes:
-    """The one response of a bidirectional call used for a single exchange."""
-    with call:
-        response = call.receive()
-        if response is None:
-            raise TransportError(StatusCode.UNIMPLEMENTED, "no response message")
-        return response

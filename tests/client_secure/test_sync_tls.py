@@ -1,33 +1,28 @@
-"""The client over real TLS to the secure embedded server: CA handling, verification off,
-user certificates, credentials (URI, per call, bearer), and secrets kept out of sight."""
+# Generated from tests/client_secure/test_async_tls.py by scripts/unasync.py; do not edit.
+"""EventStoreDBClient over real TLS to the secure embedded server: CA handling,
+verification off, user certificates, credentials (URI, per call, bearer), and secrets kept
+out of sight."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 from uuid import uuid4
 
 import pytest
-from google.protobuf import empty_pb2
 
-from esdb_wire import AsyncEventStoreDBClient, EventStoreDBClient, NewEvent, StreamState
+from esdb_wire import EventStoreDBClient, NewEvent, StreamState
 from esdb_wire.exceptions import (
     AccessDeniedError,
     ServiceUnavailable,
     SSLError,
     UnauthenticatedError,
 )
-from esdb_wire.protos import gossip_pb2
-from esdb_wire.protos.wire_names import method_path
 from esdb_wire.server.embedded import EmbeddedServer
-from esdb_wire.server.host import GrpcHost
-from esdb_wire.server.rpc import CallContext, Method
 
 if TYPE_CHECKING:
     from esdb_wire.devcerts import CertificateFiles
+    from tests.client_secure.conftest import RecordingGossip
 
 
 def ca_option(files: CertificateFiles) -> str:
@@ -55,7 +50,8 @@ def test_a_good_ca_file_verifies_the_server(
 
 def test_root_certificates_given_in_memory(server: EmbeddedServer, certs: CertificateFiles) -> None:
     pem = certs.ca_certificate.read_bytes()
-    with EventStoreDBClient(uri(server, "admin:changeit@"), root_certificates=pem) as client:
+    address = uri(server, "admin:changeit@")
+    with EventStoreDBClient(address, root_certificates=pem) as client:
         append_and_read(client)
 
 
@@ -114,28 +110,12 @@ def test_per_call_credentials_override_the_uris(
         assert client.get_commit_position(credentials=admin) >= 0
 
 
-def test_asyncio_client_over_tls(server: EmbeddedServer, certs: CertificateFiles) -> None:
-    async def main() -> None:
-        async with AsyncEventStoreDBClient(
-            uri(server, "admin:changeit@", ca_option(certs))
-        ) as client:
-            name = f"tls-{uuid4()}"
-            await client.append_to_stream(
-                name, current_version=StreamState.NO_STREAM, events=NewEvent("A", b"{}")
-            )
-            assert [e.type for e in await client.get_stream(name)] == ["A"]
-        async with AsyncEventStoreDBClient(uri(server, "admin:x@", ca_option(certs))) as client:
-            with pytest.raises(UnauthenticatedError):
-                await client.get_stream("s")
-
-    asyncio.run(main())
-
-
 def test_secrets_stay_out_of_reprs_and_errors(
     server: EmbeddedServer, certs: CertificateFiles
 ) -> None:
     secret = "s3cr3t-Passw0rd"
-    client = EventStoreDBClient(f"esdb://admin:{secret}@127.0.0.1:1?Tls=true&{ca_option(certs)}")
+    address = f"esdb://admin:{secret}@127.0.0.1:1?Tls=true&{ca_option(certs)}"
+    client = EventStoreDBClient(address)
     assert secret not in repr(client.settings)
     assert secret not in repr(client.settings.credentials)
     with pytest.raises(ServiceUnavailable) as info:
@@ -148,43 +128,18 @@ def test_secrets_stay_out_of_reprs_and_errors(
     assert secret not in str(bad.value)
 
 
-class RecordingGossip:
-    """A Gossip service that keeps the request headers it saw."""
-
-    def __init__(self) -> None:
-        self.seen: list[Mapping[str, str]] = []
-
-    async def Read(self, request: empty_pb2.Empty, context: CallContext) -> gossip_pb2.ClusterInfo:
-        self.seen.append(dict(context.metadata))
-        return gossip_pb2.ClusterInfo()
-
-
-def test_credentials_never_go_over_plaintext_unless_allowed() -> None:
-    service = RecordingGossip()
-    path = method_path(gossip_pb2.DESCRIPTOR.services_by_name["Gossip"], "Read")
-    methods = {
-        path: Method(
-            path, "Read", empty_pb2.Empty, gossip_pb2.ClusterInfo, False, False, service.Read
-        )
-    }
-    loop = asyncio.new_event_loop()
-    host = GrpcHost(methods)
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    port = asyncio.run_coroutine_threadsafe(host.start(), loop).result(10)
-    try:
-        plain = f"esdb://admin:changeit@127.0.0.1:{port}?Tls=false"
-        with EventStoreDBClient(plain) as client:
-            client.read_gossip()
-            per_call = client.construct_call_credentials("ops", "changeit")
-            client.read_gossip(credentials=per_call)
-        with EventStoreDBClient(plain, allow_plaintext_credentials=True) as client:
-            client.read_gossip()
-        assert "authorization" not in service.seen[0]
-        assert "authorization" not in service.seen[1]
-        assert service.seen[2]["authorization"].startswith("Basic ")
-        assert all(seen.get("connection-name") for seen in service.seen)
-    finally:
-        asyncio.run_coroutine_threadsafe(host.stop(0.1), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
+def test_credentials_never_go_over_plaintext_unless_allowed(
+    recording_gossip: RecordingGossip,
+) -> None:
+    plain = f"esdb://admin:changeit@127.0.0.1:{recording_gossip.port}?Tls=false"
+    with EventStoreDBClient(plain) as client:
+        client.read_gossip()
+        per_call = client.construct_call_credentials("ops", "changeit")
+        client.read_gossip(credentials=per_call)
+    with EventStoreDBClient(plain, allow_plaintext_credentials=True) as client:
+        client.read_gossip()
+    seen = recording_gossip.seen
+    assert "authorization" not in seen[0]
+    assert "authorization" not in seen[1]
+    assert seen[2]["authorization"].startswith("Basic ")
+    assert all(headers.get("connection-name") for headers in seen)

@@ -1,0 +1,550 @@
+"""``AsyncEventStoreDBClient``: the esdbclient 1.x API on the asyncio driver (appends, reads,
+deletes, stream metadata, catch-up subscriptions; persistent subscriptions come from
+:mod:`esdb_wire.client.aio_persistent`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from esdb_wire.client import paths
+from esdb_wire.client.aio_persistent import AsyncPersistentSubscriptionsMixin
+from esdb_wire.client.aio_responses import AsyncCatchupSubscription, AsyncReadResponse
+from esdb_wire.client.credentials import CallCredentials
+from esdb_wire.codec.events import proposed_message
+from esdb_wire.codec.requests import (
+    DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
+    DEFAULT_EXCLUDE_FILTER,
+    DEFAULT_WINDOW_SIZE,
+    StreamState,
+    append_options,
+    batch_append_request,
+    delete_request,
+    filter_regex,
+    read_all_request,
+    read_stream_request,
+    subscribe_all_request,
+    subscribe_stream_request,
+)
+from esdb_wire.codec.responses import (
+    append_position,
+    batch_append_position,
+    batch_append_supported,
+    confirmation_id,
+    delete_position,
+    is_unimplemented,
+)
+from esdb_wire.events import NewEvent, RecordedEvent
+from esdb_wire.exceptions import (
+    EventStoreDBClientException,
+    NotFound,
+    SubscriptionConfirmationError,
+)
+from esdb_wire.protos import shared_pb2, streams_pb2
+from esdb_wire.transport.aio import AsyncCall, AsyncChannel
+from esdb_wire.transport.status import GrpcError as TransportError
+from esdb_wire.transport.status import StatusCode
+
+_parse_read = streams_pb2.ReadResp.FromString
+_EMPTY = shared_pb2.Empty().SerializeToString()
+Metadata = list[tuple[str, str]]
+
+
+class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
+    """An EventStoreDB / KurrentDB client with the esdbclient 1.x API, on the asyncio driver (see
+    :class:`~esdb_wire.client.aio_base.AsyncClientBase` for ``uri`` and TLS options).
+
+    ``timeout`` (seconds) is a deadline for the whole operation; without one, the
+    connection string's ``DefaultDeadline`` applies. ``credentials`` (from
+    :meth:`construct_call_credentials`) override the connection string's for one call.
+    """
+
+    # -- writing -----------------------------------------------------------------------
+
+    async def append_to_stream(
+        self,
+        stream_name: str,
+        *,
+        current_version: int | StreamState,
+        events: NewEvent | Iterable[NewEvent],
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> int:
+        """Append one event (``Append``) or several atomically (``BatchAppend`` where the
+        server offers it); return the commit position of the last one. The stream must
+        be at ``current_version`` (a revision or a ``StreamState``), else
+        ``WrongCurrentVersion``."""
+        metadata = self._metadata(credentials, requires_leader=True)
+        deadline = self._deadline(timeout)
+        if isinstance(events, NewEvent):
+            batch = [events]
+        else:
+            batch = list(events)
+            started = time.monotonic()
+            if await self._supports_batch_append(deadline):
+                if deadline is not None:  # the feature probe used some of the time
+                    deadline = max(0.001, deadline - (time.monotonic() - started))
+                return await self._batch_append_call(
+                    stream_name, current_version, batch, deadline, metadata
+                )
+        return await self._append_call(stream_name, current_version, batch, deadline, metadata)
+
+    async def append_event(
+        self,
+        stream_name: str,
+        *,
+        current_version: int | StreamState,
+        event: NewEvent,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> int:
+        """Append one event; return its commit position."""
+        return await self.append_to_stream(
+            stream_name,
+            current_version=current_version,
+            events=event,
+            timeout=timeout,
+            credentials=credentials,
+        )
+
+    async def append_events(
+        self,
+        stream_name: str,
+        *,
+        current_version: int | StreamState,
+        events: Iterable[NewEvent],
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> int:
+        """Alias of :meth:`append_to_stream` (esdbclient 1.x)."""
+        return await self.append_to_stream(
+            stream_name,
+            current_version=current_version,
+            events=events,
+            timeout=timeout,
+            credentials=credentials,
+        )
+
+    async def _append_call(
+        self,
+        stream_name: str,
+        expected: int | StreamState | None,
+        events: Sequence[NewEvent],
+        timeout: float | None,
+        metadata: Metadata,
+    ) -> int:
+        requests = [append_options(stream_name, expected).SerializeToString()]
+        requests.extend(
+            streams_pb2.AppendReq(proposed_message=proposed_message(event)).SerializeToString()
+            for event in events
+        )
+        data = await self._run(
+            lambda channel: channel.stream_unary(
+                paths.APPEND, requests, metadata=metadata, timeout=timeout
+            )
+        )
+        return append_position(streams_pb2.AppendResp.FromString(data), stream_name, expected)
+
+    async def _batch_append_call(
+        self,
+        stream_name: str,
+        expected: int | StreamState,
+        events: Sequence[NewEvent],
+        timeout: float | None,
+        metadata: Metadata,
+    ) -> int:
+        request = batch_append_request(
+            stream_name, expected, events, correlation_id=uuid.uuid4(), timeout=timeout
+        )
+        payload = request.SerializeToString()
+
+        async def call(channel: AsyncChannel) -> bytes:
+            # As esdbclient does: the first response answers the batch; then cancel.
+            stream = await channel.stream_stream(
+                paths.BATCH_APPEND, [payload], metadata=metadata, timeout=timeout, end=True
+            )
+            async with stream:
+                response = await stream.receive()
+            if response is None:
+                raise TransportError(StatusCode.UNIMPLEMENTED, "no response message")
+            return response
+
+        data = await self._run(call)
+        response = streams_pb2.BatchAppendResp.FromString(data)
+        return batch_append_position(response, stream_name, expected)
+
+    async def _supports_batch_append(self, deadline: float | None) -> bool:
+        """Whether the server offers BatchAppend (asked once per connection; a server
+        without ServerFeatures offers nothing; any other failure is asked again later)."""
+        if self._batch_append is not None:
+            return self._batch_append
+        gossip_timeout = self.settings.gossip_timeout
+        timeout = gossip_timeout if deadline is None else min(deadline, gossip_timeout)
+        try:
+            data = await self._run(
+                lambda channel: channel.unary_unary(
+                    paths.SUPPORTED_METHODS, _EMPTY, timeout=timeout
+                )
+            )
+        except EventStoreDBClientException as error:
+            if is_unimplemented(error):
+                self._batch_append = False
+            return False
+        self._batch_append = batch_append_supported(data)
+        return self._batch_append
+
+    async def delete_stream(
+        self,
+        stream_name: str,
+        *,
+        current_version: int | StreamState,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        """Soft-delete a stream (it can be written again, numbering continues)."""
+        await self._delete(stream_name, current_version, timeout, credentials, tombstone=False)
+
+    async def tombstone_stream(
+        self,
+        stream_name: str,
+        *,
+        current_version: int | StreamState,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        """Hard-delete a stream, for good: reads and writes then raise ``StreamIsDeleted``."""
+        await self._delete(stream_name, current_version, timeout, credentials, tombstone=True)
+
+    async def _delete(
+        self,
+        stream_name: str,
+        expected: int | StreamState,
+        timeout: float | None,
+        credentials: CallCredentials | None,
+        *,
+        tombstone: bool,
+    ) -> int:
+        request = delete_request(stream_name, expected, tombstone=tombstone)
+        path = paths.TOMBSTONE if tombstone else paths.DELETE
+        metadata = self._metadata(credentials, requires_leader=True)
+        deadline = self._deadline(timeout)
+        data = await self._run(
+            lambda channel: channel.unary_unary(
+                path, request.SerializeToString(), metadata=metadata, timeout=deadline
+            )
+        )
+        kind = streams_pb2.TombstoneResp if tombstone else streams_pb2.DeleteResp
+        return delete_position(kind.FromString(data))
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def read_stream(
+        self,
+        stream_name: str,
+        *,
+        stream_position: int | None = None,
+        backwards: bool = False,
+        resolve_links: bool = False,
+        limit: int = sys.maxsize,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> AsyncReadResponse:
+        """The events of a stream, from ``stream_position`` (inclusive), as a lazy async
+        iterator; iterating a stream that does not exist raises ``NotFound``."""
+        request = read_stream_request(
+            stream_name,
+            position=stream_position,
+            backwards=backwards,
+            limit=limit,
+            resolve_links=resolve_links,
+        )
+        return await self._read(request, stream_name, timeout, credentials)
+
+    async def get_stream(
+        self,
+        stream_name: str,
+        *,
+        stream_position: int | None = None,
+        backwards: bool = False,
+        resolve_links: bool = False,
+        limit: int = sys.maxsize,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> tuple[RecordedEvent, ...]:
+        """:meth:`read_stream`, collected into a tuple."""
+        async with await self.read_stream(
+            stream_name,
+            stream_position=stream_position,
+            backwards=backwards,
+            resolve_links=resolve_links,
+            limit=limit,
+            timeout=timeout,
+            credentials=credentials,
+        ) as events:
+            return tuple([event async for event in events])
+
+    async def read_all(
+        self,
+        *,
+        commit_position: int | None = None,
+        backwards: bool = False,
+        resolve_links: bool = False,
+        filter_exclude: Sequence[str] = DEFAULT_EXCLUDE_FILTER,
+        filter_include: Sequence[str] = (),
+        filter_by_stream_name: bool = False,
+        limit: int = sys.maxsize,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> AsyncReadResponse:
+        """Every event in commit order from ``commit_position`` (forwards inclusive,
+        backwards exclusive), filtered by the server on event type (or stream name)."""
+        request = read_all_request(
+            position=commit_position,
+            backwards=backwards,
+            regex=filter_regex(filter_include, filter_exclude),
+            by_stream_name=filter_by_stream_name,
+            limit=limit,
+            resolve_links=resolve_links,
+        )
+        return await self._read(request, None, timeout, credentials)
+
+    async def _read(
+        self,
+        request: streams_pb2.ReadReq,
+        stream_name: str | None,
+        timeout: float | None,
+        credentials: CallCredentials | None,
+    ) -> AsyncReadResponse:
+        payload = request.SerializeToString()
+        metadata = self._read_metadata(credentials)
+        call = await self._run(
+            lambda channel: channel.unary_stream(
+                paths.READ, payload, metadata=metadata, timeout=timeout
+            )
+        )
+        return AsyncReadResponse(call, stream_name)
+
+    async def get_current_version(
+        self,
+        stream_name: str,
+        *,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> int | StreamState:
+        """The stream's last revision, or ``StreamState.NO_STREAM``."""
+        try:
+            events = await self.get_stream(
+                stream_name, backwards=True, limit=1, timeout=timeout, credentials=credentials
+            )
+        except NotFound:
+            return StreamState.NO_STREAM
+        return events[0].stream_position if events else StreamState.NO_STREAM
+
+    async def get_commit_position(
+        self,
+        *,
+        filter_exclude: Sequence[str] = DEFAULT_EXCLUDE_FILTER,
+        filter_include: Sequence[str] = (),
+        filter_by_stream_name: bool = False,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> int:
+        """The commit position of the newest event the filters let through; 0 if none."""
+        async with await self.read_all(
+            backwards=True,
+            filter_exclude=filter_exclude,
+            filter_include=filter_include,
+            filter_by_stream_name=filter_by_stream_name,
+            limit=1,
+            timeout=timeout,
+            credentials=credentials,
+        ) as events:
+            async for event in events:
+                return int(event.commit_position or 0)
+        return 0
+
+    async def get_stream_metadata(
+        self,
+        stream_name: str,
+        *,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> tuple[dict[str, Any], int | StreamState]:
+        """The stream's metadata and the version of its metastream (or ``NO_STREAM``)."""
+        try:
+            events = await self.get_stream(
+                "$$" + stream_name,
+                backwards=True,
+                limit=1,
+                timeout=timeout,
+                credentials=credentials,
+            )
+        except NotFound:
+            return {}, StreamState.NO_STREAM
+        if not events:
+            return {}, StreamState.NO_STREAM
+        return json.loads(events[0].data), events[0].stream_position
+
+    async def set_stream_metadata(
+        self,
+        stream_name: str,
+        *,
+        metadata: dict[str, Any],
+        current_version: int | StreamState = StreamState.ANY,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+    ) -> None:
+        """Write the stream's metadata (a ``$metadata`` event in ``$$<stream>``)."""
+        event = NewEvent(type="$metadata", data=json.dumps(metadata).encode("utf-8"))
+        await self.append_event(
+            "$$" + stream_name,
+            current_version=current_version,
+            event=event,
+            timeout=timeout,
+            credentials=credentials,
+        )
+
+    async def _end_of_all(self, credentials: CallCredentials | None) -> int | None:
+        """The commit position of the newest record in $all (system records included)."""
+        async with await self.read_all(
+            backwards=True, filter_exclude=(), limit=1, credentials=credentials
+        ) as events:
+            async for event in events:
+                return event.commit_position
+        return None
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    async def subscribe_to_all(
+        self,
+        *,
+        commit_position: int | None = None,
+        from_end: bool = False,
+        resolve_links: bool = False,
+        filter_exclude: Sequence[str] = DEFAULT_EXCLUDE_FILTER,
+        filter_include: Sequence[str] = (),
+        filter_by_stream_name: bool = False,
+        include_checkpoints: bool = False,
+        window_size: int = DEFAULT_WINDOW_SIZE,
+        checkpoint_interval_multiplier: int = DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
+        include_caught_up: bool = False,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+        auto_resubscribe: bool = False,
+    ) -> AsyncCatchupSubscription:
+        """A catch-up subscription to ``$all`` after ``commit_position`` (exclusive), from
+        the first event, or (``from_end``) from now on.
+
+        ``auto_resubscribe=True``: if the connection drops, reconnect and resume after the
+        last delivered position (no gap, no duplicate).
+        """
+        regex = filter_regex(filter_include, filter_exclude)
+        if from_end and auto_resubscribe and commit_position is None:
+            # Pin "the end" to a position now, so a resubscription before the first
+            # delivery cannot skip what was written in between.
+            commit_position = await self._end_of_all(credentials)
+            from_end = False
+
+        def request(position: int | None) -> streams_pb2.ReadReq:
+            return subscribe_all_request(
+                position=position if position is not None else commit_position,
+                from_end=from_end and position is None,
+                regex=regex,
+                by_stream_name=filter_by_stream_name,
+                window_size=window_size,
+                checkpoint_interval_multiplier=checkpoint_interval_multiplier,
+                resolve_links=resolve_links,
+            )
+
+        return await self._subscribe(
+            request,
+            all_positions=True,
+            include_checkpoints=include_checkpoints,
+            include_caught_up=include_caught_up,
+            timeout=timeout,
+            credentials=credentials,
+            auto_resubscribe=auto_resubscribe,
+        )
+
+    async def subscribe_to_stream(
+        self,
+        stream_name: str,
+        *,
+        stream_position: int | None = None,
+        from_end: bool = False,
+        resolve_links: bool = False,
+        include_caught_up: bool = False,
+        timeout: float | None = None,
+        credentials: CallCredentials | None = None,
+        auto_resubscribe: bool = False,
+    ) -> AsyncCatchupSubscription:
+        """A catch-up subscription to one stream after ``stream_position`` (exclusive),
+        from its first event, or (``from_end``) from now on; ``auto_resubscribe`` as for
+        :meth:`subscribe_to_all`."""
+        if from_end and auto_resubscribe and stream_position is None:
+            version = await self.get_current_version(stream_name, credentials=credentials)
+            stream_position = version if isinstance(version, int) else None
+            from_end = False
+
+        def request(position: int | None) -> streams_pb2.ReadReq:
+            return subscribe_stream_request(
+                stream_name,
+                position=position if position is not None else stream_position,
+                from_end=from_end and position is None,
+                resolve_links=resolve_links,
+            )
+
+        return await self._subscribe(
+            request,
+            all_positions=False,
+            include_checkpoints=False,
+            include_caught_up=include_caught_up,
+            timeout=timeout,
+            credentials=credentials,
+            auto_resubscribe=auto_resubscribe,
+        )
+
+    async def _subscribe(
+        self,
+        request: Callable[[int | None], streams_pb2.ReadReq],
+        *,
+        all_positions: bool,
+        include_checkpoints: bool,
+        include_caught_up: bool,
+        timeout: float | None,
+        credentials: CallCredentials | None,
+        auto_resubscribe: bool,
+    ) -> AsyncCatchupSubscription:
+        metadata = self._read_metadata(credentials)
+
+        async def start(position: int | None) -> tuple[AsyncCall, str]:
+            payload = request(position).SerializeToString()
+
+            async def open_and_confirm(channel: AsyncChannel) -> tuple[AsyncCall, str]:
+                call = await channel.unary_stream(
+                    paths.READ, payload, metadata=metadata, timeout=timeout
+                )
+                first = await call.receive()
+                if first is None:
+                    raise SubscriptionConfirmationError("the subscription ended at once")
+                return call, confirmation_id(_parse_read(first))
+
+            return await self._run(open_and_confirm)
+
+        call, subscription_id = await start(None)
+        return AsyncCatchupSubscription(
+            start,
+            call,
+            subscription_id,
+            all_positions=all_positions,
+            include_checkpoints=include_checkpoints,
+            include_caught_up=include_caught_up,
+            auto_resubscribe=auto_resubscribe,
+        )
+
+
+AsyncKurrentDBClient = AsyncEventStoreDBClient

@@ -1,0 +1,376 @@
+# Generated from tests/client_v1/test_async_v1_subscriptions.py by scripts/unasync.py; do not edit.
+"""EventStoreDBClient's catch-up subscriptions and resolved links against the embedded
+server and the grpcio-hosted services."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from esdb_wire import (
+    DEFAULT_EXCLUDE_FILTER,
+    CatchupSubscription,
+    CaughtUp,
+    Checkpoint,
+    DeadlineExceeded,
+    EventStoreDBClient,
+    NewEvent,
+    RecordedEvent,
+    StreamState,
+)
+from esdb_wire.server.embedded import EmbeddedServer
+from tests.client_v1._support import DEADLINE, assert_recorded, new_events, new_stream, new_type
+from tests.client_v1._sync_helpers import collect, take
+
+ZERO = uuid.UUID(int=0)
+
+
+def test_subscribe_to_all_position_is_exclusive_then_live(uri: str) -> None:
+    with EventStoreDBClient(uri) as client:
+        name = new_stream()
+        events = new_events(3)
+        client.append_to_stream(name, current_version=StreamState.NO_STREAM, events=events)
+        recorded = client.get_stream(name)
+        start = recorded[0].commit_position
+        with client.subscribe_to_all(commit_position=start, timeout=DEADLINE) as subscription:
+            assert subscription.subscription_id
+            caught = take(subscription, 2)
+            assert [e.id for e in caught] == [events[1].id, events[2].id]
+            for got, want in zip(caught, recorded[1:]):
+                assert got.commit_position == want.commit_position
+                assert got.stream_position == want.stream_position
+            live = new_events(2, start=3)
+            position = client.append_to_stream(name, current_version=2, events=live)
+            delivered = take(subscription, 2)
+            assert [e.id for e in delivered] == [e.id for e in live]
+            assert delivered[-1].commit_position == position
+            assert_recorded(delivered[0], live[0], name, 3)
+
+
+def test_subscribe_to_all_from_the_start_and_from_the_end(uri: str) -> None:
+    with EventStoreDBClient(uri) as client:
+        with client.subscribe_to_all(timeout=DEADLINE) as subscription:
+            first = subscription.__next__()
+        assert first == (collect(client.read_all(limit=1)))[0]
+        kind = new_type()
+        name = new_stream()
+        client.append_to_stream(
+            name, current_version=StreamState.NO_STREAM, events=new_events(1, kind)
+        )
+        subscription = client.subscribe_to_all(
+            from_end=True, filter_include=[kind], resolve_links=True, timeout=DEADLINE
+        )
+        live = new_events(1, kind)
+        client.append_to_stream(name, current_version=0, events=live)
+        assert (subscription.__next__()).id == live[0].id
+        subscription.stop()
+
+
+def test_subscribe_to_all_filters(uri: str) -> None:
+    with EventStoreDBClient(uri) as client:
+        name, other = new_stream(), new_stream()
+        kind_a, kind_b = new_type("A"), new_type("B")
+        start = client.get_commit_position()
+        a = client.append_to_stream(
+            name, current_version=StreamState.ANY, events=new_events(1, kind_a)
+        )
+        client.append_to_stream(
+            other, current_version=StreamState.ANY, events=new_events(1, kind_b)
+        )
+        client.append_to_stream(name, current_version=StreamState.ANY, events=new_events(1, kind_b))
+
+        def first(**kwargs: Any) -> RecordedEvent:
+            with client.subscribe_to_all(commit_position=start, timeout=DEADLINE, **kwargs) as sub:
+                return sub.__next__()
+
+        assert (first(filter_include=[kind_b])).stream_name == other
+        assert (first(filter_include=[kind_a, kind_b])).commit_position == a
+        skipped = first(filter_exclude=[*DEFAULT_EXCLUDE_FILTER, kind_a])
+        assert (skipped.type, skipped.stream_name) == (kind_b, other)
+        by_name = first(filter_by_stream_name=True, filter_include=[other])
+        assert (by_name.type, by_name.stream_name) == (kind_b, other)
+        by_name_one = first(filter_by_stream_name=True, filter_include=[other], window_size=1)
+        assert by_name_one == by_name
+        not_name = first(filter_by_stream_name=True, filter_exclude=[name])
+        assert not_name.stream_name == other
+
+
+def test_subscribe_to_all_checkpoints_and_caught_up(uri: str) -> None:
+    with EventStoreDBClient(uri) as client:
+        name = new_stream()
+        kind_a, kind_b = new_type("A"), new_type("B")
+        start = client.get_commit_position(filter_exclude=())
+        pattern = [kind_a, kind_b] * 5
+        for kind in pattern:
+            client.append_to_stream(
+                name, current_version=StreamState.ANY, events=new_events(1, kind)
+            )
+        recorded = client.get_stream(name)
+        positions = [event.commit_position for event in recorded]
+        subscription = client.subscribe_to_all(
+            commit_position=start,
+            filter_include=[kind_a],
+            include_checkpoints=True,
+            window_size=2,
+            checkpoint_interval_multiplier=2,
+            include_caught_up=True,
+            timeout=DEADLINE,
+        )
+        assert isinstance(subscription, CatchupSubscription)
+        assert subscription.subscription_id
+        items = []
+        for item in subscription:
+            items.append(item)
+            if item.is_caught_up:
+                break
+
+        def describe(item: RecordedEvent) -> tuple[str, int | None]:
+            return (type(item).__name__, item.commit_position)
+
+        # A checkpoint every window_size * multiplier = 4 records considered, one when
+        # catching up ends, then the caught-up marker.
+        expected = [
+            ("RecordedEvent", positions[0]),
+            ("RecordedEvent", positions[2]),
+            ("Checkpoint", positions[3]),
+            ("RecordedEvent", positions[4]),
+            ("RecordedEvent", positions[6]),
+            ("Checkpoint", positions[7]),
+            ("RecordedEvent", positions[8]),
+            ("Checkpoint", positions[9]),
+            ("CaughtUp", 0),
+        ]
+        assert [describe(item) for item in items] == expected
+        checkpoint = items[2]
+        assert isinstance(checkpoint, Checkpoint)
+        assert checkpoint.is_checkpoint
+        assert not checkpoint.is_caught_up
+        assert checkpoint.prepare_position == checkpoint.commit_position
+        assert checkpoint.id == ZERO
+        assert isinstance(items[-1], CaughtUp)
+        assert items[-1].is_caught_up
+        assert items[-1].id == ZERO
+        # Live: 4 more records considered make one more checkpoint.
+        for kind in [kind_a, kind_b, kind_a, kind_b]:
+            client.append_to_stream(
+                name, current_version=StreamState.ANY, events=new_events(1, kind)
+            )
+        live = client.get_stream(name, stream_position=10)
+        got = [describe(item) for item in take(subscription, 3)]
+        assert got == [
+            ("RecordedEvent", live[0].commit_position),
+            ("RecordedEvent", live[2].commit_position),
+            ("Checkpoint", live[3].commit_position),
+        ]
+        subscription.stop()
+        # Without include_checkpoints / include_caught_up: events only.
+        with client.subscribe_to_all(
+            commit_position=start,
+            filter_include=[kind_a],
+            window_size=2,
+            checkpoint_interval_multiplier=2,
+            timeout=DEADLINE,
+        ) as plain:
+            events = take(plain, 7)
+            assert [e.stream_position for e in events] == [0, 2, 4, 6, 8, 10, 12]
+
+
+def test_subscribe_to_stream(uri: str) -> None:
+    with EventStoreDBClient(uri) as client:
+        name = new_stream()
+        events = new_events(5)
+        client.append_to_stream(name, current_version=StreamState.NO_STREAM, events=events)
+        with client.subscribe_to_stream(name, timeout=DEADLINE) as subscription:
+            assert isinstance(subscription, CatchupSubscription)
+            assert subscription.subscription_id
+            first = subscription.__next__()
+            assert_recorded(first, events[0], name, 0)
+        subscription = client.subscribe_to_stream(
+            name, stream_position=2, include_caught_up=True, timeout=DEADLINE
+        )
+        got = take(subscription, 3)
+        assert [e.stream_position for e in got[:2]] == [3, 4]  # exclusive
+        assert isinstance(got[2], CaughtUp)
+        live = NewEvent(type="Live", data=b"{}")
+        position = client.append_to_stream(name, current_version=4, events=live)
+        recorded = subscription.__next__()
+        assert_recorded(recorded, live, name, 5, position)
+        subscription.stop()
+        # from_end: only what is appended afterwards.
+        tail = client.subscribe_to_stream(
+            name, from_end=True, include_caught_up=True, resolve_links=True, timeout=DEADLINE
+        )
+        assert (tail.__next__()).is_caught_up
+        late = new_events(1)
+        client.append_to_stream(name, current_version=5, events=late)
+        assert (tail.__next__()).id == late[0].id
+        tail.close()
+        # A stream that does not exist yet: caught up at once, then its first events.
+        missing = new_stream()
+        with client.subscribe_to_stream(
+            missing, include_caught_up=True, resolve_links=False, timeout=DEADLINE
+        ) as waiting:
+            assert (waiting.__next__()).is_caught_up
+            created = new_events(1)
+            client.append_to_stream(missing, current_version=StreamState.NO_STREAM, events=created)
+            assert (waiting.__next__()).id == created[0].id
+
+
+def test_subscription_timeout_is_a_deadline(uri: str) -> None:
+    with EventStoreDBClient(uri) as client:
+        for subscription in (
+            client.subscribe_to_all(from_end=True, timeout=0.3),
+            client.subscribe_to_stream(new_stream(), timeout=0.3),
+        ):
+            started = time.monotonic()
+            with pytest.raises(DeadlineExceeded):
+                subscription.__next__()
+            assert time.monotonic() - started < 3
+
+
+def test_one_caller_appends_between_subscription_reads(uri: str) -> None:
+    with EventStoreDBClient(uri) as client:
+        name = new_stream()
+        all_sub = client.subscribe_to_all(
+            from_end=True, filter_include=["Ping.*"], timeout=DEADLINE
+        )
+        stream_sub = client.subscribe_to_stream(name, timeout=DEADLINE)
+        for index in range(20):
+            event = NewEvent(type=f"Ping{index}", data=b"{}")
+            version: int | StreamState = index - 1 if index else StreamState.NO_STREAM
+            position = client.append_to_stream(name, current_version=version, events=event)
+            from_all = all_sub.__next__()
+            from_stream = stream_sub.__next__()
+            assert from_all.id == from_stream.id == event.id
+            assert from_all.commit_position == from_stream.commit_position == position
+            assert from_stream.stream_position == index
+        all_sub.stop()
+        stream_sub.stop()
+
+
+def test_subscription_ends_after_stop(uri: str) -> None:
+    with EventStoreDBClient(uri) as client:
+        name = new_stream()
+        client.append_to_stream(name, current_version=StreamState.NO_STREAM, events=new_events(3))
+        subscription = client.subscribe_to_stream(name, timeout=DEADLINE)
+        subscription.__next__()
+        subscription.stop()
+        # esdbclient 1.1.7: iterating a stopped subscription ends at once.
+        assert collect(subscription) == []
+
+
+def test_stop_is_awaitable_as_in_esdbclient(uri: str) -> None:
+    with EventStoreDBClient(uri) as client:
+        name = new_stream()
+        client.append_to_stream(name, current_version=StreamState.NO_STREAM, events=new_events(2))
+        response = client.read_stream(name)
+        response.__next__()
+        response.stop()
+        subscription = client.subscribe_to_stream(name, timeout=DEADLINE)
+        subscription.stop()
+        assert collect(response) == []
+        assert collect(subscription) == []
+
+
+# ---- links (standard projections, embedded only) -------------------------------------
+
+
+def test_resolve_links_through_category_and_event_type_streams(
+    projections: EmbeddedServer,
+) -> None:
+    category = "cat" + uuid.uuid4().hex[:12]
+    kind_a, kind_b = new_type("A"), new_type("B")
+    first, second = f"{category}-{uuid.uuid4().hex}", f"{category}-{uuid.uuid4().hex}"
+    with EventStoreDBClient(projections.uri) as client:
+        a_events = new_events(2, kind_a)
+        client.append_to_stream(first, current_version=StreamState.NO_STREAM, events=a_events)
+        b_event = NewEvent(type=kind_b, data=b'{"b": 1}', metadata=b'{"mb": 1}')
+        client.append_to_stream(second, current_version=StreamState.NO_STREAM, events=b_event)
+        originals = [*client.get_stream(first), *client.get_stream(second)]
+        category_stream = f"$ce-{category}"
+
+        links = client.get_stream(category_stream)
+        assert [e.type for e in links] == ["$>"] * 3
+        assert [e.data for e in links] == [
+            f"0@{first}".encode(),
+            f"1@{first}".encode(),
+            f"0@{second}".encode(),
+        ]
+        assert [e.stream_name for e in links] == [category_stream] * 3
+        assert [e.stream_position for e in links] == [0, 1, 2]
+        assert all(e.link is None and e.is_link_event for e in links)
+
+        def check_resolved(resolved: list[RecordedEvent], targets: list[RecordedEvent]) -> None:
+            assert len(resolved) == len(targets)
+            for got, target in zip(resolved, targets):
+                assert got == target  # same type, data, stream, positions, id
+                assert got.prepare_position == target.prepare_position
+                assert got.link is not None
+                assert got.is_resolved_event
+                assert got.link.type == "$>"
+                assert got.link.data == f"{target.stream_position}@{target.stream_name}".encode()
+                assert got.ack_id == got.link.id
+                assert got.link.id != target.id
+
+        resolved = list(client.get_stream(category_stream, resolve_links=True))
+        check_resolved(resolved, originals)
+        assert [e.link.stream_position for e in resolved if e.link] == [0, 1, 2]
+        assert [e.link.stream_name for e in resolved if e.link] == [category_stream] * 3
+        assert [e.link.id for e in resolved if e.link] == [e.id for e in links]
+        type_stream = client.get_stream(f"$et-{kind_a}", resolve_links=True)
+        check_resolved(list(type_stream), originals[:2])
+        backwards = client.get_stream(category_stream, resolve_links=True, backwards=True, limit=1)
+        check_resolved(list(backwards), originals[2:])
+
+        from_all = collect(
+            client.read_all(
+                resolve_links=True,
+                filter_exclude=(),
+                filter_by_stream_name=True,
+                filter_include=[rf"\$ce-{category}"],
+            )
+        )
+        check_resolved(from_all, originals)
+        unresolved = collect(
+            client.read_all(
+                filter_exclude=(), filter_by_stream_name=True, filter_include=[rf"\$ce-{category}"]
+            )
+        )
+        assert [e.id for e in unresolved] == [e.id for e in links]
+
+        with client.subscribe_to_stream(
+            category_stream, resolve_links=True, timeout=DEADLINE
+        ) as subscription:
+            check_resolved(take(subscription, 3), originals)
+            live = NewEvent(type=kind_b, data=b"{}")
+            client.append_to_stream(second, current_version=0, events=live)
+            got = subscription.__next__()
+            assert got.id == live.id
+            assert got.link is not None
+            assert got.link.stream_position == 3
+        with client.subscribe_to_all(
+            resolve_links=True,
+            filter_exclude=(),
+            filter_by_stream_name=True,
+            filter_include=[rf"\$et-{kind_b}"],
+            timeout=DEADLINE,
+        ) as subscription:
+            got_b = take(subscription, 2)
+            assert [e.id for e in got_b] == [b_event.id, live.id]
+            assert all(e.link is not None and e.link.stream_name == f"$et-{kind_b}" for e in got_b)
+
+
+def test_resolve_links_skips_links_to_deleted_events(projections: EmbeddedServer) -> None:
+    category = "del" + uuid.uuid4().hex[:12]
+    kept, gone = f"{category}-{uuid.uuid4().hex}", f"{category}-{uuid.uuid4().hex}"
+    with EventStoreDBClient(projections.uri) as client:
+        client.append_to_stream(gone, current_version=StreamState.NO_STREAM, events=new_events(1))
+        keep = new_events(1)
+        client.append_to_stream(kept, current_version=StreamState.NO_STREAM, events=keep)
+        client.tombstone_stream(gone, current_version=0)
+        resolved = client.get_stream(f"$ce-{category}", resolve_links=True)
+        assert [e.id for e in resolved if e.stream_name == kept] == [keep[0].id]
+        assert not [e for e in resolved if e.stream_name == gone and e.type != "$streamDeleted"]

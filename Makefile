@@ -28,17 +28,18 @@ install: $(VENV)/.installed
 test: install
 	ESDB_WIRE_REQUIRE_PEERS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
-# The same suite on protobuf's pure-Python backend.
+# The same suite on protobuf's pure-Python backend (the timing suites, which do not depend
+# on the backend, run in the main and newest legs: see tests/timing.py).
 test-purepython: install
 	PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python ESDB_WIRE_REQUIRE_PEERS=1 \
-		$(PY) -m pytest -q $(PYTEST_ARGS)
+		$(PY) -m pytest -q -m "not timing" $(PYTEST_ARGS)
 
 # The suite under PyPy (no grpcio wheels there: peer tests skip).
 test-pypy:
 	@command -v $(PYPY) >/dev/null || { echo "$(PYPY) not found: apt-get install pypy3 pypy3-venv"; exit 1; }
 	test -x .venv-pypy/bin/python || $(PYPY) -m venv .venv-pypy
 	.venv-pypy/bin/python -m pip install $(PIP_QUIET) -e '.[test]'
-	.venv-pypy/bin/python -m pytest -q $(PYTEST_ARGS)
+	.venv-pypy/bin/python -m pytest -q -m "not timing" $(PYTEST_ARGS)
 
 # The lowest dependency versions pyproject.toml admits, then the newest ones (with
 # kurrentdbclient as a peer: it needs a newer grpcio than esdbclient allows).
@@ -46,7 +47,7 @@ test-oldest:
 	test -x .venv-oldest/bin/python || $(PYTHON) -m venv .venv-oldest
 	.venv-oldest/bin/python -m pip install $(PIP_QUIET) \
 		'h2==4.1.0' 'hpack==4.0.0' 'hyperframe==6.0.0' 'protobuf==4.21.1' -e '.[test]'
-	.venv-oldest/bin/python -m pytest -q $(PYTEST_ARGS)
+	.venv-oldest/bin/python -m pytest -q -m "not timing" $(PYTEST_ARGS)
 
 test-newest:
 	test -x .venv-newest/bin/python || $(PYTHON) -m venv .venv-newest

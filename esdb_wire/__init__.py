@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from esdb_wire.client.aio import (
         AsyncReadResponse as AsyncReadResponse,
     )
+    from esdb_wire.client.aio_admin import (
+        AsyncStatsStream as AsyncStatsStream,
+    )
     from esdb_wire.client.aio_persistent import (
         AsyncPersistentSubscription as AsyncPersistentSubscription,
     )
@@ -48,6 +51,9 @@ if TYPE_CHECKING:
     )
     from esdb_wire.client.sync import (
         ReadResponse as ReadResponse,
+    )
+    from esdb_wire.client.sync_admin import (
+        StatsStream as StatsStream,
     )
     from esdb_wire.client.sync_persistent import (
         PersistentSubscription as PersistentSubscription,
@@ -127,8 +133,35 @@ if TYPE_CHECKING:
     from esdb_wire.exceptions import (
         WrongCurrentVersion as WrongCurrentVersion,
     )
+    from esdb_wire.operations import (
+        DatabaseScavengeResult as DatabaseScavengeResult,
+    )
+    from esdb_wire.operations import (
+        ScavengeResult as ScavengeResult,
+    )
+    from esdb_wire.projections import (
+        ProjectionResult as ProjectionResult,
+    )
+    from esdb_wire.projections import (
+        ProjectionState as ProjectionState,
+    )
+    from esdb_wire.projections import (
+        ProjectionStatistics as ProjectionStatistics,
+    )
+    from esdb_wire.records import (
+        NewEvents as NewEvents,
+    )
+    from esdb_wire.records import (
+        NewRecord as NewRecord,
+    )
+    from esdb_wire.records import (
+        StreamStateCheck as StreamStateCheck,
+    )
     from esdb_wire.server.embedded import (
         EmbeddedServer as EmbeddedServer,
+    )
+    from esdb_wire.users import (
+        UserDetails as UserDetails,
     )
 
 # Public name -> the module that defines it.
@@ -141,6 +174,7 @@ _EXPORTS = {
     "AsyncKurrentDBClient": "esdb_wire.client.aio",
     "AsyncPersistentSubscription": "esdb_wire.client.aio_persistent",
     "AsyncReadResponse": "esdb_wire.client.aio",
+    "AsyncStatsStream": "esdb_wire.client.aio_admin",
     "CallCredentials": "esdb_wire.client.credentials",
     "CatchupSubscription": "esdb_wire.client.sync",
     "CaughtUp": "esdb_wire.events",
@@ -148,6 +182,7 @@ _EXPORTS = {
     "ClusterMember": "esdb_wire.cluster",
     "ConnectionInfo": "esdb_wire.codec.persistent",
     "DEFAULT_EXCLUDE_FILTER": "esdb_wire.codec.requests",
+    "DatabaseScavengeResult": "esdb_wire.operations",
     "DeadlineExceeded": "esdb_wire.exceptions",
     "ESDB_EVENTS_REGEX": "esdb_wire.codec.requests",
     "ESDB_PERSISTENT_CONFIG_EVENTS_REGEX": "esdb_wire.codec.requests",
@@ -162,15 +197,24 @@ _EXPORTS = {
     "KurrentDBClient": "esdb_wire.client.sync",
     "MaximumAppendSizeExceededError": "esdb_wire.exceptions",
     "NewEvent": "esdb_wire.events",
+    "NewEvents": "esdb_wire.records",
+    "NewRecord": "esdb_wire.records",
     "NotFound": "esdb_wire.exceptions",
     "PersistentSubscription": "esdb_wire.client.sync_persistent",
+    "ProjectionResult": "esdb_wire.projections",
+    "ProjectionState": "esdb_wire.projections",
+    "ProjectionStatistics": "esdb_wire.projections",
     "ReadResponse": "esdb_wire.client.sync",
     "RecordedEvent": "esdb_wire.events",
+    "ScavengeResult": "esdb_wire.operations",
     "ServiceUnavailable": "esdb_wire.exceptions",
+    "StatsStream": "esdb_wire.client.sync_admin",
     "StreamIsDeleted": "esdb_wire.exceptions",
     "StreamNotFound": "esdb_wire.exceptions",
     "StreamState": "esdb_wire.codec.requests",
+    "StreamStateCheck": "esdb_wire.records",
     "SubscriptionInfo": "esdb_wire.codec.persistent",
+    "UserDetails": "esdb_wire.users",
     "WrongCurrentVersion": "esdb_wire.exceptions",
 }
 
@@ -187,12 +231,14 @@ __all__ = [
     "AsyncKurrentDBClient",
     "AsyncPersistentSubscription",
     "AsyncReadResponse",
+    "AsyncStatsStream",
     "CallCredentials",
     "CatchupSubscription",
     "CaughtUp",
     "Checkpoint",
     "ClusterMember",
     "ConnectionInfo",
+    "DatabaseScavengeResult",
     "DeadlineExceeded",
     "EmbeddedServer",
     "EsdbClient",
@@ -204,15 +250,24 @@ __all__ = [
     "KurrentDBClient",
     "MaximumAppendSizeExceededError",
     "NewEvent",
+    "NewEvents",
+    "NewRecord",
     "NotFound",
     "PersistentSubscription",
+    "ProjectionResult",
+    "ProjectionState",
+    "ProjectionStatistics",
     "ReadResponse",
     "RecordedEvent",
+    "ScavengeResult",
     "ServiceUnavailable",
+    "StatsStream",
     "StreamIsDeleted",
     "StreamNotFound",
     "StreamState",
+    "StreamStateCheck",
     "SubscriptionInfo",
+    "UserDetails",
     "WrongCurrentVersion",
     "__version__",
 ]

@@ -7,7 +7,14 @@ Everything derives from :class:`EventStoreDBClientException` (alias
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from uuid import UUID
+
 from esdb_wire.transport.status import GrpcError as TransportError
+
+if TYPE_CHECKING:
+    from esdb_wire.codec.requests import StreamState
 
 
 class EventStoreDBClientException(Exception):
@@ -99,6 +106,21 @@ class SubscriptionConfirmationError(EventStoreDBClientException):
     """A subscription did not start with a confirmation."""
 
 
+class CheckpointPastTheEnd(EventStoreDBClientException):
+    """An auto-resubscribing catch-up subscription found, once reconnected, that what it
+    already received lies past the end of the server's log (the server lost events: it was
+    restarted with an empty or older log, or is another one): resuming there would skip
+    what the server writes next. ``checkpoint`` is the last position (``$all``) or
+    revision (stream) received, ``last_position`` the server's last one (None: nothing)."""
+
+    def __init__(
+        self, *args: object, checkpoint: int | None = None, last_position: int | None = None
+    ) -> None:
+        super().__init__(*args)
+        self.checkpoint = checkpoint
+        self.last_position = last_position
+
+
 class WrongCurrentVersion(EventStoreDBClientException):
     """The stream's current version is not the one the operation expected."""
 
@@ -106,8 +128,8 @@ class WrongCurrentVersion(EventStoreDBClientException):
         self,
         *args: object,
         stream_name: str | None = None,
-        expected_version: int | None = None,
-        actual_version: int | None = None,
+        expected_version: int | StreamState | None = None,
+        actual_version: int | StreamState | None = None,
     ) -> None:
         super().__init__(*args)
         self.stream_name = stream_name
@@ -116,6 +138,7 @@ class WrongCurrentVersion(EventStoreDBClientException):
 
 
 WrongExpectedVersion = WrongCurrentVersion
+WrongCurrentVersionError = WrongCurrentVersion
 ExpectedPositionError = WrongCurrentVersion
 
 
@@ -173,3 +196,93 @@ class MaximumSubscriptionsReached(FailedPrecondition):
 
 class UnauthenticatedError(EventStoreDBClientException):
     """The credentials were not accepted."""
+
+
+# ---- KurrentDB's v2 Streams API (25.1+): typed errors from its rich error details -------
+
+
+class FeatureNotSupportedError(EventStoreDBClientException):
+    """The server does not offer what the method needs (e.g. KurrentDB's v2 Streams API,
+    which its ServerFeatures do not list)."""
+
+
+class InvalidArgumentError(BadRequestError):
+    """The server rejected an argument (INVALID_ARGUMENT)."""
+
+
+class RecordMaxSizeExceededError(InvalidArgumentError):
+    """One record (event) is larger than the server's maximum record size: ``size`` and
+    ``max_size`` in bytes; ``event_id`` is the record's id."""
+
+    def __init__(
+        self, *args: object, stream_name: str, event_id: UUID | None, size: int, max_size: int
+    ) -> None:
+        super().__init__(*args)
+        self.stream_name = stream_name
+        self.event_id = event_id
+        self.size = size
+        self.max_size = max_size
+
+
+class TransactionMaxSizeExceededError(AbortedByServer, MaximumAppendSizeExceededError):
+    """The records of one multi-stream append are larger than the server's maximum append
+    size (``size`` and ``max_size`` in bytes); nothing was written."""
+
+    def __init__(
+        self, *args: object, size: int, max_size: int, rpc: TransportError | None = None
+    ) -> None:
+        super().__init__(*args, rpc=rpc)
+        self.size = size
+        self.max_size = max_size
+
+
+class MultiAppendToSameStreamError(AbortedByServer):
+    """One multi-stream append named a stream twice (names compare case-insensitively)."""
+
+    def __init__(self, *args: object, stream_name: str, rpc: TransportError | None = None) -> None:
+        super().__init__(*args, rpc=rpc)
+        self.stream_name = stream_name
+
+
+class StreamTombstonedError(FailedPrecondition, StreamIsDeleted):
+    """The stream was tombstoned (hard-deleted): it can never be written again."""
+
+    def __init__(self, *args: object, stream_name: str) -> None:
+        super().__init__(*args)
+        self.stream_name = stream_name
+
+
+class StreamDeletedError(FailedPrecondition, StreamIsDeleted):
+    """The stream was soft-deleted (an operation that needs it to exist failed)."""
+
+    def __init__(self, *args: object, stream_name: str) -> None:
+        super().__init__(*args)
+        self.stream_name = stream_name
+
+
+@dataclass(frozen=True)
+class StreamStateCheckFailure:
+    """A failed :class:`~esdb_wire.records.StreamStateCheck`: ``actual_state`` is the
+    stream's revision, or -1 (no stream), -5 (deleted), -6 (tombstoned)."""
+
+    stream_name: str
+    expected_state: int
+    actual_state: int
+
+
+@dataclass(frozen=True)
+class ConsistencyCheckFailure:
+    """One failed consistency check; ``check_index`` is its place among the request's
+    checks (the streams written without a check count after them)."""
+
+    check_index: int
+    stream_state_failure: StreamStateCheckFailure | None
+
+
+class ConsistencyChecksFailedError(FailedPrecondition):
+    """At least one consistency check of ``append_records`` failed; nothing was written.
+    ``failures`` lists every failed check."""
+
+    def __init__(self, *args: object, failures: tuple[ConsistencyCheckFailure, ...]) -> None:
+        super().__init__(*args)
+        self.failures = failures

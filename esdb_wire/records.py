@@ -70,6 +70,10 @@ class StreamStateCheck:
     expected_state: ExpectedState
 
 
+ConsistencyCheck = StreamStateCheck
+"""kurrentdbclient's name for any consistency check (stream state checks are the only kind)."""
+
+
 @dataclass(frozen=True)
 class StreamPositionResult:
     """A stream's revision after an append (that of its last new record)."""

@@ -42,8 +42,11 @@ PAIRS = {
     "esdb_wire/client/aio_base.py": "esdb_wire/client/sync_base.py",
     "esdb_wire/client/aio_responses.py": "esdb_wire/client/sync_responses.py",
     "esdb_wire/client/aio_persistent.py": "esdb_wire/client/sync_persistent.py",
+    "esdb_wire/client/aio_admin.py": "esdb_wire/client/sync_admin.py",
+    "esdb_wire/client/aio_projections.py": "esdb_wire/client/sync_projections.py",
     "esdb_wire/client/aio_client.py": "esdb_wire/client/sync_client.py",
     "esdb_wire/client/aio_v05.py": "esdb_wire/client/sync_v05.py",
+    "esdb_wire/client/aio_v2.py": "esdb_wire/client/sync_v2.py",
     "esdb_wire/client/aio.py": "esdb_wire/client/sync.py",
     "tests/client/test_async_client.py": "tests/client/test_sync_client.py",
     "tests/client_v1/_async_helpers.py": "tests/client_v1/_sync_helpers.py",
@@ -56,6 +59,10 @@ PAIRS = {
         "tests/client_persistent/test_sync_persistent.py"
     ),
     "tests/client_secure/test_async_tls.py": "tests/client_secure/test_sync_tls.py",
+    "tests/client_admin/test_async_projections.py": "tests/client_admin/test_sync_projections.py",
+    "tests/client_admin/test_async_admin.py": "tests/client_admin/test_sync_admin.py",
+    "tests/client_secure/test_async_users.py": "tests/client_secure/test_sync_users.py",
+    "tests/client_v2/test_async_v2_streams.py": "tests/client_v2/test_sync_v2_streams.py",
 }
 
 

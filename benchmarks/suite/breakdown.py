@@ -6,7 +6,7 @@ stream three times in this process: a warm-up, a plain (uninstrumented) read, an
 instrumented read in which the layers are wrapped (class or module attributes replaced,
 for this measurement only) with ``perf_counter_ns`` timers:
 
-* socket reads: ``_Link._recv`` (the ``recv`` calls); waiting: ``_Link._read`` minus them;
+* socket reads: ``Link._recv`` (the ``recv`` calls); waiting: ``Link._read`` minus them;
 * the HTTP/2 layer, which is the engine's: received frames, its ``receive_data`` (frame
   parsing, stream state and flow-control accounting, header blocks, event objects): for
   the h2 engine ``H2Engine.receive_data``, of which ``h2``'s own
@@ -41,7 +41,7 @@ from benchmarks.common import HOST, arm_watchdog
 from esdb_wire import EsdbClient
 from esdb_wire.codec.responses import read_item
 from esdb_wire.protos import streams_pb2
-from esdb_wire.transport import blocking, connection, framing
+from esdb_wire.transport import blocking_link, connection, framing
 
 _clock = time.perf_counter_ns
 
@@ -169,8 +169,8 @@ class Instrumented:
         accounts = self.accounts
         in_core = [False]  # set while ClientConnection.receive_data runs
         plain: tuple[tuple[str, Any, str], ...] = (
-            ("socket_read", blocking._Link, "_read"),
-            ("socket_recv", blocking._Link, "_recv"),
+            ("socket_read", blocking_link.Link, "_read"),
+            ("socket_recv", blocking_link.Link, "_recv"),
             ("http2", self._engine, "receive_data"),
             *self._inner,
             ("deframe", framing.MessageDecoder, "feed"),

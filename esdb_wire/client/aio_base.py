@@ -21,6 +21,7 @@ from esdb_wire.exceptions import (
 )
 from esdb_wire.protos import gossip_pb2, shared_pb2
 from esdb_wire.transport.aio import AsyncChannel
+from esdb_wire.transport.deadline import NO_DEADLINE, Deadline
 from esdb_wire.transport.status import GrpcError as TransportError
 from esdb_wire.transport.status import StatusCode
 
@@ -94,7 +95,7 @@ class AsyncClientBase:
         """Discover (if asked) and pick the node now instead of on the first call."""
         await self._current_channel()
 
-    async def _current_channel(self) -> AsyncChannel:
+    async def _current_channel(self, deadline: Deadline = NO_DEADLINE) -> AsyncChannel:
         channel = self._channel
         if channel is not None and not self._closed:
             return channel  # the common case, without the lock
@@ -103,7 +104,7 @@ class AsyncClientBase:
                 raise ServiceUnavailable("the client is closed")
             channel = self._channel
             if channel is None:
-                self._target = await self._choose_target()
+                self._target = await self._choose_target(deadline)
                 channel = self._channel = self._open(self._target)
             return channel
 
@@ -113,17 +114,19 @@ class AsyncClientBase:
             target[0], target[1], ssl_context=settings.ssl_context, config=settings.config
         )
 
-    async def _choose_target(self) -> tuple[str, int]:
+    async def _choose_target(self, deadline: Deadline = NO_DEADLINE) -> tuple[str, int]:
         settings = self.settings
         if not settings.discover:
             return settings.targets[0]
         last_error: Exception | None = None
         for attempt in range(settings.max_discover_attempts):
             if attempt:
-                await async_sleep(settings.discovery_interval)
+                await async_sleep(deadline.cap(settings.discovery_interval))
             for seed in settings.targets:
+                deadline.check("discovering the cluster")
                 try:
-                    member = select_member(await self._gossip(seed), settings.node_preference)
+                    gossip = await self._gossip(seed, deadline)
+                    member = select_member(gossip, settings.node_preference)
                 except (EventStoreDBClientException, TransportError) as error:
                     last_error = error
                     continue
@@ -133,10 +136,12 @@ class AsyncClientBase:
             + (f": {last_error}" if last_error else "")
         )
 
-    async def _gossip(self, seed: tuple[str, int]) -> list[ClusterMember]:
+    async def _gossip(
+        self, seed: tuple[str, int], deadline: Deadline = NO_DEADLINE
+    ) -> list[ClusterMember]:
         async with self._open(seed) as channel:
             data = await channel.unary_unary(
-                paths.GOSSIP_READ, _EMPTY, timeout=self.settings.gossip_timeout
+                paths.GOSSIP_READ, _EMPTY, timeout=deadline.cap(self.settings.gossip_timeout)
             )
         return members_of(gossip_pb2.ClusterInfo.FromString(data))
 
@@ -172,14 +177,27 @@ class AsyncClientBase:
         """Reads and subscriptions ask for the leader when the client prefers it."""
         return self._metadata(credentials, self.settings.node_preference == "leader")
 
-    async def _run(self, operation: Callable[[AsyncChannel], Awaitable[_T]]) -> _T:
-        """Run a call; follow a not-leader redirect or a fresh reconnect once."""
+    async def _run(
+        self,
+        operation: Callable[[AsyncChannel], Awaitable[_T]],
+        deadline: Deadline = NO_DEADLINE,
+    ) -> _T:
+        """Run a call; follow a not-leader redirect or a fresh reconnect once. Every step
+        (discovery, connecting, the call, the retry) spends from one ``deadline``: the
+        operation passes ``deadline.remaining()`` as its call's timeout, and nothing is
+        sent once it has passed."""
         for attempt in (1, 2):
-            channel = await self._current_channel()
             try:
+                deadline.check("the call was sent")
+                channel = await self._current_channel(deadline)
                 return await operation(channel)
             except TransportError as error:
                 mapped = map_error(error)
+                if deadline.expired and error.code is StatusCode.UNAVAILABLE:
+                    # The connection gave out (a write blocked past the deadline, say).
+                    raise map_error(
+                        TransportError(StatusCode.DEADLINE_EXCEEDED, error.message)
+                    ) from error
                 if attempt == 1 and isinstance(mapped, NodeIsNotLeader) and mapped.host:
                     leader = (mapped.host, mapped.port or self.settings.targets[0][1])
                     await self.reconnect(leader, replacing=channel)
@@ -189,8 +207,10 @@ class AsyncClientBase:
                 raise mapped from error
         raise AssertionError("unreachable")
 
-    def _deadline(self, timeout: float | None) -> float | None:
-        return timeout if timeout is not None else self.settings.default_deadline
+    def _deadline(self, timeout: float | None) -> Deadline:
+        """The one deadline of an operation starting now: ``timeout`` seconds, or the
+        connection string's ``DefaultDeadline`` (every call but subscriptions)."""
+        return Deadline.after(timeout if timeout is not None else self.settings.default_deadline)
 
     # -- cluster -----------------------------------------------------------------------
 
@@ -199,11 +219,12 @@ class AsyncClientBase:
     ) -> tuple[ClusterMember, ...]:
         """The cluster members as the connected node sees them."""
         metadata = self._read_metadata(credentials)
-        deadline = timeout if timeout is not None else self.settings.gossip_timeout
+        deadline = Deadline.after(timeout if timeout is not None else self.settings.gossip_timeout)
         data = await self._run(
             lambda channel: channel.unary_unary(
-                paths.GOSSIP_READ, _EMPTY, metadata=metadata, timeout=deadline
-            )
+                paths.GOSSIP_READ, _EMPTY, metadata=metadata, timeout=deadline.remaining()
+            ),
+            deadline,
         )
         return tuple(members_of(gossip_pb2.ClusterInfo.FromString(data)))
 

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from esdb_wire.client import paths
+from esdb_wire.client.aio_admin import (
+    AsyncMonitoringMixin,
+    AsyncOperationsMixin,
+    AsyncUsersMixin,
+)
 from esdb_wire.client.aio_persistent import AsyncPersistentSubscriptionsMixin
+from esdb_wire.client.aio_projections import AsyncProjectionsMixin
 from esdb_wire.client.aio_responses import AsyncCatchupSubscription, AsyncReadResponse
+from esdb_wire.client.aio_v2 import AsyncV2StreamsMixin
 from esdb_wire.client.credentials import CallCredentials
 from esdb_wire.codec.events import proposed_message
 from esdb_wire.codec.requests import (
@@ -40,12 +46,14 @@ from esdb_wire.codec.responses import (
 )
 from esdb_wire.events import NewEvent, RecordedEvent
 from esdb_wire.exceptions import (
+    AccessDeniedError,
     EventStoreDBClientException,
     NotFound,
     SubscriptionConfirmationError,
 )
 from esdb_wire.protos import shared_pb2, streams_pb2
 from esdb_wire.transport.aio import AsyncCall, AsyncChannel
+from esdb_wire.transport.deadline import Deadline
 from esdb_wire.transport.status import GrpcError as TransportError
 from esdb_wire.transport.status import StatusCode
 
@@ -54,7 +62,14 @@ _EMPTY = shared_pb2.Empty().SerializeToString()
 Metadata = list[tuple[str, str]]
 
 
-class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
+class AsyncEventStoreDBClient(
+    AsyncPersistentSubscriptionsMixin,
+    AsyncV2StreamsMixin,
+    AsyncProjectionsMixin,
+    AsyncUsersMixin,
+    AsyncOperationsMixin,
+    AsyncMonitoringMixin,
+):
     """An EventStoreDB / KurrentDB client with the esdbclient 1.x API, on the asyncio driver (see
     :class:`~esdb_wire.client.aio_base.AsyncClientBase` for ``uri`` and TLS options).
 
@@ -84,10 +99,7 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
             batch = [events]
         else:
             batch = list(events)
-            started = time.monotonic()
             if await self._supports_batch_append(deadline):
-                if deadline is not None:  # the feature probe used some of the time
-                    deadline = max(0.001, deadline - (time.monotonic() - started))
                 return await self._batch_append_call(
                     stream_name, current_version, batch, deadline, metadata
                 )
@@ -134,7 +146,7 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
         stream_name: str,
         expected: int | StreamState | None,
         events: Sequence[NewEvent],
-        timeout: float | None,
+        deadline: Deadline,
         metadata: Metadata,
     ) -> int:
         requests = [append_options(stream_name, expected).SerializeToString()]
@@ -144,8 +156,9 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
         )
         data = await self._run(
             lambda channel: channel.stream_unary(
-                paths.APPEND, requests, metadata=metadata, timeout=timeout
-            )
+                paths.APPEND, requests, metadata=metadata, timeout=deadline.remaining()
+            ),
+            deadline,
         )
         return append_position(streams_pb2.AppendResp.FromString(data), stream_name, expected)
 
@@ -154,18 +167,22 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
         stream_name: str,
         expected: int | StreamState,
         events: Sequence[NewEvent],
-        timeout: float | None,
+        deadline: Deadline,
         metadata: Metadata,
     ) -> int:
-        request = batch_append_request(
-            stream_name, expected, events, correlation_id=uuid.uuid4(), timeout=timeout
-        )
-        payload = request.SerializeToString()
-
         async def call(channel: AsyncChannel) -> bytes:
+            # BatchAppend's own deadline option, like grpc-timeout, is what is left now.
+            timeout = deadline.remaining()
+            request = batch_append_request(
+                stream_name, expected, events, correlation_id=uuid.uuid4(), timeout=timeout
+            )
             # As esdbclient does: the first response answers the batch; then cancel.
             stream = await channel.stream_stream(
-                paths.BATCH_APPEND, [payload], metadata=metadata, timeout=timeout, end=True
+                paths.BATCH_APPEND,
+                [request.SerializeToString()],
+                metadata=metadata,
+                timeout=timeout,
+                end=True,
             )
             async with stream:
                 response = await stream.receive()
@@ -173,22 +190,23 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
                 raise TransportError(StatusCode.UNIMPLEMENTED, "no response message")
             return response
 
-        data = await self._run(call)
+        data = await self._run(call, deadline)
         response = streams_pb2.BatchAppendResp.FromString(data)
         return batch_append_position(response, stream_name, expected)
 
-    async def _supports_batch_append(self, deadline: float | None) -> bool:
+    async def _supports_batch_append(self, deadline: Deadline) -> bool:
         """Whether the server offers BatchAppend (asked once per connection; a server
-        without ServerFeatures offers nothing; any other failure is asked again later)."""
+        without ServerFeatures offers nothing; any other failure is asked again later).
+        The question spends from the append's ``deadline``."""
         if self._batch_append is not None:
             return self._batch_append
         gossip_timeout = self.settings.gossip_timeout
-        timeout = gossip_timeout if deadline is None else min(deadline, gossip_timeout)
         try:
             data = await self._run(
                 lambda channel: channel.unary_unary(
-                    paths.SUPPORTED_METHODS, _EMPTY, timeout=timeout
-                )
+                    paths.SUPPORTED_METHODS, _EMPTY, timeout=deadline.cap(gossip_timeout)
+                ),
+                deadline,
             )
         except EventStoreDBClientException as error:
             if is_unimplemented(error):
@@ -234,8 +252,9 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
         deadline = self._deadline(timeout)
         data = await self._run(
             lambda channel: channel.unary_unary(
-                path, request.SerializeToString(), metadata=metadata, timeout=deadline
-            )
+                path, request.SerializeToString(), metadata=metadata, timeout=deadline.remaining()
+            ),
+            deadline,
         )
         kind = streams_pb2.TombstoneResp if tombstone else streams_pb2.DeleteResp
         return delete_position(kind.FromString(data))
@@ -321,12 +340,14 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
     ) -> AsyncReadResponse:
         payload = request.SerializeToString()
         metadata = self._read_metadata(credentials)
+        deadline = self._deadline(timeout)  # a read, unlike a subscription, has one
         call = await self._run(
             lambda channel: channel.unary_stream(
-                paths.READ, payload, metadata=metadata, timeout=timeout
-            )
+                paths.READ, payload, metadata=metadata, timeout=deadline.remaining()
+            ),
+            deadline,
         )
-        return AsyncReadResponse(call, stream_name)
+        return AsyncReadResponse(call, stream_name, closed=lambda: self._closed)
 
     async def get_current_version(
         self,
@@ -468,6 +489,8 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
             timeout=timeout,
             credentials=credentials,
             auto_resubscribe=auto_resubscribe,
+            last_position=lambda: self._end_of_all(credentials),
+            description="the subscription to $all",
         )
 
     async def subscribe_to_stream(
@@ -506,7 +529,25 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
             timeout=timeout,
             credentials=credentials,
             auto_resubscribe=auto_resubscribe,
+            last_position=lambda: self._last_revision(stream_name, credentials),
+            description=f"the subscription to stream {stream_name!r}",
         )
+
+    async def _last_revision(
+        self, stream_name: str, credentials: CallCredentials | None
+    ) -> int | None:
+        """The stream's last revision; None if it has none. A soft-deleted stream's events
+        are gone, but it goes on after its last revision: that is unknown, so assume it far
+        ahead (as its ``$tb`` says), as when its metastream may not be read."""
+        version = await self.get_current_version(stream_name, credentials=credentials)
+        if isinstance(version, int):
+            return version
+        try:
+            metadata, _ = await self.get_stream_metadata(stream_name, credentials=credentials)
+        except AccessDeniedError:
+            return sys.maxsize
+        truncate_before = metadata.get("$tb")
+        return truncate_before - 1 if isinstance(truncate_before, int) else None
 
     async def _subscribe(
         self,
@@ -518,6 +559,8 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
         timeout: float | None,
         credentials: CallCredentials | None,
         auto_resubscribe: bool,
+        last_position: Callable[[], Awaitable[int | None]],
+        description: str,
     ) -> AsyncCatchupSubscription:
         metadata = self._read_metadata(credentials)
 
@@ -544,6 +587,9 @@ class AsyncEventStoreDBClient(AsyncPersistentSubscriptionsMixin):
             include_checkpoints=include_checkpoints,
             include_caught_up=include_caught_up,
             auto_resubscribe=auto_resubscribe,
+            last_position=last_position,
+            closed=lambda: self._closed,
+            description=description,
         )
 
 

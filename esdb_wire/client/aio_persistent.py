@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Any
 from uuid import UUID
@@ -11,7 +11,7 @@ from esdb_wire.client import paths
 from esdb_wire.client.aio_backend import async_wait_ended
 from esdb_wire.client.aio_base import AsyncClientBase
 from esdb_wire.client.credentials import CallCredentials
-from esdb_wire.codec.errors import map_error
+from esdb_wire.codec.errors import ended_remotely, map_error
 from esdb_wire.codec.persistent import (
     DEFAULT_CHECKPOINT_AFTER,
     DEFAULT_EVENT_BUFFER_SIZE,
@@ -52,7 +52,11 @@ from esdb_wire.codec.requests import (
     filter_regex,
 )
 from esdb_wire.events import RecordedEvent
-from esdb_wire.exceptions import NotFound, SubscriptionConfirmationError
+from esdb_wire.exceptions import (
+    EventStoreDBClientException,
+    NotFound,
+    SubscriptionConfirmationError,
+)
 from esdb_wire.protos import persistent_pb2
 from esdb_wire.transport.aio import AsyncCall, AsyncChannel
 from esdb_wire.transport.status import GrpcError as TransportError
@@ -364,6 +368,7 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
             subscription_id,
             AckBatcher(subscription_id, max_ack_batch_size, max_ack_delay),
             stopping_grace,
+            closed=lambda: self._closed,
         )
 
     async def _persistent_unary(
@@ -377,7 +382,10 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
         metadata = self._metadata(credentials, requires_leader=True)
         deadline = self._deadline(timeout)
         data = await self._run(
-            lambda channel: channel.unary_unary(path, payload, metadata=metadata, timeout=deadline)
+            lambda channel: channel.unary_unary(
+                path, payload, metadata=metadata, timeout=deadline.remaining()
+            ),
+            deadline,
         )
         return bytes(data)
 
@@ -386,7 +394,11 @@ class AsyncPersistentSubscription:
     """A consumer of a persistent subscription group: iterate it for events, then ``ack``
     or ``nack`` each (by ``event.ack_id``). Acks are sent in batches, at the latest when
     the iterator goes back to waiting; ``stop()`` (or the end of an ``async with`` block)
-    sends what is left and leaves the group."""
+    sends what is left and leaves the group.
+
+    Iteration ends when the consumer is stopped or its client closed (``closed`` tells),
+    a read waiting then included; any other end raises (the server ending the call, OK or
+    cancelled, is :class:`~esdb_wire.exceptions.ServiceUnavailable`)."""
 
     def __init__(
         self,
@@ -394,27 +406,42 @@ class AsyncPersistentSubscription:
         subscription_id: str,
         acks: AckBatcher,
         stopping_grace: float,
+        *,
+        closed: Callable[[], bool] = lambda: False,
     ) -> None:
         self._call = call
         self.subscription_id = subscription_id
         self._acks = acks
         self._stopping_grace = stopping_grace
+        self._closed = closed
         self._stopped = False
 
     def __aiter__(self) -> AsyncIterator[RecordedEvent]:
         return self
 
+    def _ended_locally(self) -> bool:
+        """Whether its user ended it: stopped it, or closed the client."""
+        return self._stopped or self._closed()
+
     async def __anext__(self) -> RecordedEvent:
         call = self._call
         while True:
-            if not call.readable:
-                await self._flush()  # about to wait: let the server have our acks first
-            try:
-                data = await call.receive()
-            except TransportError as error:
-                raise map_error(error) from error
-            if data is None:
+            if self._ended_locally():
                 raise StopAsyncIteration
+            try:
+                if not call.readable:
+                    await self._flush()  # about to wait: let the server have our acks first
+                data = await call.receive()
+            except (TransportError, EventStoreDBClientException) as error:
+                if self._ended_locally():
+                    raise StopAsyncIteration from None
+                if isinstance(error, TransportError):
+                    raise ended_remotely(error) from error
+                raise
+            if self._ended_locally():  # stopped while it waited: what came is not taken
+                raise StopAsyncIteration
+            if data is None:
+                raise ended_remotely(None)
             event = delivered_event(_parse(data))
             if event is not None:
                 return event
@@ -435,13 +462,17 @@ class AsyncPersistentSubscription:
             try:
                 await self._call.send(request)
             except TransportError as error:
-                raise map_error(error) from error
+                if self._ended_locally():
+                    raise map_error(error) from error
+                raise ended_remotely(error) from error
 
     async def _flush(self) -> None:
         await self._send(self._acks.flush())
 
     async def stop(self) -> None:
-        """Send pending acks, end the request stream, and leave the group."""
+        """Send pending acks, end the request stream, and leave the group: the server
+        has ``stopping_grace`` seconds to end the call, then it is cancelled. A read
+        waiting meanwhile ends (``StopAsyncIteration``)."""
         if self._stopped:
             return
         self._stopped = True
@@ -449,8 +480,8 @@ class AsyncPersistentSubscription:
             if self._call.code is None:
                 await self._flush()
                 await self._call.done_writing()
-                await async_wait_ended(self._call, max(self._stopping_grace, 0.0) + 1.0)
-        except TransportError:
+                await async_wait_ended(self._call, max(self._stopping_grace, 0.0))
+        except (TransportError, EventStoreDBClientException):
             pass
         finally:
             self._call.cancel()

@@ -37,7 +37,7 @@ class AsyncEsdbClient(AsyncEventStoreDBClient):
         """
         metadata = self._metadata(None, requires_leader=True)
         return await self._append_call(
-            stream_name, expected_position, list(events), timeout, metadata
+            stream_name, expected_position, list(events), self._deadline(timeout), metadata
         )
 
     async def get_stream_position(

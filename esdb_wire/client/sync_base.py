@@ -22,6 +22,7 @@ from esdb_wire.exceptions import (
 )
 from esdb_wire.protos import gossip_pb2, shared_pb2
 from esdb_wire.transport.blocking import Channel
+from esdb_wire.transport.deadline import NO_DEADLINE, Deadline
 from esdb_wire.transport.status import GrpcError as TransportError
 from esdb_wire.transport.status import StatusCode
 
@@ -95,7 +96,7 @@ class ClientBase:
         """Discover (if asked) and pick the node now instead of on the first call."""
         self._current_channel()
 
-    def _current_channel(self) -> Channel:
+    def _current_channel(self, deadline: Deadline = NO_DEADLINE) -> Channel:
         channel = self._channel
         if channel is not None and not self._closed:
             return channel  # the common case, without the lock
@@ -104,7 +105,7 @@ class ClientBase:
                 raise ServiceUnavailable("the client is closed")
             channel = self._channel
             if channel is None:
-                self._target = self._choose_target()
+                self._target = self._choose_target(deadline)
                 channel = self._channel = self._open(self._target)
             return channel
 
@@ -114,17 +115,19 @@ class ClientBase:
             target[0], target[1], ssl_context=settings.ssl_context, config=settings.config
         )
 
-    def _choose_target(self) -> tuple[str, int]:
+    def _choose_target(self, deadline: Deadline = NO_DEADLINE) -> tuple[str, int]:
         settings = self.settings
         if not settings.discover:
             return settings.targets[0]
         last_error: Exception | None = None
         for attempt in range(settings.max_discover_attempts):
             if attempt:
-                sleep(settings.discovery_interval)
+                sleep(deadline.cap(settings.discovery_interval))
             for seed in settings.targets:
+                deadline.check("discovering the cluster")
                 try:
-                    member = select_member(self._gossip(seed), settings.node_preference)
+                    gossip = self._gossip(seed, deadline)
+                    member = select_member(gossip, settings.node_preference)
                 except (EventStoreDBClientException, TransportError) as error:
                     last_error = error
                     continue
@@ -134,10 +137,12 @@ class ClientBase:
             + (f": {last_error}" if last_error else "")
         )
 
-    def _gossip(self, seed: tuple[str, int]) -> list[ClusterMember]:
+    def _gossip(
+        self, seed: tuple[str, int], deadline: Deadline = NO_DEADLINE
+    ) -> list[ClusterMember]:
         with self._open(seed) as channel:
             data = channel.unary_unary(
-                paths.GOSSIP_READ, _EMPTY, timeout=self.settings.gossip_timeout
+                paths.GOSSIP_READ, _EMPTY, timeout=deadline.cap(self.settings.gossip_timeout)
             )
         return members_of(gossip_pb2.ClusterInfo.FromString(data))
 
@@ -173,14 +178,27 @@ class ClientBase:
         """Reads and subscriptions ask for the leader when the client prefers it."""
         return self._metadata(credentials, self.settings.node_preference == "leader")
 
-    def _run(self, operation: Callable[[Channel], _T]) -> _T:
-        """Run a call; follow a not-leader redirect or a fresh reconnect once."""
+    def _run(
+        self,
+        operation: Callable[[Channel], _T],
+        deadline: Deadline = NO_DEADLINE,
+    ) -> _T:
+        """Run a call; follow a not-leader redirect or a fresh reconnect once. Every step
+        (discovery, connecting, the call, the retry) spends from one ``deadline``: the
+        operation passes ``deadline.remaining()`` as its call's timeout, and nothing is
+        sent once it has passed."""
         for attempt in (1, 2):
-            channel = self._current_channel()
             try:
+                deadline.check("the call was sent")
+                channel = self._current_channel(deadline)
                 return operation(channel)
             except TransportError as error:
                 mapped = map_error(error)
+                if deadline.expired and error.code is StatusCode.UNAVAILABLE:
+                    # The connection gave out (a write blocked past the deadline, say).
+                    raise map_error(
+                        TransportError(StatusCode.DEADLINE_EXCEEDED, error.message)
+                    ) from error
                 if attempt == 1 and isinstance(mapped, NodeIsNotLeader) and mapped.host:
                     leader = (mapped.host, mapped.port or self.settings.targets[0][1])
                     self.reconnect(leader, replacing=channel)
@@ -190,8 +208,10 @@ class ClientBase:
                 raise mapped from error
         raise AssertionError("unreachable")
 
-    def _deadline(self, timeout: float | None) -> float | None:
-        return timeout if timeout is not None else self.settings.default_deadline
+    def _deadline(self, timeout: float | None) -> Deadline:
+        """The one deadline of an operation starting now: ``timeout`` seconds, or the
+        connection string's ``DefaultDeadline`` (every call but subscriptions)."""
+        return Deadline.after(timeout if timeout is not None else self.settings.default_deadline)
 
     # -- cluster -----------------------------------------------------------------------
 
@@ -200,11 +220,12 @@ class ClientBase:
     ) -> tuple[ClusterMember, ...]:
         """The cluster members as the connected node sees them."""
         metadata = self._read_metadata(credentials)
-        deadline = timeout if timeout is not None else self.settings.gossip_timeout
+        deadline = Deadline.after(timeout if timeout is not None else self.settings.gossip_timeout)
         data = self._run(
             lambda channel: channel.unary_unary(
-                paths.GOSSIP_READ, _EMPTY, metadata=metadata, timeout=deadline
-            )
+                paths.GOSSIP_READ, _EMPTY, metadata=metadata, timeout=deadline.remaining()
+            ),
+            deadline,
         )
         return tuple(members_of(gossip_pb2.ClusterInfo.FromString(data)))
 

@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from esdb_wire.client import paths
 from esdb_wire.client.credentials import CallCredentials
+from esdb_wire.client.sync_admin import (
+    MonitoringMixin,
+    OperationsMixin,
+    UsersMixin,
+)
 from esdb_wire.client.sync_persistent import PersistentSubscriptionsMixin
+from esdb_wire.client.sync_projections import ProjectionsMixin
 from esdb_wire.client.sync_responses import CatchupSubscription, ReadResponse
+from esdb_wire.client.sync_v2 import V2StreamsMixin
 from esdb_wire.codec.events import proposed_message
 from esdb_wire.codec.requests import (
     DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
@@ -41,12 +47,14 @@ from esdb_wire.codec.responses import (
 )
 from esdb_wire.events import NewEvent, RecordedEvent
 from esdb_wire.exceptions import (
+    AccessDeniedError,
     EventStoreDBClientException,
     NotFound,
     SubscriptionConfirmationError,
 )
 from esdb_wire.protos import shared_pb2, streams_pb2
 from esdb_wire.transport.blocking import BlockingCall, Channel
+from esdb_wire.transport.deadline import Deadline
 from esdb_wire.transport.status import GrpcError as TransportError
 from esdb_wire.transport.status import StatusCode
 
@@ -55,7 +63,14 @@ _EMPTY = shared_pb2.Empty().SerializeToString()
 Metadata = list[tuple[str, str]]
 
 
-class EventStoreDBClient(PersistentSubscriptionsMixin):
+class EventStoreDBClient(
+    PersistentSubscriptionsMixin,
+    V2StreamsMixin,
+    ProjectionsMixin,
+    UsersMixin,
+    OperationsMixin,
+    MonitoringMixin,
+):
     """An EventStoreDB / KurrentDB client with the esdbclient 1.x API, on the blocking driver (see
     :class:`~esdb_wire.client.sync_base.ClientBase` for ``uri`` and TLS options).
 
@@ -85,10 +100,7 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
             batch = [events]
         else:
             batch = list(events)
-            started = time.monotonic()
             if self._supports_batch_append(deadline):
-                if deadline is not None:  # the feature probe used some of the time
-                    deadline = max(0.001, deadline - (time.monotonic() - started))
                 return self._batch_append_call(
                     stream_name, current_version, batch, deadline, metadata
                 )
@@ -135,7 +147,7 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
         stream_name: str,
         expected: int | StreamState | None,
         events: Sequence[NewEvent],
-        timeout: float | None,
+        deadline: Deadline,
         metadata: Metadata,
     ) -> int:
         requests = [append_options(stream_name, expected).SerializeToString()]
@@ -145,8 +157,9 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
         )
         data = self._run(
             lambda channel: channel.stream_unary(
-                paths.APPEND, requests, metadata=metadata, timeout=timeout
-            )
+                paths.APPEND, requests, metadata=metadata, timeout=deadline.remaining()
+            ),
+            deadline,
         )
         return append_position(streams_pb2.AppendResp.FromString(data), stream_name, expected)
 
@@ -155,18 +168,22 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
         stream_name: str,
         expected: int | StreamState,
         events: Sequence[NewEvent],
-        timeout: float | None,
+        deadline: Deadline,
         metadata: Metadata,
     ) -> int:
-        request = batch_append_request(
-            stream_name, expected, events, correlation_id=uuid.uuid4(), timeout=timeout
-        )
-        payload = request.SerializeToString()
-
         def call(channel: Channel) -> bytes:
+            # BatchAppend's own deadline option, like grpc-timeout, is what is left now.
+            timeout = deadline.remaining()
+            request = batch_append_request(
+                stream_name, expected, events, correlation_id=uuid.uuid4(), timeout=timeout
+            )
             # As esdbclient does: the first response answers the batch; then cancel.
             stream = channel.stream_stream(
-                paths.BATCH_APPEND, [payload], metadata=metadata, timeout=timeout, end=True
+                paths.BATCH_APPEND,
+                [request.SerializeToString()],
+                metadata=metadata,
+                timeout=timeout,
+                end=True,
             )
             with stream:
                 response = stream.receive()
@@ -174,22 +191,23 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
                 raise TransportError(StatusCode.UNIMPLEMENTED, "no response message")
             return response
 
-        data = self._run(call)
+        data = self._run(call, deadline)
         response = streams_pb2.BatchAppendResp.FromString(data)
         return batch_append_position(response, stream_name, expected)
 
-    def _supports_batch_append(self, deadline: float | None) -> bool:
+    def _supports_batch_append(self, deadline: Deadline) -> bool:
         """Whether the server offers BatchAppend (asked once per connection; a server
-        without ServerFeatures offers nothing; any other failure is asked again later)."""
+        without ServerFeatures offers nothing; any other failure is asked again later).
+        The question spends from the append's ``deadline``."""
         if self._batch_append is not None:
             return self._batch_append
         gossip_timeout = self.settings.gossip_timeout
-        timeout = gossip_timeout if deadline is None else min(deadline, gossip_timeout)
         try:
             data = self._run(
                 lambda channel: channel.unary_unary(
-                    paths.SUPPORTED_METHODS, _EMPTY, timeout=timeout
-                )
+                    paths.SUPPORTED_METHODS, _EMPTY, timeout=deadline.cap(gossip_timeout)
+                ),
+                deadline,
             )
         except EventStoreDBClientException as error:
             if is_unimplemented(error):
@@ -235,8 +253,9 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
         deadline = self._deadline(timeout)
         data = self._run(
             lambda channel: channel.unary_unary(
-                path, request.SerializeToString(), metadata=metadata, timeout=deadline
-            )
+                path, request.SerializeToString(), metadata=metadata, timeout=deadline.remaining()
+            ),
+            deadline,
         )
         kind = streams_pb2.TombstoneResp if tombstone else streams_pb2.DeleteResp
         return delete_position(kind.FromString(data))
@@ -322,12 +341,14 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
     ) -> ReadResponse:
         payload = request.SerializeToString()
         metadata = self._read_metadata(credentials)
+        deadline = self._deadline(timeout)  # a read, unlike a subscription, has one
         call = self._run(
             lambda channel: channel.unary_stream(
-                paths.READ, payload, metadata=metadata, timeout=timeout
-            )
+                paths.READ, payload, metadata=metadata, timeout=deadline.remaining()
+            ),
+            deadline,
         )
-        return ReadResponse(call, stream_name)
+        return ReadResponse(call, stream_name, closed=lambda: self._closed)
 
     def get_current_version(
         self,
@@ -469,6 +490,8 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
             timeout=timeout,
             credentials=credentials,
             auto_resubscribe=auto_resubscribe,
+            last_position=lambda: self._end_of_all(credentials),
+            description="the subscription to $all",
         )
 
     def subscribe_to_stream(
@@ -507,7 +530,23 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
             timeout=timeout,
             credentials=credentials,
             auto_resubscribe=auto_resubscribe,
+            last_position=lambda: self._last_revision(stream_name, credentials),
+            description=f"the subscription to stream {stream_name!r}",
         )
+
+    def _last_revision(self, stream_name: str, credentials: CallCredentials | None) -> int | None:
+        """The stream's last revision; None if it has none. A soft-deleted stream's events
+        are gone, but it goes on after its last revision: that is unknown, so assume it far
+        ahead (as its ``$tb`` says), as when its metastream may not be read."""
+        version = self.get_current_version(stream_name, credentials=credentials)
+        if isinstance(version, int):
+            return version
+        try:
+            metadata, _ = self.get_stream_metadata(stream_name, credentials=credentials)
+        except AccessDeniedError:
+            return sys.maxsize
+        truncate_before = metadata.get("$tb")
+        return truncate_before - 1 if isinstance(truncate_before, int) else None
 
     def _subscribe(
         self,
@@ -519,6 +558,8 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
         timeout: float | None,
         credentials: CallCredentials | None,
         auto_resubscribe: bool,
+        last_position: Callable[[], int | None],
+        description: str,
     ) -> CatchupSubscription:
         metadata = self._read_metadata(credentials)
 
@@ -543,6 +584,9 @@ class EventStoreDBClient(PersistentSubscriptionsMixin):
             include_checkpoints=include_checkpoints,
             include_caught_up=include_caught_up,
             auto_resubscribe=auto_resubscribe,
+            last_position=last_position,
+            closed=lambda: self._closed,
+            description=description,
         )
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 from uuid import UUID
@@ -12,7 +12,7 @@ from esdb_wire.client import paths
 from esdb_wire.client.credentials import CallCredentials
 from esdb_wire.client.sync_backend import wait_ended
 from esdb_wire.client.sync_base import ClientBase
-from esdb_wire.codec.errors import map_error
+from esdb_wire.codec.errors import ended_remotely, map_error
 from esdb_wire.codec.persistent import (
     DEFAULT_CHECKPOINT_AFTER,
     DEFAULT_EVENT_BUFFER_SIZE,
@@ -53,7 +53,11 @@ from esdb_wire.codec.requests import (
     filter_regex,
 )
 from esdb_wire.events import RecordedEvent
-from esdb_wire.exceptions import NotFound, SubscriptionConfirmationError
+from esdb_wire.exceptions import (
+    EventStoreDBClientException,
+    NotFound,
+    SubscriptionConfirmationError,
+)
 from esdb_wire.protos import persistent_pb2
 from esdb_wire.transport.blocking import BlockingCall, Channel
 from esdb_wire.transport.status import GrpcError as TransportError
@@ -363,6 +367,7 @@ class PersistentSubscriptionsMixin(ClientBase):
             subscription_id,
             AckBatcher(subscription_id, max_ack_batch_size, max_ack_delay),
             stopping_grace,
+            closed=lambda: self._closed,
         )
 
     def _persistent_unary(
@@ -376,7 +381,10 @@ class PersistentSubscriptionsMixin(ClientBase):
         metadata = self._metadata(credentials, requires_leader=True)
         deadline = self._deadline(timeout)
         data = self._run(
-            lambda channel: channel.unary_unary(path, payload, metadata=metadata, timeout=deadline)
+            lambda channel: channel.unary_unary(
+                path, payload, metadata=metadata, timeout=deadline.remaining()
+            ),
+            deadline,
         )
         return bytes(data)
 
@@ -385,7 +393,11 @@ class PersistentSubscription:
     """A consumer of a persistent subscription group: iterate it for events, then ``ack``
     or ``nack`` each (by ``event.ack_id``). Acks are sent in batches, at the latest when
     the iterator goes back to waiting; ``stop()`` (or the end of an ``with`` block)
-    sends what is left and leaves the group."""
+    sends what is left and leaves the group.
+
+    Iteration ends when the consumer is stopped or its client closed (``closed`` tells),
+    a read waiting then included; any other end raises (the server ending the call, OK or
+    cancelled, is :class:`~esdb_wire.exceptions.ServiceUnavailable`)."""
 
     def __init__(
         self,
@@ -393,27 +405,42 @@ class PersistentSubscription:
         subscription_id: str,
         acks: AckBatcher,
         stopping_grace: float,
+        *,
+        closed: Callable[[], bool] = lambda: False,
     ) -> None:
         self._call = call
         self.subscription_id = subscription_id
         self._acks = acks
         self._stopping_grace = stopping_grace
+        self._closed = closed
         self._stopped = False
 
     def __iter__(self) -> Iterator[RecordedEvent]:
         return self
 
+    def _ended_locally(self) -> bool:
+        """Whether its user ended it: stopped it, or closed the client."""
+        return self._stopped or self._closed()
+
     def __next__(self) -> RecordedEvent:
         call = self._call
         while True:
-            if not call.readable:
-                self._flush()  # about to wait: let the server have our acks first
-            try:
-                data = call.receive()
-            except TransportError as error:
-                raise map_error(error) from error
-            if data is None:
+            if self._ended_locally():
                 raise StopIteration
+            try:
+                if not call.readable:
+                    self._flush()  # about to wait: let the server have our acks first
+                data = call.receive()
+            except (TransportError, EventStoreDBClientException) as error:
+                if self._ended_locally():
+                    raise StopIteration from None
+                if isinstance(error, TransportError):
+                    raise ended_remotely(error) from error
+                raise
+            if self._ended_locally():  # stopped while it waited: what came is not taken
+                raise StopIteration
+            if data is None:
+                raise ended_remotely(None)
             event = delivered_event(_parse(data))
             if event is not None:
                 return event
@@ -434,13 +461,17 @@ class PersistentSubscription:
             try:
                 self._call.send(request)
             except TransportError as error:
-                raise map_error(error) from error
+                if self._ended_locally():
+                    raise map_error(error) from error
+                raise ended_remotely(error) from error
 
     def _flush(self) -> None:
         self._send(self._acks.flush())
 
     def stop(self) -> None:
-        """Send pending acks, end the request stream, and leave the group."""
+        """Send pending acks, end the request stream, and leave the group: the server
+        has ``stopping_grace`` seconds to end the call, then it is cancelled. A read
+        waiting meanwhile ends (``StopIteration``)."""
         if self._stopped:
             return
         self._stopped = True
@@ -448,8 +479,8 @@ class PersistentSubscription:
             if self._call.code is None:
                 self._flush()
                 self._call.done_writing()
-                wait_ended(self._call, max(self._stopping_grace, 0.0) + 1.0)
-        except TransportError:
+                wait_ended(self._call, max(self._stopping_grace, 0.0))
+        except (TransportError, EventStoreDBClientException):
             pass
         finally:
             self._call.cancel()

@@ -1,36 +1,54 @@
 # Generated from esdb_wire/client/aio_responses.py by scripts/unasync.py; do not edit.
 """What the blocking clients' reads and catch-up subscriptions return: iterators of
-recorded events over one call's response messages."""
+recorded events over one call's response messages.
+
+A read or a subscription ends (``StopIteration``) when its user stops it or closes
+its client, or, for a read, when the server has sent everything. Any other end is an
+exception: a subscription's call that the server ends, OK or cancelled (a graceful
+shutdown), raises :class:`~esdb_wire.exceptions.ServiceUnavailable`, or resubscribes with
+``auto_resubscribe=True``.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from types import TracebackType
 
 from esdb_wire.client.sync_backend import done, sleep
-from esdb_wire.codec.errors import ended_locally, map_error
+from esdb_wire.codec.errors import ended_remotely
 from esdb_wire.codec.responses import read_item
 from esdb_wire.events import RecordedEvent
-from esdb_wire.exceptions import ServiceUnavailable
+from esdb_wire.exceptions import CheckpointPastTheEnd, DiscoveryFailed, ServiceUnavailable
 from esdb_wire.protos import streams_pb2
 from esdb_wire.transport.blocking import BlockingCall
 from esdb_wire.transport.status import GrpcError as TransportError
-from esdb_wire.transport.status import StatusCode
 
 _parse_read = streams_pb2.ReadResp.FromString
-# How long an auto-resubscribing subscription keeps trying to get its call back.
+_log = logging.getLogger("esdb_wire.client")
+# How long an auto-resubscribing subscription keeps trying to get its call back, and the
+# pauses between its attempts (doubling from the first to the longest).
 RESUBSCRIBE_FOR = 30.0
+RESUBSCRIBE_PAUSE = (0.2, 1.0)
+
+
+def _never() -> bool:
+    return False
 
 
 class ReadResponse:
     """The events of one read, as an iterator; ``stop()`` (or ``with``) ends
-    it early. Nothing is read until it is iterated."""
+    it early. Nothing is read until it is iterated. ``closed`` tells whether the client
+    was closed (which ends the read too)."""
 
-    def __init__(self, call: BlockingCall, stream_name: str | None) -> None:
+    def __init__(
+        self, call: BlockingCall, stream_name: str | None, *, closed: Callable[[], bool] = _never
+    ) -> None:
         self._call = call
         self._stream_name = stream_name
+        self._closed = closed
         self._stopped = False
         self._pending: deque[bytes] = deque()
 
@@ -46,10 +64,10 @@ class ReadResponse:
                 try:
                     batch = self._call.receive_many()
                 except TransportError as error:
-                    if ended_locally(error):
+                    if self._stopped or self._closed():
                         self._stopped = True
                         raise StopIteration from None
-                    raise map_error(error) from error
+                    raise ended_remotely(error) from error
                 if not batch:
                     raise StopIteration
                 pending.extend(batch)
@@ -77,11 +95,19 @@ class ReadResponse:
 
 class CatchupSubscription:
     """Recorded events, then live ones, as an iterator (also ``Checkpoint`` and
-    ``CaughtUp`` items when asked for). ``stop()`` or ``with`` ends it.
+    ``CaughtUp`` items when asked for). ``stop()`` or ``with`` ends it; so does
+    closing its client. Nothing else does: if the server ends it (the connection breaks,
+    the server shuts down) it raises, or with ``auto_resubscribe`` resubscribes after what
+    it received, for :data:`RESUBSCRIBE_FOR` seconds at most (each attempt logged on the
+    ``esdb_wire.client`` logger).
 
     ``start(position)`` opens the call (after ``position``, or where the subscription
     began when None) and returns it with its confirmed subscription id; ``call`` and
-    ``subscription_id`` are the first such call's.
+    ``subscription_id`` are the first such call's. ``last_position()`` is the server's
+    last position (``$all``) or revision (the stream), None if it has none: a
+    resubscription checks that what it received is not past it
+    (:class:`~esdb_wire.exceptions.CheckpointPastTheEnd`). ``closed`` tells whether the
+    client was closed; ``description`` names the subscription in logs and errors.
     """
 
     def __init__(
@@ -94,6 +120,9 @@ class CatchupSubscription:
         include_checkpoints: bool,
         include_caught_up: bool,
         auto_resubscribe: bool,
+        last_position: Callable[[], int | None] | None = None,
+        closed: Callable[[], bool] = _never,
+        description: str = "a catch-up subscription",
     ) -> None:
         self._start = start
         self._call = call
@@ -102,30 +131,40 @@ class CatchupSubscription:
         self._include_checkpoints = include_checkpoints
         self._include_caught_up = include_caught_up
         self._auto_resubscribe = auto_resubscribe
+        self._server_last_position = last_position
+        self._closed = closed
+        self._description = description
+        # Where to resume: after the last event or checkpoint received; and the last event.
         self._last_position: int | None = None
+        self._last_event: int | None = None
         self._stopped = False
         self._pending: deque[bytes] = deque()
 
     def __iter__(self) -> Iterator[RecordedEvent]:
         return self
 
+    def _ended_locally(self) -> bool:
+        """Whether its user ended it: stopped it, or closed the client."""
+        if self._closed():
+            self._stopped = True
+        return self._stopped
+
     def __next__(self) -> RecordedEvent:
         while True:
-            if self._stopped:
+            if self._ended_locally():
                 raise StopIteration
             pending = self._pending
             if not pending:
+                failure: TransportError | None = None
                 try:
                     batch = self._call.receive_many()
                 except TransportError as error:
-                    if self._resubscribe_after(error):
-                        continue
-                    if ended_locally(error):
-                        self._stopped = True
-                        raise StopIteration from None
-                    raise map_error(error) from error
+                    batch, failure = [], error
                 if not batch:
-                    raise StopIteration
+                    if self._ended_locally():
+                        raise StopIteration
+                    self._resubscribe_or_raise(failure)
+                    continue
                 pending.extend(batch)
             response = _parse_read(pending.popleft())
             item = read_item(
@@ -146,25 +185,87 @@ class CatchupSubscription:
         if self._all_positions:
             event = response.event
             if response.WhichOneof("content") == "event" and event.HasField("commit_position"):
-                self._last_position = int(event.commit_position)
+                self._last_position = self._last_event = int(event.commit_position)
             elif item.commit_position is not None:
                 self._last_position = int(item.commit_position)
+                if not item.is_checkpoint:
+                    self._last_event = self._last_position
         elif not item.is_checkpoint:
-            self._last_position = (
+            self._last_position = self._last_event = (
                 item.link.stream_position if item.link is not None else item.stream_position
             )
 
-    def _resubscribe_after(self, error: TransportError) -> bool:
-        if not self._auto_resubscribe or self._stopped or error.code is not StatusCode.UNAVAILABLE:
-            return False
+    def _resubscribe_or_raise(self, failure: TransportError | None) -> None:
+        """The call ended (``failure``: how; None: OK) and its user did not end it: get a
+        new one with ``auto_resubscribe`` if the server is only unavailable, else raise."""
+        error = ended_remotely(failure)
+        if not self._auto_resubscribe or not isinstance(error, ServiceUnavailable):
+            raise error from failure
+        _log.warning("%s was interrupted (%s); resubscribing", self._description, error)
         deadline = time.monotonic() + RESUBSCRIBE_FOR
-        while time.monotonic() < deadline:
+        pause, longest = RESUBSCRIBE_PAUSE
+        attempts = 0
+        last: Exception = error
+        while True:
+            attempts += 1
             try:
-                self._call, self.subscription_id = self._start(self._last_position)
-                return True
-            except ServiceUnavailable:
-                sleep(0.2)
-        return False
+                position = self._resume_position()
+                call, subscription_id = self._start(position)
+            except (ServiceUnavailable, DiscoveryFailed) as failed:
+                last = failed
+                _log.warning(
+                    "%s: resubscription attempt %d failed (%s)", self._description, attempts, failed
+                )
+            except CheckpointPastTheEnd as past:
+                _log.error("%s: %s", self._description, past)
+                raise
+            else:
+                if self._ended_locally():  # stopped meanwhile (another thread or task)
+                    call.cancel()
+                    raise StopIteration
+                self._call, self.subscription_id = call, subscription_id
+                _log.info(
+                    "%s resubscribed after position %s (attempt %d)",
+                    self._description,
+                    position,
+                    attempts,
+                )
+                return
+            if time.monotonic() + pause > deadline:
+                _log.error(
+                    "%s: giving up resubscribing after %d attempts", self._description, attempts
+                )
+                raise ServiceUnavailable(
+                    f"{self._description} could not resubscribe within {RESUBSCRIBE_FOR:g} s "
+                    f"({attempts} attempts); the last one failed with: {last}",
+                    rpc=getattr(last, "rpc", None),
+                ) from last
+            sleep(pause)
+            pause = min(pause * 2, longest)
+            if self._ended_locally():
+                raise StopIteration
+
+    def _resume_position(self) -> int | None:
+        """Where to resubscribe after (None: where the subscription began), once checked
+        against the server's last position: a received event past it raises
+        :class:`~esdb_wire.exceptions.CheckpointPastTheEnd`; a checkpoint past it (it may
+        name the end of the log, not a record) is not trusted, the last event is."""
+        position, event = self._last_position, self._last_event
+        if position is None or self._server_last_position is None:
+            return position
+        last = self._server_last_position()
+        if event is not None and (last is None or event > last):
+            what = "position" if self._all_positions else "revision"
+            raise CheckpointPastTheEnd(
+                f"{self._description} received {what} {event}, but the server's last "
+                f"{what} is {'none' if last is None else last} (did it lose its data?): "
+                "resuming there would skip what it writes next",
+                checkpoint=event,
+                last_position=last,
+            )
+        if last is None or position > last:
+            return event  # nothing was received between that event and the checkpoint
+        return position
 
     def stop(self) -> None:
         """End the subscription (cancels its call); iteration stops. Stopping twice is

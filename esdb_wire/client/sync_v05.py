@@ -37,7 +37,9 @@ class EsdbClient(EventStoreDBClient):
         or a negative number to skip the check. A mismatch raises ``ExpectedPositionError``.
         """
         metadata = self._metadata(None, requires_leader=True)
-        return self._append_call(stream_name, expected_position, list(events), timeout, metadata)
+        return self._append_call(
+            stream_name, expected_position, list(events), self._deadline(timeout), metadata
+        )
 
     def get_stream_position(self, stream_name: str, timeout: float | None = None) -> int | None:
         """The position of the last event of the stream, or None if it does not exist."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from esdb_wire import exceptions as exc
 from esdb_wire.transport.status import GrpcError as TransportError
 from esdb_wire.transport.status import StatusCode
@@ -9,6 +11,12 @@ from esdb_wire.transport.status import StatusCode
 
 def map_error(error: TransportError) -> exc.EventStoreDBClientException:
     """The client exception for a failed call; the transport error is kept as ``rpc``."""
+    if error.details_bin is not None:  # KurrentDB 25.1+'s rich errors (the v2 API's)
+        from esdb_wire.codec.v2_errors import rich_exception  # noqa: PLC0415 (loaded when used)
+
+        typed = rich_exception(error)
+        if typed is not None:
+            return typed
     code = error.code
     text = str(error)
     message = error.message
@@ -43,6 +51,8 @@ def map_error(error: TransportError) -> exc.EventStoreDBClientException:
         return exc.MaximumAppendSizeExceededError(text)
     if key == "invalid-transaction":
         return exc.InvalidTransactionError(text)
+    if key == "user-conflict":
+        return exc.AlreadyExists(text)
     if code is StatusCode.FAILED_PRECONDITION:
         if (
             message.startswith("Maximum subscriptions reached")
@@ -63,10 +73,31 @@ def map_error(error: TransportError) -> exc.EventStoreDBClientException:
     if code is StatusCode.UNKNOWN:
         if "Exception was thrown by handler" in message:
             return exc.ExceptionThrownByHandler(text, rpc=error)
+        refusal = _ENVELOPE.search(message)
+        if refusal is not None:
+            return _projection_refusal(refusal.group(1), text, error)
         return exc.UnknownError(text)
     if code is StatusCode.INTERNAL:
         return exc.InternalError(text, rpc=error)
     return exc.GrpcError(text, rpc=error)
+
+
+# How the Projections service reports what its manager refused (esdbclient's mapping).
+_ENVELOPE = re.compile(r"Envelope callback expected \w+, received (\w+) instead")
+
+
+def _projection_refusal(
+    kind: str, text: str, error: TransportError
+) -> exc.EventStoreDBClientException:
+    if kind == "Conflict":
+        return exc.AlreadyExists(text)
+    if kind == "NotFound":
+        return exc.NotFound(text)
+    if kind == "NotAuthorized":
+        return exc.AccessDeniedError(text)
+    if kind == "OperationFailed":
+        return exc.OperationFailed(text, rpc=error)
+    return exc.UnknownError(text)
 
 
 def _wrong_version(error: TransportError, text: str) -> exc.EventStoreDBClientException:
@@ -93,7 +124,18 @@ def _int_value(value: object) -> int | None:
     return None
 
 
-def ended_locally(error: TransportError) -> bool:
-    """A call this client cancelled itself (``stop()``, ``close()``), as opposed to a
-    server's CANCELLED status, which comes with an ``exception`` trailer."""
-    return error.code is StatusCode.CANCELLED and error.metadata_value("exception") is None
+def ended_remotely(error: TransportError | None) -> exc.EventStoreDBClientException:
+    """The exception for a read's or a subscription's call that ended although this client
+    did not end it (``stop()``, ``close()``: only the client's own state tells that).
+
+    ``error`` is how the call ended; None when it ended OK, which a subscription never
+    does on its own. A CANCELLED status without an ``exception`` trailer is the server
+    cancelling the call (a graceful shutdown resets its streams after a grace period):
+    like an OK end of a subscription, it is :class:`~esdb_wire.exceptions.ServiceUnavailable`,
+    which ``auto_resubscribe`` resubscribes after. Anything else is :func:`map_error`'s.
+    """
+    if error is None:
+        return exc.ServiceUnavailable("the server ended the call")
+    if error.code is StatusCode.CANCELLED and error.metadata_value("exception") is None:
+        return exc.ServiceUnavailable(f"the server cancelled the call: {error}", rpc=error)
+    return map_error(error)

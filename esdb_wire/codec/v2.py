@@ -5,8 +5,9 @@ Requests: :func:`append_request` (one stream of an ``AppendSession``) and
 and :func:`append_records_result`. Record properties: :func:`properties_of` (from JSON
 metadata) and :func:`properties_json` (back to JSON, as a 25.1+ server shows them to v1
 readers). Also the 25.1 fields of a subscription's caught-up and fell-behind messages
-(:func:`subscription_status`) and feature detection (:func:`v2_methods`). Errors are in
-:mod:`.v2_errors`.
+(:func:`subscription_status`), feature detection (:func:`v2_methods`) and the ``$all``
+requests that read a secondary index (:func:`read_index_request`,
+:func:`subscribe_index_request`). Errors are in :mod:`.v2_errors`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any, Union
 from google.protobuf import struct_pb2
 
 from esdb_wire import exceptions as exc
-from esdb_wire.codec.requests import StreamState
+from esdb_wire.codec.requests import StreamState, read_all_request, subscribe_all_request
+from esdb_wire.codec.responses import confirmation_id
 from esdb_wire.events import NewEvent
 from esdb_wire.protos import serverfeatures_pb2, streams_pb2, v2_shared_pb2, v2_streams_pb2
 from esdb_wire.records import (
@@ -53,6 +55,11 @@ SERVICE_NAME = "kurrentdb.protocol.v2.streams.streamsservice"
 """The v2 Streams service as ServerFeatures lists it (lower case)."""
 APPEND_SESSION = "appendsession"
 APPEND_RECORDS = "appendrecords"
+FEATURES_REQUEST = b""
+"""An encoded ``google.protobuf.Empty``: the request of ServerFeatures.GetSupportedMethods."""
+INDEX_PREFIX = "$idx-"
+"""Secondary indexes (25.1+) are read through a ``$all`` stream-name prefix filter that
+names them: ``$idx-all``, ``$idx-ce-<category>``, ``$idx-et-<event type>``."""
 
 JSON_CONTENT_TYPE = "application/json"
 SCHEMA_NAME_KEY = "$schema.name"
@@ -200,6 +207,46 @@ def append_records_result(data: bytes) -> AppendRecordsResult:
             for revision in response.revisions
         ),
     )
+
+
+# ---- secondary indexes ---------------------------------------------------------------
+
+
+def index_name(name: str) -> str:
+    """``name`` as an index name: ``ce-order`` becomes ``$idx-ce-order`` (a name that
+    already starts with ``$idx-`` is kept), as kurrentdbclient does."""
+    return name if name.startswith(INDEX_PREFIX) else INDEX_PREFIX + name
+
+
+def _index_filter(request: streams_pb2.ReadReq, name: str) -> streams_pb2.ReadReq:
+    """``request`` (a ``$all`` read with a stream-name filter) filtering on the prefix
+    ``name`` instead of a regex."""
+    expression = request.options.filter.stream_identifier
+    expression.ClearField("regex")
+    expression.prefix.append(name)
+    return request
+
+
+def read_index_request(
+    name: str, *, position: int | None = None, limit: int
+) -> streams_pb2.ReadReq:
+    """Read the index ``name`` (``$idx-`` added if missing) forwards from the commit
+    position ``position`` (inclusive), or from its start."""
+    request = read_all_request(position=position, regex="", by_stream_name=True, limit=limit)
+    return _index_filter(request, index_name(name))
+
+
+def subscribe_index_request(name: str, *, position: int | None = None) -> streams_pb2.ReadReq:
+    """Subscribe to the index ``name`` (``$idx-`` added if missing) after the commit
+    position ``position`` (exclusive), or from its start."""
+    request = subscribe_all_request(position=position, regex="", by_stream_name=True)
+    return _index_filter(request, index_name(name))
+
+
+def subscription_id_of(data: bytes) -> str:
+    """The subscription id in an encoded ``ReadResp`` that must be a subscription's
+    confirmation (else :class:`~esdb_wire.exceptions.SubscriptionConfirmationError`)."""
+    return confirmation_id(streams_pb2.ReadResp.FromString(data))
 
 
 def v2_methods(data: bytes) -> set[str]:

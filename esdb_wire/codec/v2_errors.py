@@ -5,11 +5,13 @@ whose details are a ``google.rpc.ErrorInfo`` (``reason`` such as
 ``STREAM_REVISION_CONFLICT``, ``domain`` ``streams`` or ``server``) followed by a typed
 detail. :func:`decode_rich_error` turns the trailer into a :class:`RichError` whose
 ``detail`` is one of the dataclasses below (None when the server sent none we know);
-:func:`encode_rich_error` builds the trailer, as the server does.
+:func:`encode_rich_error` builds the trailer, as the server does. :func:`rich_exception`
+turns a failed call's rich error into the client's typed exception.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Union
@@ -17,6 +19,8 @@ from typing import Final, Union
 from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError, Message
 
+from esdb_wire import exceptions as exc
+from esdb_wire.codec.requests import StreamState
 from esdb_wire.protos import error_details_pb2, kurrent_errors_pb2, v2_errors_pb2
 from esdb_wire.protos.wire_names import canonical_name, pack_any, unpack_any
 from esdb_wire.transport.status import GrpcError, StatusCode
@@ -361,3 +365,75 @@ def rich_error_of(error: GrpcError) -> RichError | None:
     """The rich error of a failed call, if its trailers carried one."""
     data = error.details_bin
     return None if data is None else decode_rich_error(data)
+
+
+# ---- client exceptions -----------------------------------------------------------------
+
+# The expected / actual revisions of a conflict that name a state (kurrentdbclient's map).
+_REVISION_STATES: Final = {-1: StreamState.NO_STREAM, -2: StreamState.ANY, -4: StreamState.EXISTS}
+
+
+def rich_exception(error: GrpcError) -> exc.EventStoreDBClientException | None:
+    """The typed client exception for a failed call's rich error (kurrentdbclient 1.3.5's
+    classes), or None when its trailers carry none whose detail we map (the status code
+    then decides, see :func:`esdb_wire.codec.errors.map_error`)."""
+    rich = rich_error_of(error)
+    if rich is None:
+        return None
+    detail = rich.detail
+    text = str(error)
+    if isinstance(detail, RevisionConflict):
+        expected, actual = detail.expected_revision, detail.actual_revision
+        return exc.WrongCurrentVersion(
+            text,
+            stream_name=detail.stream,
+            expected_version=_REVISION_STATES.get(expected, expected),
+            actual_version=_REVISION_STATES.get(actual, actual),
+        )
+    if isinstance(detail, ConsistencyViolation):
+        failures = tuple(
+            exc.ConsistencyCheckFailure(
+                violation.check_index,
+                exc.StreamStateCheckFailure(
+                    violation.stream, violation.expected_state, violation.actual_state
+                ),
+            )
+            for violation in detail.violations
+        )
+        return exc.ConsistencyChecksFailedError(text, failures=failures)
+    if isinstance(detail, StreamTombstoned):
+        return exc.StreamTombstonedError(text, stream_name=detail.stream)
+    if isinstance(detail, StreamDeleted):
+        return exc.StreamDeletedError(text, stream_name=detail.stream)
+    if isinstance(detail, RecordTooLarge):
+        return exc.RecordMaxSizeExceededError(
+            text,
+            stream_name=detail.stream,
+            event_id=_uuid_or_none(detail.record_id),
+            size=detail.size,
+            max_size=detail.max_size,
+        )
+    if isinstance(detail, TransactionTooLarge):
+        return exc.TransactionMaxSizeExceededError(
+            text, size=detail.size, max_size=detail.max_size, rpc=error
+        )
+    if isinstance(detail, DuplicateStreamInSession):
+        return exc.MultiAppendToSameStreamError(text, stream_name=detail.stream, rpc=error)
+    if isinstance(detail, StreamNotFound):
+        return exc.StreamNotFound(text)
+    if isinstance(detail, StreamAlreadyExists):
+        return exc.AlreadyExists(text)
+    if isinstance(detail, AccessDenied):
+        return exc.AccessDeniedError(text)
+    if isinstance(detail, BadRequest):
+        return exc.BadRequestError(text)
+    if isinstance(detail, NotLeader):
+        return exc.NodeIsNotLeader(text, host=detail.host or None, port=detail.port or None)
+    return None
+
+
+def _uuid_or_none(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None

@@ -13,6 +13,7 @@ from typing import Callable
 from esdb_wire.transport.call import ClientCall
 from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
 from esdb_wire.transport.connection import ClientConnection, small_batch
+from esdb_wire.transport.deadline import NO_DEADLINE, Deadline
 from esdb_wire.transport.http2.engine import check_engine
 from esdb_wire.transport.metadata import encode_metadata
 from esdb_wire.transport.status import GrpcError, MetadataItems, MetadataValue, StatusCode
@@ -348,23 +349,36 @@ class AsyncChannel:
         self._connecting: asyncio.Lock | None = None
         self._closed = False
 
-    async def _current_link(self) -> _AioLink:
+    async def _current_link(self, deadline: Deadline = NO_DEADLINE) -> _AioLink:
+        """The connection, opened (within ``deadline``) if there is none or it died."""
         if self._closed:
             raise GrpcError(StatusCode.CANCELLED, "channel closed")
         link = self._link
         if link is not None and link.usable:
             return link
+        deadline.check("connecting")
         if self._connecting is None:
             self._connecting = asyncio.Lock()
+        try:
+            # Waiting for another caller's connect spends from this call's deadline too.
+            return await asyncio.wait_for(self._connect_once(deadline), deadline.remaining())
+        except asyncio.TimeoutError:
+            raise GrpcError(
+                StatusCode.DEADLINE_EXCEEDED,
+                f"Deadline Exceeded while connecting to {self.host}:{self.port}",
+            ) from None
+
+    async def _connect_once(self, deadline: Deadline) -> _AioLink:
+        assert self._connecting is not None
         async with self._connecting:
             link = self._link
             if link is not None and link.usable:
                 return link
-            link = await self._connect()
+            link = await self._connect(deadline)
             self._link = link
             return link
 
-    async def _connect(self) -> _AioLink:
+    async def _connect(self, deadline: Deadline = NO_DEADLINE) -> _AioLink:
         loop = asyncio.get_running_loop()
         core = ClientConnection(
             self._authority,
@@ -384,9 +398,13 @@ class AsyncChannel:
                     if self._ssl_context is not None
                     else None,
                 ),
-                self.config.connect_timeout,
+                deadline.cap(self.config.connect_timeout),
             )
         except asyncio.TimeoutError:
+            if deadline.expired:
+                raise GrpcError(
+                    StatusCode.DEADLINE_EXCEEDED, f"Deadline Exceeded while connecting to {where}"
+                ) from None
             raise GrpcError(
                 StatusCode.UNAVAILABLE, f"connecting to {where} timed out", retryable=True
             ) from None
@@ -409,8 +427,11 @@ class AsyncChannel:
         timeout: float | None = None,
     ) -> AsyncCall:
         encoded = encode_metadata(metadata)
-        link = await self._current_link()
-        call = link.core.open_call(path, encoded, timeout=timeout, now=link.loop.time())
+        deadline = Deadline.after(timeout)
+        link = await self._current_link(deadline)
+        call = link.core.open_call(
+            path, encoded, timeout=deadline.remaining(), now=link.loop.time()
+        )
         handle = AsyncCall(link, call)
         link.after_core_work()
         return handle
@@ -434,7 +455,9 @@ class AsyncChannel:
         encoded = encode_metadata(metadata) if metadata else []
         link = self._link
         if link is None or not link.usable or self._closed:
-            link = await self._current_link()
+            deadline = Deadline.after(timeout)
+            link = await self._current_link(deadline)
+            timeout = deadline.remaining()
         now = link.loop.time()
         call = link.core.start_call(path, encoded, requests, end=True, timeout=timeout, now=now)
         link.after_core_work()
@@ -489,9 +512,12 @@ class AsyncChannel:
         batch = small_batch(requests)
         if batch is not None:
             encoded = encode_metadata(metadata)
-            link = await self._current_link()
+            deadline = Deadline.after(timeout)
+            link = await self._current_link(deadline)
             now = link.loop.time()
-            state = link.core.start_call(path, encoded, batch, end=end, timeout=timeout, now=now)
+            state = link.core.start_call(
+                path, encoded, batch, end=end, timeout=deadline.remaining(), now=now
+            )
             handle = AsyncCall(link, state)
             link.after_core_work()
             return handle

@@ -5,6 +5,7 @@ and tasks are in ``test_persistent_client.py``)."""
 
 from __future__ import annotations
 
+import time
 from uuid import uuid4
 
 import pytest
@@ -170,6 +171,32 @@ async def test_update_drops_consumers(uri: str) -> None:
             await sub.__anext__()
         assert "was dropped" in str(info.value)
         await sub.stop()
+
+
+async def test_stop_waits_at_most_the_stopping_grace(uri: str) -> None:
+    async with AsyncEventStoreDBClient(uri) as client:
+        stream = await seed(client, 1)
+        await client.create_subscription_to_stream("g", stream)
+        sub = await client.read_subscription_to_stream("g", stream, stopping_grace=0.5, timeout=20)
+        await sub.ack(await sub.__anext__())
+        started = time.monotonic()
+        await sub.stop()  # the server need not end the call: cancelled after the grace
+        assert time.monotonic() - started < 0.5 + 0.4
+
+
+async def test_a_stopped_consumer_or_one_of_a_closed_client_ends_its_iteration(uri: str) -> None:
+    async with AsyncEventStoreDBClient(uri) as client:
+        stream = await seed(client, 2)
+        await client.create_subscription_to_stream("g", stream)
+        stopped = await client.read_subscription_to_stream("g", stream, timeout=20)
+        await stopped.__anext__()
+        await stopped.stop()
+        with pytest.raises(StopAsyncIteration):  # not CancelledByClient
+            await stopped.__anext__()
+        dropped = await client.read_subscription_to_stream("g", stream, timeout=20)
+        await client.close()
+        with pytest.raises(StopAsyncIteration):
+            await dropped.__anext__()
 
 
 async def test_subscription_to_all_with_a_filter(uri: str) -> None:

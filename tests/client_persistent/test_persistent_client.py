@@ -9,6 +9,8 @@ import threading
 from collections import Counter
 from uuid import uuid4
 
+import pytest
+
 from esdb_wire import (
     AsyncEventStoreDBClient,
     EventStoreDBClient,
@@ -105,3 +107,18 @@ async def test_three_competing_tasks_each_event_acked_once(uri: str) -> None:
     assert not failures
     assert sorted(seen) == list(range(EVENTS))
     assert set(seen.values()) == {1}
+
+
+async def test_a_task_waiting_on_a_consumer_ends_when_another_task_stops_it(uri: str) -> None:
+    async with AsyncEventStoreDBClient(uri) as client:
+        stream = f"ps-{uuid4()}"
+        await client.append_to_stream(stream, current_version=StreamState.ANY, events=work(1))
+        await client.create_subscription_to_stream("idle", stream)
+        sub = await client.read_subscription_to_stream("idle", stream, timeout=30)
+        await sub.ack(await sub.__anext__())
+        waiting = asyncio.ensure_future(sub.__anext__())  # nothing more: it waits
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        await sub.stop()
+        with pytest.raises(StopAsyncIteration):  # as in esdbclient, not CancelledByClient
+            await asyncio.wait_for(waiting, 1.0)

@@ -5,6 +5,7 @@ against the same service logic hosted by grpcio."""
 
 from __future__ import annotations
 
+import time
 from uuid import uuid4
 
 import pytest
@@ -168,6 +169,32 @@ def test_update_drops_consumers(uri: str) -> None:
             sub.__next__()
         assert "was dropped" in str(info.value)
         sub.stop()
+
+
+def test_stop_waits_at_most_the_stopping_grace(uri: str) -> None:
+    with EventStoreDBClient(uri) as client:
+        stream = seed(client, 1)
+        client.create_subscription_to_stream("g", stream)
+        sub = client.read_subscription_to_stream("g", stream, stopping_grace=0.5, timeout=20)
+        sub.ack(sub.__next__())
+        started = time.monotonic()
+        sub.stop()  # the server need not end the call: cancelled after the grace
+        assert time.monotonic() - started < 0.5 + 0.4
+
+
+def test_a_stopped_consumer_or_one_of_a_closed_client_ends_its_iteration(uri: str) -> None:
+    with EventStoreDBClient(uri) as client:
+        stream = seed(client, 2)
+        client.create_subscription_to_stream("g", stream)
+        stopped = client.read_subscription_to_stream("g", stream, timeout=20)
+        stopped.__next__()
+        stopped.stop()
+        with pytest.raises(StopIteration):  # not CancelledByClient
+            stopped.__next__()
+        dropped = client.read_subscription_to_stream("g", stream, timeout=20)
+        client.close()
+        with pytest.raises(StopIteration):
+            dropped.__next__()
 
 
 def test_subscription_to_all_with_a_filter(uri: str) -> None:

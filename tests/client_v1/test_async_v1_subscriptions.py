@@ -4,12 +4,14 @@ server and the grpcio-hosted services (asyncio: the source of
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Any
 
 import pytest
 
+import esdb_wire.client.aio_responses as responses_module
 from esdb_wire import (
     DEFAULT_EXCLUDE_FILTER,
     AsyncCatchupSubscription,
@@ -19,8 +21,10 @@ from esdb_wire import (
     DeadlineExceeded,
     NewEvent,
     RecordedEvent,
+    ServiceUnavailable,
     StreamState,
 )
+from esdb_wire.exceptions import CheckpointPastTheEnd
 from esdb_wire.server.embedded import EmbeddedServer
 from tests.client_v1._async_helpers import collect, take
 from tests.client_v1._support import DEADLINE, assert_recorded, new_events, new_stream, new_type
@@ -390,3 +394,111 @@ async def test_resolve_links_skips_links_to_deleted_events(projections: Embedded
         resolved = await client.get_stream(f"$ce-{category}", resolve_links=True)
         assert [e.id for e in resolved if e.stream_name == kept] == [keep[0].id]
         assert not [e for e in resolved if e.stream_name == gone and e.type != "$streamDeleted"]
+
+
+# ---- the server goes away (issue 15): never a silent end -----------------------------
+# Each test runs a server of its own, stops it gracefully (GOAWAY; its calls are cancelled,
+# CANCELLED without an ``exception`` trailer, once the grace is over) and may start a new
+# one, with an empty log, on the same port.
+
+GRACE = 0.2
+
+
+async def _subscribe_both(
+    client: AsyncEventStoreDBClient, name: str, kind: str, auto_resubscribe: bool
+) -> list[AsyncCatchupSubscription]:
+    """A subscription to the stream ``name`` and one to the events of ``kind`` in $all."""
+    return [
+        await client.subscribe_to_stream(name, auto_resubscribe=auto_resubscribe, timeout=DEADLINE),
+        await client.subscribe_to_all(
+            filter_include=[kind], auto_resubscribe=auto_resubscribe, timeout=DEADLINE
+        ),
+    ]
+
+
+async def _append_to(server: EmbeddedServer, name: str, kind: str, count: int) -> list[uuid.UUID]:
+    """Append with a client of its own (the subscriptions' client may still be reconnecting)."""
+    events = new_events(count, kind)
+    async with AsyncEventStoreDBClient(server.esdb_uri) as writer:
+        await writer.append_to_stream(name, current_version=StreamState.ANY, events=events)
+    return [event.id for event in events]
+
+
+async def test_a_subscription_raises_when_the_server_shuts_down() -> None:
+    with EmbeddedServer() as server:
+        name, kind = new_stream(), new_type()
+        sent = await _append_to(server, name, kind, 2)
+        async with AsyncEventStoreDBClient(server.esdb_uri) as client:
+            subscriptions = await _subscribe_both(client, name, kind, auto_resubscribe=False)
+            for subscription in subscriptions:
+                assert [e.id for e in await take(subscription, 2)] == sent
+            server.stop(grace=GRACE)
+            for subscription in subscriptions:
+                with pytest.raises(ServiceUnavailable):
+                    await subscription.__anext__()
+                subscription.stop()
+                assert await collect(subscription) == []  # stopped: now it ends
+
+
+async def test_auto_resubscribe_goes_on_after_a_graceful_restart() -> None:
+    server = EmbeddedServer().start()
+    try:
+        name, kind = new_stream(), new_type()
+        async with AsyncEventStoreDBClient(server.esdb_uri) as client:
+            subscriptions = await _subscribe_both(client, name, kind, auto_resubscribe=True)
+            server.stop(grace=GRACE)
+            server = EmbeddedServer(port=server.port).start()  # an empty log
+            sent = await _append_to(server, name, kind, 2)
+            for subscription in subscriptions:
+                assert [e.id for e in await take(subscription, 2)] == sent
+                subscription.stop()
+    finally:
+        server.stop()
+
+
+async def test_auto_resubscribe_past_the_end_of_a_restarted_server_raises() -> None:
+    server = EmbeddedServer().start()
+    try:
+        name, kind = new_stream(), new_type()
+        await _append_to(server, name, kind, 3)
+        async with AsyncEventStoreDBClient(server.esdb_uri) as client:
+            stream_sub, all_sub = await _subscribe_both(client, name, kind, auto_resubscribe=True)
+            received = await take(stream_sub, 3)
+            last_position = (await take(all_sub, 3))[-1].commit_position
+            server.stop(grace=GRACE)
+            server = EmbeddedServer(port=server.port).start()  # an empty log
+            await _append_to(server, name, kind, 1)
+            with pytest.raises(CheckpointPastTheEnd) as stream_error:
+                await stream_sub.__anext__()
+            assert stream_error.value.checkpoint == received[-1].stream_position == 2
+            assert stream_error.value.last_position == 0
+            with pytest.raises(CheckpointPastTheEnd) as all_error:
+                await all_sub.__anext__()
+            assert all_error.value.checkpoint == last_position
+            stream_sub.stop()
+            all_sub.stop()
+    finally:
+        server.stop()
+
+
+async def test_auto_resubscribe_logs_each_retry_and_names_them_when_it_gives_up(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(responses_module, "RESUBSCRIBE_FOR", 1.0)
+    with EmbeddedServer() as server:
+        async with AsyncEventStoreDBClient(server.esdb_uri) as client:
+            subscription = await client.subscribe_to_stream(
+                new_stream(), auto_resubscribe=True, timeout=DEADLINE
+            )
+            server.stop(grace=GRACE)  # and not back
+            with caplog.at_level(logging.INFO, logger="esdb_wire.client"):
+                started = time.monotonic()
+                with pytest.raises(ServiceUnavailable) as info:
+                    await subscription.__anext__()
+            assert time.monotonic() - started < 1.0 + 2.0
+    retries = [r for r in caplog.records if "resubscription attempt" in r.getMessage()]
+    assert len(retries) >= 2
+    assert all(r.name == "esdb_wire.client" for r in retries)
+    message = str(info.value)
+    assert f"({len(retries)} attempts)" in message
+    assert "the last one failed with" in message

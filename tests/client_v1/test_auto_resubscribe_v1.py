@@ -185,6 +185,39 @@ def test_without_auto_resubscribe_a_drop_is_service_unavailable(
         assert client.get_current_version(name) == 2
 
 
+def test_a_soft_deleted_stream_is_not_past_its_end(
+    direct: EventStoreDBClient, proxy: DroppingProxy
+) -> None:
+    """The resubscription checks its checkpoint against the stream's last revision; a
+    soft-deleted stream has none, but goes on after its old last one (its ``$tb``)."""
+    name = new_stream()
+    direct.append_to_stream(name, current_version=StreamState.NO_STREAM, events=new_events(3))
+    with EventStoreDBClient(f"127.0.0.1:{proxy.port}") as client:
+        subscription = client.subscribe_to_stream(name, auto_resubscribe=True, timeout=DEADLINE)
+        assert [e.stream_position for e in take(subscription, 3)] == [0, 1, 2]
+        outcome: list[RecordedEvent | BaseException] = []
+
+        def wait_for_next() -> None:
+            try:
+                outcome.append(next(subscription))
+            except BaseException as error:
+                outcome.append(error)
+
+        waiting = threading.Thread(target=wait_for_next)
+        waiting.start()
+        direct.delete_stream(name, current_version=2)
+        proxy.drop_connections()  # it resubscribes now, to a stream with no events
+        time.sleep(0.5)
+        late = new_events(1, start=3)
+        direct.append_to_stream(name, current_version=StreamState.ANY, events=late)
+        waiting.join(DEADLINE)
+        subscription.stop()
+    assert len(outcome) == 1
+    event = outcome[0]
+    assert isinstance(event, RecordedEvent), event
+    assert (event.id, event.stream_position) == (late[0].id, 3)
+
+
 def test_from_end_resumes_without_gap(direct: EventStoreDBClient, proxy: DroppingProxy) -> None:
     name = new_stream()
     direct.append_to_stream(name, current_version=StreamState.NO_STREAM, events=new_events(2))

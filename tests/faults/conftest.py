@@ -5,6 +5,7 @@ or from signals sent to a server subprocess."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from esdb_wire.server.embedded import EmbeddedServer
 from tests.engines import http2_engine
 from tests.faults.drivers import DRIVERS, Driver, open_driver
 from tests.tcp_proxy import FaultProxy
+from tests.timing import mark_directory_as_timing
 
 __all__ = ["http2_engine"]
 
@@ -56,3 +58,7 @@ def connect(request: pytest.FixtureRequest) -> Iterator[Connect]:
     yield open_one
     for driver in opened:
         driver.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_directory_as_timing(Path(__file__).parent, items)

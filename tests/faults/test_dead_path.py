@@ -257,20 +257,10 @@ def test_a_slow_path_is_not_a_dead_one(
             consumer.stop()
 
 
-IDLE_DROP = (
-    "found by the fault suite (transport): the blocking client's first call after the "
-    "server closed an idle connection fails with ServiceUnavailable ('connection lost "
-    "while sending: Broken pipe' / 'the server closed the connection') instead of "
-    "going over a new connection"
-)
-
-
 def test_a_call_after_the_server_closed_an_idle_connection_succeeds(
     proxy: FaultProxy, connect: Connect, request: pytest.FixtureRequest
 ) -> None:
     client = connect(uri_of(proxy.port))
-    if client.name == "sync":
-        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=IDLE_DROP))
     name = new_stream()
     calls: dict[str, Callable[[], Any]] = {
         "get_commit_position": lambda: client.call("get_commit_position"),

@@ -31,19 +31,6 @@ from tests.faults.support import (
 
 SIGNALS = {"SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
 WAIT = 4.0  # what a consumer may take to raise or go on after the server stops / returns
-SILENT_END = (
-    "issue 15: a subscription ends silently when the server shuts down gracefully "
-    "(GOAWAY, then CANCELLED without an exception trailer: StopIteration, even with "
-    "auto_resubscribe=True)"
-)
-PAST_THE_END = (
-    "issue 15: auto-resubscribe after a restart with an empty log resumes beyond the "
-    "end of the new log and waits forever with no error"
-)
-
-
-def _known_bug(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)
 
 
 @pytest.fixture
@@ -78,7 +65,7 @@ def _stop_all(consumers: dict[str, Consumer]) -> None:
         consumer.stop()
 
 
-@pytest.mark.parametrize("sig", [pytest.param("SIGTERM", marks=_known_bug(SILENT_END)), "SIGKILL"])
+@pytest.mark.parametrize("sig", list(SIGNALS))
 def test_a_subscription_raises_when_the_server_stops(
     sig: str, cli: CliServer, connect: Connect
 ) -> None:
@@ -96,7 +83,7 @@ def test_a_subscription_raises_when_the_server_stops(
         _stop_all(consumers)
 
 
-@pytest.mark.parametrize("sig", [pytest.param("SIGTERM", marks=_known_bug(SILENT_END)), "SIGKILL"])
+@pytest.mark.parametrize("sig", list(SIGNALS))
 def test_auto_resubscribe_goes_on_when_the_server_comes_back(
     sig: str, cli: CliServer, connect: Connect
 ) -> None:
@@ -120,13 +107,7 @@ def test_auto_resubscribe_goes_on_when_the_server_comes_back(
         _stop_all(consumers)
 
 
-@pytest.mark.parametrize(
-    "sig",
-    [
-        pytest.param("SIGTERM", marks=_known_bug(f"{SILENT_END}; {PAST_THE_END}")),
-        pytest.param("SIGKILL", marks=_known_bug(PAST_THE_END)),
-    ],
-)
+@pytest.mark.parametrize("sig", list(SIGNALS))
 def test_auto_resubscribe_past_the_end_of_a_restarted_server_raises(
     sig: str, cli: CliServer, connect: Connect
 ) -> None:

@@ -16,7 +16,13 @@ from esdb_wire.transport.connection import ClientConnection, small_batch
 from esdb_wire.transport.deadline import NO_DEADLINE, Deadline
 from esdb_wire.transport.http2.engine import check_engine
 from esdb_wire.transport.metadata import encode_metadata
-from esdb_wire.transport.status import GrpcError, MetadataItems, MetadataValue, StatusCode
+from esdb_wire.transport.status import (
+    GrpcError,
+    MetadataItems,
+    MetadataValue,
+    StatusCode,
+    unanswered_hint,
+)
 
 SEND_BUFFER_LIMIT = 1024 * 1024
 
@@ -51,6 +57,11 @@ class _AioLink(asyncio.BufferedProtocol):
     @property
     def usable(self) -> bool:
         return not self.lost and self.core.accepting and self.core.error is None
+
+    @property
+    def _tls(self) -> bool:
+        transport = self.transport
+        return transport is not None and transport.get_extra_info("ssl_object") is not None
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
@@ -92,11 +103,15 @@ class _AioLink(asyncio.BufferedProtocol):
         if self.core.answered:
             self._lose("the server closed the connection")
         else:
-            self._lose("the server closed the connection without answering (does it expect TLS?)")
+            self._lose(
+                "the server closed the connection without answering" + unanswered_hint(self._tls)
+            )
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         reason = f"connection lost: {exc}" if exc else "the server closed the connection"
+        if not self.core.answered:
+            reason += unanswered_hint(self._tls)
         self._lose(reason)
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)

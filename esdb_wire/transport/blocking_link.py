@@ -25,6 +25,7 @@ from esdb_wire.transport.call import ClientCall
 from esdb_wire.transport.config import ConnectionConfig
 from esdb_wire.transport.connection import ClientConnection
 from esdb_wire.transport.deadline import NO_DEADLINE, Deadline
+from esdb_wire.transport.status import unanswered_hint
 
 if TYPE_CHECKING:
     import ssl
@@ -137,11 +138,7 @@ class Link:
             except BlockingIOError:  # TLS is done in memory: the socket is plain
                 sent = 0
             except OSError as exc:
-                hint = (
-                    ""
-                    if self.core.answered
-                    else " (the server never answered: does it expect TLS?)"
-                )
+                hint = "" if self.core.answered else unanswered_hint(self.tls is not None)
                 self._lose(f"connection lost while sending: {exc}{hint}")
                 return
             view = view[sent:]
@@ -240,7 +237,8 @@ class Link:
                 self._lose("the server closed the connection")
             else:
                 self._lose(
-                    "the server closed the connection without answering (does it expect TLS?)"
+                    "the server closed the connection without answering"
+                    + unanswered_hint(self.tls is not None)
                 )
             return
         if self.tls is not None:

@@ -122,3 +122,15 @@ _H2_ERROR_TO_STATUS = {
 def status_for_h2_error(error_code: int) -> StatusCode:
     """The gRPC status for a stream reset by the peer with ``error_code``."""
     return _H2_ERROR_TO_STATUS.get(int(error_code), StatusCode.INTERNAL)
+
+
+def unanswered_hint(tls: bool) -> str:
+    """Why a server may close a new connection before sending anything, for messages:
+    over plaintext it may expect TLS; over TLS it may have refused our client
+    certificate (TLS 1.3 checks it after our side of the handshake is done)."""
+    if tls:
+        return (
+            " (the server ended the TLS connection without answering: if a client "
+            "certificate is presented, does the server trust the CA that signed it?)"
+        )
+    return " (the server never answered: does it expect TLS?)"

@@ -65,6 +65,26 @@ def test_a_wrong_ca_fails_with_a_clear_error(
     assert isinstance(info.value, ServiceUnavailable)
 
 
+def test_a_client_certificate_the_server_refuses_is_named_in_the_error(
+    server: EmbeddedServer, certs: CertificateFiles, other_certs: CertificateFiles
+) -> None:
+    """A user certificate signed by a CA the server does not trust: the server ends the
+    connection after the handshake; the error says so (not "does it expect TLS?")."""
+    options = (
+        f"{ca_option(certs)}&UserCertFile={quote(str(other_certs.user_certificate), safe='/')}"
+        f"&UserKeyFile={quote(str(other_certs.user_key), safe='/')}"
+    )
+    client = EventStoreDBClient(uri(server, options=options))
+    try:
+        with pytest.raises(ServiceUnavailable) as info:
+            client.get_commit_position()
+    finally:
+        client.close()
+    message = str(info.value)
+    assert "expect TLS" not in message
+    assert "client certificate" in message
+
+
 def test_verification_off_really_works(
     server: EmbeddedServer, other_certs: CertificateFiles
 ) -> None:

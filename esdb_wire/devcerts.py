@@ -1,14 +1,15 @@
 """Development certificates: a private CA and node/user certificates signed by it.
 
 For tests and local secure-mode servers only. Needs the ``cryptography`` package
-(``pip install esdb-wire[certs]``). Command line: ``python -m esdb_wire.devcerts DIR``.
+(``pip install esdb-wire[certs]``). Command line: ``python -m esdb_wire.devcerts DIR``
+(``--help`` for the options).
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import ipaddress
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,14 +144,75 @@ def generate(
     return files
 
 
+_DEFAULT_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m esdb_wire.devcerts",
+        description="Write development certificates (for tests and local secure servers "
+        "only): a private CA (ca.crt, ca.key), a node certificate signed by it (node.crt, "
+        "node.key) and a user client certificate (user.crt, user.key). Needs cryptography "
+        "(pip install esdb-wire[certs]).",
+    )
+    parser.add_argument(
+        "directory", metavar="DIR", help="folder to write into (created if missing)"
+    )
+    parser.add_argument(
+        "--host",
+        action="append",
+        metavar="NAME",
+        help="a DNS name or IP address the node certificate is valid for (repeatable; "
+        f"default: {', '.join(_DEFAULT_NAMES)})",
+    )
+    parser.add_argument(
+        "--user",
+        default="admin",
+        help="the user a client presenting user.crt authenticates as (default %(default)s)",
+    )
+    parser.add_argument(
+        "--days", type=int, default=365, help="validity in days (default %(default)s)"
+    )
+    return parser
+
+
+def _split_names(names: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """DNS names and IP addresses of ``names``."""
+    hostnames: list[str] = []
+    addresses: list[str] = []
+    for name in names:
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            hostnames.append(name)
+        else:
+            addresses.append(name)
+    return tuple(hostnames), tuple(addresses)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m esdb_wire.devcerts DIRECTORY", file=sys.stderr)
-        return 2
-    files = generate(args[0])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.days <= 0:
+        parser.error("--days must be positive")
+    hostnames, addresses = _split_names(args.host or list(_DEFAULT_NAMES))
+    try:
+        files = generate(
+            args.directory,
+            hostnames=hostnames,
+            addresses=addresses,
+            user=args.user,
+            valid_days=args.days,
+        )
+    except RuntimeError as exc:  # no cryptography
+        parser.exit(1, f"{parser.prog}: error: {exc}\n")
     for field, path in vars(files).items():
         print(f"{field:18} {path}")
+    print(
+        "\nStart a secure embedded server with them:\n"
+        f"  esdb-wire-server --certificate {files.node_certificate} "
+        f"--private-key {files.node_key} --ca {files.ca_certificate}"
+    )
     return 0
 
 

@@ -51,4 +51,6 @@ def test_modules_strings_and_asyncio_notes(unasync: ModuleType) -> None:
 
 
 def test_the_generated_twins_are_fresh(unasync: ModuleType) -> None:
+    if importlib.util.find_spec("ruff") is None:
+        pytest.skip("ruff (which tidies the twins) is not installed here; the lint leg checks")
     assert unasync.main(["--check"]) == 0

@@ -4,6 +4,7 @@ channel, call metadata, redirects and retries. The API lives in subclasses."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from types import TracebackType
 from typing import TypeVar
@@ -26,6 +27,10 @@ from esdb_wire.transport.deadline import NO_DEADLINE, Deadline
 from esdb_wire.transport.status import GrpcError as TransportError
 from esdb_wire.transport.status import StatusCode
 
+# Connection events only (never a call's own path, never credentials or the URI): connect
+# and discovery at DEBUG, the chosen node, redirects and reconnects at INFO, a failed
+# discovery round at WARNING.
+_log = logging.getLogger("esdb_wire.client")
 _EMPTY = shared_pb2.Empty().SerializeToString()
 Metadata = list[tuple[str, str]]
 _T = TypeVar("_T")
@@ -106,6 +111,7 @@ class ClientBase:
             channel = self._channel
             if channel is None:
                 self._target = self._choose_target(deadline)
+                _log.debug("connecting to %s:%d", *self._target)
                 channel = self._channel = self._open(self._target)
             return channel
 
@@ -125,13 +131,31 @@ class ClientBase:
                 sleep(deadline.cap(settings.discovery_interval))
             for seed in settings.targets:
                 deadline.check("discovering the cluster")
+                _log.debug("discovery: asking %s:%d for gossip", *seed)
                 try:
                     gossip = self._gossip(seed, deadline)
                     member = select_member(gossip, settings.node_preference)
                 except (EventStoreDBClientException, TransportError) as error:
+                    _log.debug("discovery: %s:%d failed: %s", seed[0], seed[1], error)
                     last_error = error
                     continue
+                _log.info(
+                    "discovery: chose %s:%d (%s, preference %s) from %d members via %s:%d",
+                    member.address,
+                    member.port,
+                    member.state,
+                    settings.node_preference,
+                    len(gossip),
+                    seed[0],
+                    seed[1],
+                )
                 return member.address, member.port
+            _log.warning(
+                "discovery attempt %d of %d found no suitable node%s",
+                attempt + 1,
+                settings.max_discover_attempts,
+                f": {last_error}" if last_error else "",
+            )
         raise DiscoveryFailed(
             f"no suitable node after {settings.max_discover_attempts} discovery attempts"
             + (f": {last_error}" if last_error else "")
@@ -156,6 +180,10 @@ class ClientBase:
         with self._lock:
             if replacing is not None and self._channel is not replacing:
                 return
+            if target is not None:
+                _log.info("reconnecting to %s:%d", *target)
+            else:
+                _log.info("dropping the connection; the next call reconnects")
             channel, self._channel = self._channel, None
             self._batch_append = None
             if target is not None:
@@ -201,10 +229,21 @@ class ClientBase:
                     ) from error
                 if attempt == 1 and isinstance(mapped, NodeIsNotLeader) and mapped.host:
                     leader = (mapped.host, mapped.port or self.settings.targets[0][1])
+                    _log.info(
+                        "%s is not the leader: redirected to %s:%d",
+                        self.connection_target,
+                        *leader,
+                    )
                     self.reconnect(leader, replacing=channel)
                     continue
                 if attempt == 1 and error.code is StatusCode.UNAVAILABLE and error.retryable:
-                    continue  # never reached the server; the channel opens a new connection
+                    # Never reached the server; the channel opens a new connection.
+                    _log.info(
+                        "%s unavailable (%s); retrying on a new connection",
+                        self.connection_target,
+                        error.message,
+                    )
+                    continue
                 raise mapped from error
         raise AssertionError("unreachable")
 

@@ -1,12 +1,11 @@
 """``python -m esdb_wire.server``: run the embedded EventStoreDB-compatible server.
 
 Like a real node, it runs secure (TLS, users, ACLs) unless told ``--insecure``, and then it
-needs a certificate::
+needs a certificate; without either it exits with a usage error that names both::
 
+    esdb-wire-server --insecure
     python -m esdb_wire.devcerts certs
-    python -m esdb_wire.server --certificate certs/node.crt --private-key certs/node.key \\
-        --ca certs/ca.crt
-    python -m esdb_wire.server --insecure
+    esdb-wire-server --certificate certs/node.crt --private-key certs/node.key --ca certs/ca.crt
 """
 
 from __future__ import annotations
@@ -16,7 +15,9 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 
+from esdb_wire._version import __version__
 from esdb_wire.server.auth import DEFAULT_PASSWORD, parse_user
 from esdb_wire.server.embedded import RUN_PROJECTIONS_CHOICES, EmbeddedServer
 from esdb_wire.server.store import DEFAULT_MAX_APPEND_SIZE
@@ -27,10 +28,13 @@ _PASSWORD_VARIABLES = {
     "admin": ("KURRENTDB_DEFAULT_ADMIN_PASSWORD", "EVENTSTORE_DEFAULT_ADMIN_PASSWORD"),
     "ops": ("KURRENTDB_DEFAULT_OPS_PASSWORD", "EVENTSTORE_DEFAULT_OPS_PASSWORD"),
 }
-NO_CERTIFICATE = (
-    "a certificate is required unless insecure mode is set: pass --insecure, or "
-    "--certificate and --private-key (with --ca for the CA that signed client certificates)"
-)
+NO_CERTIFICATE = """\
+a certificate is required: like a real node, the server runs secure (TLS, users, ACLs)
+unless told otherwise. Either, for plaintext development use without authentication:
+  esdb-wire-server --insecure
+or give it a certificate (--ca: the CA of client certificates). Development certificates:
+  python -m esdb_wire.devcerts certs      (needs: pip install esdb-wire[certs])
+  esdb-wire-server --certificate certs/node.crt --private-key certs/node.key --ca certs/ca.crt"""
 
 
 def _default_password(user: str) -> str:
@@ -51,12 +55,19 @@ def _user(value: str) -> tuple[str, tuple[str, list[str]]]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m esdb_wire.server",
+        prog=_prog(),
         description="An in-memory EventStoreDB-compatible gRPC server (data is lost on exit). "
-        "Secure (TLS, authentication, ACLs) unless --insecure.",
+        "Secure (TLS, authentication, ACLs) unless --insecure: give either --insecure or "
+        "--certificate and --private-key (python -m esdb_wire.devcerts DIR makes development "
+        "certificates).",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=2113, help="port (0: any free port)")
+    parser.add_argument("--version", action="version", version=f"esdb_wire {__version__}")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=2113, help="port, 0: any free port (default %(default)s)"
+    )
     parser.add_argument(
         "--insecure",
         action="store_true",
@@ -111,7 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let callers without credentials use streams whose ACL allows $all",
     )
-    parser.add_argument("--max-append-size", type=int, default=DEFAULT_MAX_APPEND_SIZE)
+    parser.add_argument(
+        "--max-append-size",
+        type=int,
+        default=DEFAULT_MAX_APPEND_SIZE,
+        metavar="BYTES",
+        help="largest append a client may make (default %(default)s)",
+    )
     parser.add_argument(
         "--run-projections",
         type=str.lower,
@@ -120,11 +137,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="all: the projections subsystem, with the standard projections started "
         "($streams, $ce-, $et-, $category-, $bc- links) and custom JavaScript ones (the "
         "projections extra); system: the subsystem, standard projections registered but "
-        "stopped; none (default): no projections",
+        "stopped; none: no projections (default %(default)s)",
     )
-    parser.add_argument("--quiet", action="store_true", help="do not log connections")
+    parser.add_argument(
+        "--quiet", action="store_true", help="log warnings only (default: log each connection)"
+    )
     _add_limit_arguments(parser)
     return parser
+
+
+def _prog() -> str:
+    """The name the server was started by, for usage lines."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return (
+        "esdb-wire-server" if name.startswith("esdb-wire-server") else "python -m esdb_wire.server"
+    )
 
 
 def _timeout(value: str) -> float | None:
@@ -236,7 +263,7 @@ def limits_from_args(args: argparse.Namespace) -> ServerLimits:
             control_rate=args.max_control_frames_per_second,
         )
     except ValueError as exc:
-        raise SystemExit(f"python -m esdb_wire.server: error: {exc}") from None
+        raise SystemExit(f"{_prog()}: error: {exc}") from None
 
 
 def server_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> EmbeddedServer:
@@ -261,7 +288,8 @@ def server_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             limits=limits_from_args(args),
         )
     if args.certificate is None:
-        parser.error(NO_CERTIFICATE)
+        # Not parser.error: the ways out matter more than the usage line.
+        parser.exit(2, f"{parser.prog}: error: {NO_CERTIFICATE}\n")
     if args.private_key is None:
         parser.error("--certificate needs --private-key")
     for path in (args.certificate, args.private_key, args.ca):

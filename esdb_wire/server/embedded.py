@@ -314,6 +314,33 @@ class EmbeddedServer:
             await self.subsystems.stop()
             self.subsystems = None
 
+    async def reset_async(self) -> None:
+        """:meth:`reset`, on the server's own event loop (inside an asyncio program that
+        started it with :meth:`start_async`)."""
+        store, persistent, subsystems = self.store, self._persistent, self.subsystems
+        if store is None or persistent is None or subsystems is None:
+            raise RuntimeError("the server is not running")
+        persistent.drop_all()
+        await subsystems.reset(store.reset)
+        persistent.reload()
+
+    def reset(self, timeout: float = 30.0) -> None:
+        """Empty the server, as if it had just started: the log and its indexes, stream
+        metadata, persistent subscription groups and their checkpoints and parked
+        messages, projections (the standard ones are registered again, and started as
+        configured; custom ones are gone) and users (back to ``admin``, ``ops`` and the
+        configured ones). Safe from any thread; returns once done.
+
+        Connections stay open and keep working. Live catch-up subscriptions end with
+        UNAVAILABLE ("The server was reset: resubscribe"); persistent subscription
+        consumers are dropped (CANCELLED, as on a subsystem restart). Positions start
+        again from those of a new server.
+        """
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the server is not running (start() it first)")
+        asyncio.run_coroutine_threadsafe(self.reset_async(), loop).result(timeout)
+
     async def _shutdown(self) -> None:
         """Operations.Shutdown: stop serving gracefully (the loop thread stays until
         :meth:`stop`); :attr:`shut_down` is set once stopped."""

@@ -95,6 +95,11 @@ def server_not_ready() -> RpcError:
     return RpcError(StatusCode.UNAVAILABLE, "Server Is Not Ready")
 
 
+def server_reset() -> RpcError:
+    """A live subscription ended by ``EmbeddedServer.reset()`` (embedded server only)."""
+    return RpcError(StatusCode.UNAVAILABLE, "The server was reset: resubscribe")
+
+
 def server_busy() -> RpcError:
     return RpcError(StatusCode.UNAVAILABLE, "Server Is Too Busy")
 

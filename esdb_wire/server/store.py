@@ -269,6 +269,8 @@ class EventStore:
         self._cache_size = idempotency_cache_size
         self._waiter: asyncio.Future[None] | None = None
         self._observer: WriteObserver | None = None
+        # Moves on with every reset(): a reader that saw another generation must stop.
+        self.generation = 0
         self._write_system_records()
         self._observer = observer
         # Projections (esdb_wire.server.projections): called before a read of a system
@@ -287,6 +289,25 @@ class EventStore:
     def log_end(self) -> int:
         """The writer checkpoint: where the next record will go."""
         return self._log_end
+
+    def reset(self) -> None:
+        """Empty the store, as a new one: the log (back to its startup system records at
+        position 0), the stream indexes and metadata, the idempotency cache.
+        :attr:`generation` moves on and every :meth:`wait_for_records_after` returns, so
+        that readers can see the reset and stop (their positions mean nothing any more).
+        The observer is kept (it is not told about the new system records)."""
+        observer = self._observer
+        self._observer = None
+        self._log = []
+        self._positions = []
+        self._log_end = 0
+        self._streams = {}
+        self._committed = OrderedDict()
+        self.generation += 1
+        try:
+            self._write_system_records()
+        finally:
+            self._observer = observer
 
     def _write_system_records(self) -> None:
         created = self.clock()
@@ -385,8 +406,10 @@ class EventStore:
                 waiter.set_result(None)
 
     async def wait_for_records_after(self, position: int) -> None:
-        """Return once the log holds a record with a position greater than ``position``."""
-        while self._positions[-1] <= position:
+        """Return once the log holds a record with a position greater than ``position``,
+        or once the store is reset (:attr:`generation` moves on)."""
+        generation = self.generation
+        while self._positions[-1] <= position and self.generation == generation:
             loop = asyncio.get_running_loop()
             waiter = self._waiter
             if waiter is None or waiter.get_loop() is not loop:

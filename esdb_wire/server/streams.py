@@ -412,7 +412,10 @@ class StreamsService:
         live = checkpoint >= store.last_revision(name)
         if live:
             yield _caught_up(store.clock(), revision=checkpoint)
+        generation = store.generation
         while True:
+            if store.generation != generation:
+                raise errors.server_reset()
             if store.is_tombstoned(name):
                 if not live:
                     raise errors.stream_deleted(name)
@@ -467,7 +470,10 @@ class StreamsService:
             yield _caught_up(store.clock(), position=checkpoint)
         considered = 0
         last_checkpoint = -1
+        generation = store.generation
         while True:
+            if store.generation != generation:
+                raise errors.server_reset()
             batch = store.records_after(checkpoint, SUBSCRIPTION_PAGE)
             if not batch:
                 if not live:

@@ -84,6 +84,21 @@ class Subsystems:
         )
         self.monitoring = MonitoringService(store, connections=connections, calls=self.calls)
 
+    async def reset(self, empty_store: Callable[[], None]) -> None:
+        """Back to a new server's state around ``empty_store`` (which empties the store):
+        the projections are stopped first, then registered again as at startup (the
+        standard ones started if configured; custom ones are gone); the users are the
+        seeded ones again."""
+        manager = self.projections
+        if manager is not None:
+            await manager.close()
+        empty_store()
+        if manager is not None:
+            manager.projections = {}
+            await manager.start()
+        if self.users is not None:
+            self.users.reset()
+
     def services(self) -> list[tuple[object, ServiceDescriptor]]:
         """The services to mount, with their descriptors."""
         found: list[tuple[object, ServiceDescriptor]] = []

@@ -113,11 +113,23 @@ class UserDirectory:
         self.store = store
         self.generation = 0
         self._users: dict[str, UserData] = {}
+        self._seeded: list[UserData] = []
 
     def seed(self, users: Mapping[str, tuple[str, Sequence[str]]]) -> None:
         """Create the configured users (``admin``, ``ops``, ...) at startup."""
         for name, (password, groups) in users.items():
-            self._create(name, name if name in (ADMIN_USER, "ops") else "", groups, password)
+            full_name = name if name in (ADMIN_USER, "ops") else ""
+            self._seeded.append(self._create(name, full_name, groups, password))
+
+    def reset(self) -> None:
+        """Back to the seeded users, written again to the (emptied) store: every other
+        user and every change is forgotten. The stored hashes are reused, so this costs
+        no password hashing; cached credentials are dropped."""
+        self._users = {}
+        for data in self._seeded:
+            self._save(replace(data, updated=0), USER_CREATED)
+            self._write(USERS_STREAM, USER_LISTED, data.login_name.encode(), is_json=False)
+        self.generation += 1
 
     # ---- authentication ----------------------------------------------------------
 
@@ -149,11 +161,12 @@ class UserDirectory:
             raise UserError("Conflict", name)
         self._create(name, full_name, groups, password)
 
-    def _create(self, name: str, full_name: str, groups: Sequence[str], password: str) -> None:
+    def _create(self, name: str, full_name: str, groups: Sequence[str], password: str) -> UserData:
         hashed, salt = hash_password(password)
         data = UserData(name, full_name, tuple(groups), hashed, salt)
         self._save(data, USER_CREATED)
         self._write(USERS_STREAM, USER_LISTED, name.encode(), is_json=False)
+        return data
 
     def update(self, name: str, full_name: str, groups: Sequence[str]) -> None:
         data = self._get(name)

@@ -20,7 +20,8 @@ from esdb_wire.transport.config import ConnectionConfig
 from esdb_wire.transport.http2 import frames as f
 from esdb_wire.transport.status import GrpcError
 
-pytestmark = pytest.mark.usefixtures("http2_engine")  # both HTTP/2 engines
+# Both HTTP/2 engines; a memory bound under attack, so a timing test (see tests/timing.py).
+pytestmark = [pytest.mark.usefixtures("http2_engine"), pytest.mark.timing]
 
 FLOOD_SECONDS = 6.0
 RSS_GROWTH_LIMIT = 20 * 1024 * 1024

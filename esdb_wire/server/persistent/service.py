@@ -128,6 +128,18 @@ class PersistentSubscriptionsService:
         self._subsystem.stop()
         self._reap_pumps()
 
+    def drop_all(self) -> None:
+        """Before a store reset: drop every consumer (CANCELLED "dropped", as on a
+        subsystem restart); the groups are not used again."""
+        self._subsystem.stop()
+        self._reap_pumps()
+
+    def reload(self) -> None:
+        """After a store reset: build the groups again from the (now empty) store."""
+        self._subsystem.stop()
+        self._subsystem.start()
+        self._reap_pumps()
+
     # ---- the loop: clock tick and pumps ----
 
     def _ensure_running(self) -> asyncio.AbstractEventLoop:

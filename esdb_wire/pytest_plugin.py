@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from esdb_wire.client.sync import EventStoreDBClient
-from esdb_wire.server.auth import ADMIN_USER, DEFAULT_PASSWORD
-from esdb_wire.server.embedded import EmbeddedServer
+if TYPE_CHECKING:  # imported by the fixtures: a session that uses none loads nothing
+    from esdb_wire.client.sync import EventStoreDBClient
+    from esdb_wire.server.embedded import EmbeddedServer
 
 _PROJECTIONS_INI = "esdb_run_projections"
 
@@ -49,6 +50,8 @@ def _run_projections(config: pytest.Config) -> str:
 
 @pytest.fixture(scope="session")
 def _esdb_wire_server(pytestconfig: pytest.Config) -> Iterator[EmbeddedServer]:
+    from esdb_wire.server.embedded import EmbeddedServer  # noqa: PLC0415
+
     with EmbeddedServer(run_projections=_run_projections(pytestconfig)) as server:
         yield server
 
@@ -63,6 +66,8 @@ def esdb_server(_esdb_wire_server: EmbeddedServer) -> EmbeddedServer:
 @pytest.fixture
 def esdb_client(esdb_server: EmbeddedServer) -> Iterator[EventStoreDBClient]:
     """An ``EventStoreDBClient`` connected to ``esdb_server``; closed after the test."""
+    from esdb_wire.client.sync import EventStoreDBClient  # noqa: PLC0415
+
     with EventStoreDBClient(esdb_server.esdb_uri) as client:
         yield client
 
@@ -77,6 +82,7 @@ def _esdb_wire_secure_server(
             "certificates: pip install 'esdb-wire[certs]'"
         )
     from esdb_wire.devcerts import generate  # noqa: PLC0415
+    from esdb_wire.server.embedded import EmbeddedServer  # noqa: PLC0415
 
     certs = generate(tmp_path_factory.mktemp("esdb-wire-certs"))
     with EmbeddedServer(
@@ -99,6 +105,9 @@ def esdb_secure_server(_esdb_wire_secure_server: EmbeddedServer) -> EmbeddedServ
 @pytest.fixture
 def esdb_secure_client(esdb_secure_server: EmbeddedServer) -> Iterator[EventStoreDBClient]:
     """An ``EventStoreDBClient`` connected to ``esdb_secure_server`` as ``admin``."""
+    from esdb_wire.client.sync import EventStoreDBClient  # noqa: PLC0415
+    from esdb_wire.server.auth import ADMIN_USER, DEFAULT_PASSWORD  # noqa: PLC0415
+
     uri = esdb_secure_server.connection_string(ADMIN_USER, DEFAULT_PASSWORD)
     with EventStoreDBClient(uri) as client:
         yield client

@@ -3,6 +3,9 @@ pytester in a test session of its own."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -81,3 +84,15 @@ def test_secure_variant_skips_without_cryptography(pytester: pytest.Pytester) ->
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*needs the cryptography package*esdb-wire[[]certs[]]*"])
+
+
+def test_loading_the_plugin_imports_no_client_or_server() -> None:
+    """pytest loads the plugin in every session of a project that installs esdb-wire: it
+    must cost nothing until a fixture is used."""
+    code = (
+        "import sys, pytest, esdb_wire.pytest_plugin\n"
+        "heavy = [m for m in sys.modules if m.startswith(('esdb_wire.client', "
+        "'esdb_wire.server', 'esdb_wire.transport', 'h2', 'google.protobuf'))]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

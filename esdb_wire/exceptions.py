@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from esdb_wire.transport.status import GrpcError as TransportError
+from esdb_wire.transport.status import StatusError
 
 if TYPE_CHECKING:
     from esdb_wire.codec.requests import StreamState
@@ -32,7 +32,7 @@ class ProgrammingError(Exception):
 class GrpcError(EventStoreDBClientException):
     """A call failed with a gRPC status; ``rpc`` is the transport's error, if any."""
 
-    def __init__(self, *args: object, rpc: TransportError | None = None) -> None:
+    def __init__(self, *args: object, rpc: StatusError | None = None) -> None:
         super().__init__(*args)
         self.rpc = rpc
 
@@ -229,7 +229,7 @@ class TransactionMaxSizeExceededError(AbortedByServer, MaximumAppendSizeExceeded
     size (``size`` and ``max_size`` in bytes); nothing was written."""
 
     def __init__(
-        self, *args: object, size: int, max_size: int, rpc: TransportError | None = None
+        self, *args: object, size: int, max_size: int, rpc: StatusError | None = None
     ) -> None:
         super().__init__(*args, rpc=rpc)
         self.size = size
@@ -239,7 +239,7 @@ class TransactionMaxSizeExceededError(AbortedByServer, MaximumAppendSizeExceeded
 class MultiAppendToSameStreamError(AbortedByServer):
     """One multi-stream append named a stream twice (names compare case-insensitively)."""
 
-    def __init__(self, *args: object, stream_name: str, rpc: TransportError | None = None) -> None:
+    def __init__(self, *args: object, stream_name: str, rpc: StatusError | None = None) -> None:
         super().__init__(*args, rpc=rpc)
         self.stream_name = stream_name
 

@@ -33,7 +33,7 @@ from esdb_wire.records import (
     StreamPositionResult,
     StreamStateCheck,
 )
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 V2 = v2_errors_pb2
 
@@ -384,11 +384,11 @@ def test_a_v1_status_trailer_is_not_a_rich_error() -> None:
 
 def test_rich_error_of_a_transport_error() -> None:
     data = _encoded("STREAM_TOMBSTONED", V2.StreamTombstonedErrorDetails(stream="s"))
-    error = GrpcError(StatusCode.FAILED_PRECONDITION, "text", details_bin=data)
+    error = StatusError(StatusCode.FAILED_PRECONDITION, "text", details_bin=data)
     decoded = v2_errors.rich_error_of(error)
     assert decoded is not None
     assert decoded.detail == v2_errors.StreamTombstoned("s")
-    assert v2_errors.rich_error_of(GrpcError(StatusCode.UNKNOWN, "x")) is None
+    assert v2_errors.rich_error_of(StatusError(StatusCode.UNKNOWN, "x")) is None
 
 
 def test_reasons_are_the_enum_names_without_prefix() -> None:

@@ -17,16 +17,16 @@ from esdb_wire.codec.requests import StreamState
 from esdb_wire.protos import error_details_pb2, kurrent_errors_pb2, v2_errors_pb2, v2_streams_pb2
 from esdb_wire.protos.wire_names import method_path
 from esdb_wire.records import ConsistencyCheck, StreamStateCheck
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 V2 = v2_errors_pb2
 
 
-def failed(reason: str, *details: Message, domain: str = "streams") -> GrpcError:
+def failed(reason: str, *details: Message, domain: str = "streams") -> StatusError:
     """A failed call whose trailers carry the rich error ``reason`` with ``details``."""
     code = v2_errors.STATUS_CODES[(domain, reason)]
     trailer = v2_errors.encode_rich_error(code, "text", reason, domain, details)
-    return GrpcError(code, "text", details_bin=trailer)
+    return StatusError(code, "text", details_bin=trailer)
 
 
 def test_revision_conflict() -> None:
@@ -145,7 +145,7 @@ def test_without_a_known_detail_the_status_code_decides() -> None:
     assert type(map_error(failed("APPEND_SESSION_NO_REQUESTS"))) is exc.FailedPrecondition
     assert type(map_error(failed("SERVER_NOT_READY", domain="server"))) is exc.ServiceUnavailable
     assert v2_errors.rich_exception(failed("APPEND_SESSION_NO_REQUESTS")) is None
-    plain = GrpcError(StatusCode.FAILED_PRECONDITION, "text")
+    plain = StatusError(StatusCode.FAILED_PRECONDITION, "text")
     assert v2_errors.rich_exception(plain) is None
     assert type(map_error(plain)) is exc.FailedPrecondition
 

@@ -21,7 +21,7 @@ from esdb_wire.exceptions import NotFound
 from esdb_wire.operations import DatabaseScavengeResult
 from esdb_wire.transport.aio import AsyncCall, AsyncChannel
 from esdb_wire.transport.deadline import Deadline
-from esdb_wire.transport.status import GrpcError as TransportError
+from esdb_wire.transport.status import StatusError
 from esdb_wire.users import UserDetails
 
 # The refresh period of a stats stream unless told otherwise (as other clients: 10 s).
@@ -336,7 +336,7 @@ class AsyncStatsStream:
             raise StopAsyncIteration
         try:
             data = await self._call.receive()
-        except TransportError as error:
+        except StatusError as error:
             if self._stopped or self._closed():  # ended by its user while waiting
                 self._stopped = True
                 raise StopAsyncIteration from None

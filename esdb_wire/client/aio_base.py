@@ -23,8 +23,7 @@ from esdb_wire.exceptions import (
 from esdb_wire.protos import gossip_pb2, shared_pb2
 from esdb_wire.transport.aio import AsyncChannel
 from esdb_wire.transport.deadline import NO_DEADLINE, Deadline
-from esdb_wire.transport.status import GrpcError as TransportError
-from esdb_wire.transport.status import StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 # Connection events only (never a call's own path, never credentials or the URI): connect
 # and discovery at DEBUG, the chosen node, redirects and reconnects at INFO, a failed
@@ -134,7 +133,7 @@ class AsyncClientBase:
                 try:
                     gossip = await self._gossip(seed, deadline)
                     member = select_member(gossip, settings.node_preference)
-                except (EventStoreDBClientException, TransportError) as error:
+                except (EventStoreDBClientException, StatusError) as error:
                     _log.debug("discovery: %s:%d failed: %s", seed[0], seed[1], error)
                     last_error = error
                     continue
@@ -219,12 +218,12 @@ class AsyncClientBase:
                 deadline.check("the call was sent")
                 channel = await self._current_channel(deadline)
                 return await operation(channel)
-            except TransportError as error:
+            except StatusError as error:
                 mapped = map_error(error)
                 if deadline.expired and error.code is StatusCode.UNAVAILABLE:
                     # The connection gave out (a write blocked past the deadline, say).
                     raise map_error(
-                        TransportError(StatusCode.DEADLINE_EXCEEDED, error.message)
+                        StatusError(StatusCode.DEADLINE_EXCEEDED, error.message)
                     ) from error
                 if attempt == 1 and isinstance(mapped, NodeIsNotLeader) and mapped.host:
                     leader = (mapped.host, mapped.port or self.settings.targets[0][1])

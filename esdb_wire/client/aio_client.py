@@ -54,8 +54,7 @@ from esdb_wire.exceptions import (
 from esdb_wire.protos import shared_pb2, streams_pb2
 from esdb_wire.transport.aio import AsyncCall, AsyncChannel
 from esdb_wire.transport.deadline import Deadline
-from esdb_wire.transport.status import GrpcError as TransportError
-from esdb_wire.transport.status import StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 _parse_read = streams_pb2.ReadResp.FromString
 _EMPTY = shared_pb2.Empty().SerializeToString()
@@ -187,7 +186,7 @@ class AsyncEventStoreDBClient(
             async with stream:
                 response = await stream.receive()
             if response is None:
-                raise TransportError(StatusCode.UNIMPLEMENTED, "no response message")
+                raise StatusError(StatusCode.UNIMPLEMENTED, "no response message")
             return response
 
         data = await self._run(call, deadline)

@@ -59,7 +59,7 @@ from esdb_wire.exceptions import (
 )
 from esdb_wire.protos import persistent_pb2
 from esdb_wire.transport.aio import AsyncCall, AsyncChannel
-from esdb_wire.transport.status import GrpcError as TransportError
+from esdb_wire.transport.status import StatusError
 
 _parse = persistent_pb2.ReadResp.FromString
 _SETTINGS = frozenset(SubscriptionSettings._fields)
@@ -432,10 +432,10 @@ class AsyncPersistentSubscription:
                 if not call.readable:
                     await self._flush()  # about to wait: let the server have our acks first
                 data = await call.receive()
-            except (TransportError, EventStoreDBClientException) as error:
+            except (StatusError, EventStoreDBClientException) as error:
                 if self._ended_locally():
                     raise StopAsyncIteration from None
-                if isinstance(error, TransportError):
+                if isinstance(error, StatusError):
                     raise ended_remotely(error) from error
                 raise
             if self._ended_locally():  # stopped while it waited: what came is not taken
@@ -461,7 +461,7 @@ class AsyncPersistentSubscription:
         for request in requests:
             try:
                 await self._call.send(request)
-            except TransportError as error:
+            except StatusError as error:
                 if self._ended_locally():
                     raise map_error(error) from error
                 raise ended_remotely(error) from error
@@ -481,7 +481,7 @@ class AsyncPersistentSubscription:
                 await self._flush()
                 await self._call.done_writing()
                 await async_wait_ended(self._call, max(self._stopping_grace, 0.0))
-        except (TransportError, EventStoreDBClientException):
+        except (StatusError, EventStoreDBClientException):
             pass
         finally:
             self._call.cancel()

@@ -23,7 +23,7 @@ from esdb_wire.events import RecordedEvent
 from esdb_wire.exceptions import CheckpointPastTheEnd, DiscoveryFailed, ServiceUnavailable
 from esdb_wire.protos import streams_pb2
 from esdb_wire.transport.aio import AsyncCall
-from esdb_wire.transport.status import GrpcError as TransportError
+from esdb_wire.transport.status import StatusError
 
 _parse_read = streams_pb2.ReadResp.FromString
 _log = logging.getLogger("esdb_wire.client")
@@ -62,7 +62,7 @@ class AsyncReadResponse:
             if not pending:
                 try:
                     batch = await self._call.receive_many()
-                except TransportError as error:
+                except StatusError as error:
                     if self._stopped or self._closed():
                         self._stopped = True
                         raise StopAsyncIteration from None
@@ -156,10 +156,10 @@ class AsyncCatchupSubscription:
                 raise StopAsyncIteration
             pending = self._pending
             if not pending:
-                failure: TransportError | None = None
+                failure: StatusError | None = None
                 try:
                     batch = await self._call.receive_many()
-                except TransportError as error:
+                except StatusError as error:
                     batch, failure = [], error
                 if not batch:
                     if self._ended_locally():
@@ -196,7 +196,7 @@ class AsyncCatchupSubscription:
                 item.link.stream_position if item.link is not None else item.stream_position
             )
 
-    async def _resubscribe_or_raise(self, failure: TransportError | None) -> None:
+    async def _resubscribe_or_raise(self, failure: StatusError | None) -> None:
         """The call ended (``failure``: how; None: OK) and its user did not end it: get a
         new one with ``auto_resubscribe`` if the server is only unavailable, else raise."""
         error = ended_remotely(failure)

@@ -22,7 +22,7 @@ from esdb_wire.exceptions import NotFound
 from esdb_wire.operations import DatabaseScavengeResult
 from esdb_wire.transport.blocking import BlockingCall, Channel
 from esdb_wire.transport.deadline import Deadline
-from esdb_wire.transport.status import GrpcError as TransportError
+from esdb_wire.transport.status import StatusError
 from esdb_wire.users import UserDetails
 
 # The refresh period of a stats stream unless told otherwise (as other clients: 10 s).
@@ -337,7 +337,7 @@ class StatsStream:
             raise StopIteration
         try:
             data = self._call.receive()
-        except TransportError as error:
+        except StatusError as error:
             if self._stopped or self._closed():  # ended by its user while waiting
                 self._stopped = True
                 raise StopIteration from None

@@ -55,8 +55,7 @@ from esdb_wire.exceptions import (
 from esdb_wire.protos import shared_pb2, streams_pb2
 from esdb_wire.transport.blocking import BlockingCall, Channel
 from esdb_wire.transport.deadline import Deadline
-from esdb_wire.transport.status import GrpcError as TransportError
-from esdb_wire.transport.status import StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 _parse_read = streams_pb2.ReadResp.FromString
 _EMPTY = shared_pb2.Empty().SerializeToString()
@@ -188,7 +187,7 @@ class EventStoreDBClient(
             with stream:
                 response = stream.receive()
             if response is None:
-                raise TransportError(StatusCode.UNIMPLEMENTED, "no response message")
+                raise StatusError(StatusCode.UNIMPLEMENTED, "no response message")
             return response
 
         data = self._run(call, deadline)

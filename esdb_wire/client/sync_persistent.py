@@ -60,7 +60,7 @@ from esdb_wire.exceptions import (
 )
 from esdb_wire.protos import persistent_pb2
 from esdb_wire.transport.blocking import BlockingCall, Channel
-from esdb_wire.transport.status import GrpcError as TransportError
+from esdb_wire.transport.status import StatusError
 
 _parse = persistent_pb2.ReadResp.FromString
 _SETTINGS = frozenset(SubscriptionSettings._fields)
@@ -431,10 +431,10 @@ class PersistentSubscription:
                 if not call.readable:
                     self._flush()  # about to wait: let the server have our acks first
                 data = call.receive()
-            except (TransportError, EventStoreDBClientException) as error:
+            except (StatusError, EventStoreDBClientException) as error:
                 if self._ended_locally():
                     raise StopIteration from None
-                if isinstance(error, TransportError):
+                if isinstance(error, StatusError):
                     raise ended_remotely(error) from error
                 raise
             if self._ended_locally():  # stopped while it waited: what came is not taken
@@ -460,7 +460,7 @@ class PersistentSubscription:
         for request in requests:
             try:
                 self._call.send(request)
-            except TransportError as error:
+            except StatusError as error:
                 if self._ended_locally():
                     raise map_error(error) from error
                 raise ended_remotely(error) from error
@@ -480,7 +480,7 @@ class PersistentSubscription:
                 self._flush()
                 self._call.done_writing()
                 wait_ended(self._call, max(self._stopping_grace, 0.0))
-        except (TransportError, EventStoreDBClientException):
+        except (StatusError, EventStoreDBClientException):
             pass
         finally:
             self._call.cancel()

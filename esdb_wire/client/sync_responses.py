@@ -24,7 +24,7 @@ from esdb_wire.events import RecordedEvent
 from esdb_wire.exceptions import CheckpointPastTheEnd, DiscoveryFailed, ServiceUnavailable
 from esdb_wire.protos import streams_pb2
 from esdb_wire.transport.blocking import BlockingCall
-from esdb_wire.transport.status import GrpcError as TransportError
+from esdb_wire.transport.status import StatusError
 
 _parse_read = streams_pb2.ReadResp.FromString
 _log = logging.getLogger("esdb_wire.client")
@@ -63,7 +63,7 @@ class ReadResponse:
             if not pending:
                 try:
                     batch = self._call.receive_many()
-                except TransportError as error:
+                except StatusError as error:
                     if self._stopped or self._closed():
                         self._stopped = True
                         raise StopIteration from None
@@ -155,10 +155,10 @@ class CatchupSubscription:
                 raise StopIteration
             pending = self._pending
             if not pending:
-                failure: TransportError | None = None
+                failure: StatusError | None = None
                 try:
                     batch = self._call.receive_many()
-                except TransportError as error:
+                except StatusError as error:
                     batch, failure = [], error
                 if not batch:
                     if self._ended_locally():
@@ -195,7 +195,7 @@ class CatchupSubscription:
                 item.link.stream_position if item.link is not None else item.stream_position
             )
 
-    def _resubscribe_or_raise(self, failure: TransportError | None) -> None:
+    def _resubscribe_or_raise(self, failure: StatusError | None) -> None:
         """The call ended (``failure``: how; None: OK) and its user did not end it: get a
         new one with ``auto_resubscribe`` if the server is only unavailable, else raise."""
         error = ended_remotely(failure)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 
 from esdb_wire import exceptions as exc
-from esdb_wire.transport.status import GrpcError as TransportError
-from esdb_wire.transport.status import StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 
-def map_error(error: TransportError) -> exc.EventStoreDBClientException:
+def map_error(error: StatusError) -> exc.EventStoreDBClientException:
     """The client exception for a failed call; the transport error is kept as ``rpc``."""
     if error.details_bin is not None:  # KurrentDB 25.1+'s rich errors (the v2 API's)
         from esdb_wire.codec.v2_errors import rich_exception  # noqa: PLC0415 (loaded when used)
@@ -87,7 +86,7 @@ _ENVELOPE = re.compile(r"Envelope callback expected \w+, received (\w+) instead"
 
 
 def _projection_refusal(
-    kind: str, text: str, error: TransportError
+    kind: str, text: str, error: StatusError
 ) -> exc.EventStoreDBClientException:
     if kind == "Conflict":
         return exc.AlreadyExists(text)
@@ -100,7 +99,7 @@ def _projection_refusal(
     return exc.UnknownError(text)
 
 
-def _wrong_version(error: TransportError, text: str) -> exc.EventStoreDBClientException:
+def _wrong_version(error: StatusError, text: str) -> exc.EventStoreDBClientException:
     actual = _int_value(error.metadata_value("actual-version"))
     if actual is None and "Actual version: -1" in error.message:
         actual = -1
@@ -124,7 +123,7 @@ def _int_value(value: object) -> int | None:
     return None
 
 
-def ended_remotely(error: TransportError | None) -> exc.EventStoreDBClientException:
+def ended_remotely(error: StatusError | None) -> exc.EventStoreDBClientException:
     """The exception for a read's or a subscription's call that ended although this client
     did not end it (``stop()``, ``close()``: only the client's own state tells that).
 

@@ -23,7 +23,7 @@ from esdb_wire import exceptions as exc
 from esdb_wire.codec.requests import StreamState
 from esdb_wire.protos import error_details_pb2, kurrent_errors_pb2, v2_errors_pb2
 from esdb_wire.protos.wire_names import canonical_name, pack_any, unpack_any
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 V2 = v2_errors_pb2
 STREAMS_DOMAIN: Final = "streams"
@@ -361,7 +361,7 @@ def encode_rich_error(
     return status.SerializeToString()
 
 
-def rich_error_of(error: GrpcError) -> RichError | None:
+def rich_error_of(error: StatusError) -> RichError | None:
     """The rich error of a failed call, if its trailers carried one."""
     data = error.details_bin
     return None if data is None else decode_rich_error(data)
@@ -373,7 +373,7 @@ def rich_error_of(error: GrpcError) -> RichError | None:
 _REVISION_STATES: Final = {-1: StreamState.NO_STREAM, -2: StreamState.ANY, -4: StreamState.EXISTS}
 
 
-def rich_exception(error: GrpcError) -> exc.EventStoreDBClientException | None:
+def rich_exception(error: StatusError) -> exc.EventStoreDBClientException | None:
     """The typed client exception for a failed call's rich error (kurrentdbclient 1.3.5's
     classes), or None when its trailers carry none whose detail we map (the status code
     then decides, see :func:`esdb_wire.codec.errors.map_error`)."""

@@ -2,7 +2,7 @@
 
 The sans-IO core: :mod:`.http2` (the client's HTTP/2: frames, header blocks, streams and
 windows), :mod:`.framing` (message framing), :mod:`.metadata` (headers, timeouts),
-:mod:`.status` (status codes, :class:`GrpcError`), :mod:`.flow` (per-stream flow control),
+:mod:`.status` (status codes, :class:`StatusError`), :mod:`.flow` (per-stream flow control),
 :mod:`.call` and :mod:`.connection` (client calls), :mod:`.server_connection` (server
 calls, on ``h2``). The I/O drivers: :mod:`.blocking` (threads or none) and :mod:`.aio` (asyncio).
 """
@@ -13,7 +13,7 @@ import importlib
 from typing import Any
 
 from esdb_wire.transport.config import ConnectionConfig
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 # The drivers load on first use: importing the blocking one must not import asyncio.
 _LAZY = {
@@ -29,8 +29,8 @@ __all__ = [
     "BlockingCall",
     "Channel",
     "ConnectionConfig",
-    "GrpcError",
     "StatusCode",
+    "StatusError",
 ]
 
 

@@ -17,10 +17,10 @@ from esdb_wire.transport.deadline import NO_DEADLINE, Deadline
 from esdb_wire.transport.http2.engine import check_engine
 from esdb_wire.transport.metadata import encode_metadata
 from esdb_wire.transport.status import (
-    GrpcError,
     MetadataItems,
     MetadataValue,
     StatusCode,
+    StatusError,
     unanswered_hint,
 )
 
@@ -239,7 +239,7 @@ class AsyncCall:
         self._link.after_core_work()
 
     async def receive(self) -> bytes | None:
-        """The next response message; None once the call ended OK. Raises GrpcError."""
+        """The next response message; None once the call ended OK. Raises StatusError."""
         link, call = self._link, self._call
         message = link.core.take_message(call)
         if message is None and call.status is None:
@@ -254,7 +254,7 @@ class AsyncCall:
 
     async def receive_many(self, limit: int = 256) -> list[bytes]:
         """Every queued response message (at most ``limit``), waiting for one if none is
-        queued; an empty list once the call ended OK. Raises GrpcError."""
+        queued; an empty list once the call ended OK. Raises StatusError."""
         link, call = self._link, self._call
         messages = link.core.take_messages(call, limit)
         if not messages and call.status is None:
@@ -297,7 +297,7 @@ class AsyncCall:
         return self._call.readable
 
     @property
-    def error(self) -> GrpcError | None:
+    def error(self) -> StatusError | None:
         return self._call.error
 
     @property
@@ -367,7 +367,7 @@ class AsyncChannel:
     async def _current_link(self, deadline: Deadline = NO_DEADLINE) -> _AioLink:
         """The connection, opened (within ``deadline``) if there is none or it died."""
         if self._closed:
-            raise GrpcError(StatusCode.CANCELLED, "channel closed")
+            raise StatusError(StatusCode.CANCELLED, "channel closed")
         link = self._link
         if link is not None and link.usable:
             return link
@@ -378,7 +378,7 @@ class AsyncChannel:
             # Waiting for another caller's connect spends from this call's deadline too.
             return await asyncio.wait_for(self._connect_once(deadline), deadline.remaining())
         except asyncio.TimeoutError:
-            raise GrpcError(
+            raise StatusError(
                 StatusCode.DEADLINE_EXCEEDED,
                 f"Deadline Exceeded while connecting to {self.host}:{self.port}",
             ) from None
@@ -417,17 +417,17 @@ class AsyncChannel:
             )
         except asyncio.TimeoutError:
             if deadline.expired:
-                raise GrpcError(
+                raise StatusError(
                     StatusCode.DEADLINE_EXCEEDED, f"Deadline Exceeded while connecting to {where}"
                 ) from None
-            raise GrpcError(
+            raise StatusError(
                 StatusCode.UNAVAILABLE, f"connecting to {where} timed out", retryable=True
             ) from None
         except OSError as exc:  # ssl.SSLError included
             hint = ""
             if "WRONG_VERSION_NUMBER" in str(exc):
                 hint = " (the server does not speak TLS: connect without TLS)"
-            raise GrpcError(
+            raise StatusError(
                 StatusCode.UNAVAILABLE, f"failed to connect to {where}: {exc}{hint}", retryable=True
             ) from exc
         if core.error is not None:
@@ -507,7 +507,7 @@ class AsyncChannel:
             try:
                 for request in requests:
                     await streaming.send(request)
-            except GrpcError:
+            except StatusError:
                 pass  # reported below with the call's status
             await streaming.done_writing()
             return await _single_response(streaming._link, streaming._call)

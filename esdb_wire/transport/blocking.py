@@ -22,7 +22,7 @@ from esdb_wire.transport.connection import small_batch
 from esdb_wire.transport.deadline import NO_DEADLINE, Deadline
 from esdb_wire.transport.http2.engine import check_engine
 from esdb_wire.transport.metadata import encode_metadata
-from esdb_wire.transport.status import GrpcError, MetadataItems, MetadataValue, StatusCode
+from esdb_wire.transport.status import MetadataItems, MetadataValue, StatusCode, StatusError
 
 if TYPE_CHECKING:
     import ssl
@@ -68,7 +68,7 @@ class BlockingCall:
     # -- response side -----------------------------------------------------------------
 
     def receive(self) -> bytes | None:
-        """The next response message; None once the call ended OK. Raises GrpcError."""
+        """The next response message; None once the call ended OK. Raises StatusError."""
         link, call = self._link, self._call
         with link.lock:
             core = link.core
@@ -86,7 +86,7 @@ class BlockingCall:
 
     def receive_many(self, limit: int = 256) -> list[bytes]:
         """Every queued response message (at most ``limit``), waiting for one if none is
-        queued; an empty list once the call ended OK. Raises GrpcError. Cheaper per
+        queued; an empty list once the call ended OK. Raises StatusError. Cheaper per
         message than :meth:`receive` when messages arrive in bursts."""
         link, call = self._link, self._call
         with link.lock:
@@ -137,7 +137,7 @@ class BlockingCall:
         return self._call.readable
 
     @property
-    def error(self) -> GrpcError | None:
+    def error(self) -> StatusError | None:
         return self._call.error
 
     @property
@@ -221,7 +221,7 @@ class Channel:
             link.lock.release()
         with self._lock:
             if self._closed:
-                raise GrpcError(StatusCode.CANCELLED, "channel closed")
+                raise StatusError(StatusCode.CANCELLED, "channel closed")
             link = self._link
             if link is None or not link.usable:
                 deadline.check("connecting")
@@ -318,7 +318,7 @@ class Channel:
             try:
                 for request in requests:
                     streaming.send(request)
-            except GrpcError:
+            except StatusError:
                 pass  # the call failed early: its status is reported below
             streaming.done_writing()
             link = streaming._link

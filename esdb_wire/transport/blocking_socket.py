@@ -12,7 +12,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from esdb_wire.transport.deadline import Deadline
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 if TYPE_CHECKING:
     from esdb_wire.transport.tls import TlsSession
@@ -73,12 +73,12 @@ class ReadinessWaiter:
             end.close()
 
 
-def connect_failed(deadline: Deadline, where: str, what: str) -> GrpcError:
+def connect_failed(deadline: Deadline, where: str, what: str) -> StatusError:
     """The error for a connect (or handshake) that ran out of time: the operation's
     deadline, or only the connect timeout."""
     if deadline.expired:
-        return GrpcError(StatusCode.DEADLINE_EXCEEDED, f"Deadline Exceeded while {what} {where}")
-    return GrpcError(StatusCode.UNAVAILABLE, f"{what} {where} timed out", retryable=True)
+        return StatusError(StatusCode.DEADLINE_EXCEEDED, f"Deadline Exceeded while {what} {where}")
+    return StatusError(StatusCode.UNAVAILABLE, f"{what} {where} timed out", retryable=True)
 
 
 def open_socket(
@@ -89,7 +89,7 @@ def open_socket(
     try:
         addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise GrpcError(
+        raise StatusError(
             StatusCode.UNAVAILABLE, f"failed to connect to {where}: {exc}", retryable=True
         ) from exc
     last_error: OSError | None = None
@@ -108,7 +108,7 @@ def open_socket(
         return sock
     if last_error is None or isinstance(last_error, socket.timeout):
         raise connect_failed(deadline, where, "connecting to")
-    raise GrpcError(
+    raise StatusError(
         StatusCode.UNAVAILABLE, f"failed to connect to {where}: {last_error}", retryable=True
     ) from last_error
 
@@ -131,7 +131,7 @@ def tls_handshake(
             sock.settimeout(remaining)
             data = sock.recv(READ_SIZE)
             if not data:
-                raise GrpcError(
+                raise StatusError(
                     StatusCode.UNAVAILABLE,
                     f"{where} closed the connection during the TLS handshake "
                     "(is it serving plaintext?)",
@@ -141,7 +141,7 @@ def tls_handshake(
         raise connect_failed(deadline, where, "the TLS handshake with") from None
     except OSError as exc:  # ssl.SSLError included
         message = f"TLS handshake with {where} failed: {exc}{tls_hint(exc)}"
-        raise GrpcError(StatusCode.UNAVAILABLE, message) from exc
+        raise StatusError(StatusCode.UNAVAILABLE, message) from exc
 
 
 def tls_hint(exc: OSError) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from esdb_wire.transport.flow import Inbound, Outbound
-from esdb_wire.transport.status import GrpcError, MetadataItems, StatusCode
+from esdb_wire.transport.status import MetadataItems, StatusCode, StatusError
 
 
 class ClientCall:
@@ -54,7 +54,7 @@ class ClientCall:
         self.initial_metadata: MetadataItems | None = None
         self.trailing_metadata: MetadataItems = ()
         self.status: StatusCode | None = None
-        self.error: GrpcError | None = None
+        self.error: StatusError | None = None
         # For the driver: whatever it uses to wake this call's waiters.
         self.waiter: Any = None
 
@@ -68,7 +68,7 @@ class ClientCall:
         """Whether the next read would not block: a message is queued or the call is over."""
         return bool(self.inbound.messages) or self.status is not None
 
-    def finish(self, error: GrpcError | None, trailing_metadata: MetadataItems = ()) -> None:
+    def finish(self, error: StatusError | None, trailing_metadata: MetadataItems = ()) -> None:
         """Record the final status (None = OK); later outcomes are ignored."""
         if self.status is not None:
             return

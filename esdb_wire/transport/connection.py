@@ -35,9 +35,9 @@ from esdb_wire.transport.metadata import (
     encode_timeout,
 )
 from esdb_wire.transport.status import (
-    GrpcError,
     MetadataItems,
     StatusCode,
+    StatusError,
     status_for_h2_error,
     status_for_http,
 )
@@ -118,7 +118,7 @@ class ClientConnection:
         # Calls with a deadline (finished ones are dropped as timers are checked).
         self._timed_calls: set[ClientCall] = set()
         self._metadata_memo: dict[int, tuple[Headers, MetadataItems]] = {}
-        self.error: GrpcError | None = None
+        self.error: StatusError | None = None
         self.accepting = True
         # Whether the server has sent anything at all yet.
         self.answered = False
@@ -172,7 +172,7 @@ class ClientConnection:
         if timeout is not None and timeout <= 0:
             expired = ClientCall(path, b"", None, self.config.max_receive_message_size)
             expired.finish(
-                GrpcError(
+                StatusError(
                     StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded before the call was sent"
                 )
             )
@@ -196,7 +196,7 @@ class ClientConnection:
             self._last_received = now
         if self.error is not None or not self.accepting:
             reason = self.error.message if self.error is not None else "connection is closing"
-            call.finish(GrpcError(StatusCode.UNAVAILABLE, reason, retryable=True))
+            call.finish(StatusError(StatusCode.UNAVAILABLE, reason, retryable=True))
             return call
         self.queued.append(call)
         self._start_queued()
@@ -229,7 +229,7 @@ class ClientConnection:
             raise RuntimeError("the request side of this call is already closed")
         limit = self.config.max_send_message_size
         if limit is not None and len(payload) > limit:
-            raise GrpcError(
+            raise StatusError(
                 StatusCode.RESOURCE_EXHAUSTED,
                 f"sent message larger than max ({len(payload)} vs. {limit})",
             )
@@ -275,9 +275,9 @@ class ClientConnection:
         if response is None:
             if call.error is not None:
                 raise call.error
-            raise GrpcError(StatusCode.UNIMPLEMENTED, "the server sent no response message")
+            raise StatusError(StatusCode.UNIMPLEMENTED, "the server sent no response message")
         if extra is not None:
-            raise GrpcError(
+            raise StatusError(
                 StatusCode.UNIMPLEMENTED, "the server sent more than one response message"
             )
         if call.error is not None:
@@ -292,7 +292,7 @@ class ClientConnection:
     ) -> None:
         """End a call locally with ``code``; an open stream is reset with CANCEL."""
         if call.status is None:
-            call.finish(GrpcError(code, message, retryable=call.stream_id is None))
+            call.finish(StatusError(code, message, retryable=call.stream_id is None))
             self.touched.add(call)
         if call.stream_id is None:
             if call in self.queued:
@@ -331,10 +331,10 @@ class ClientConnection:
     def connection_lost(self, reason: str, code: StatusCode = StatusCode.UNAVAILABLE) -> None:
         """The transport is gone (or unusable): fail every call."""
         if self.error is None:
-            self.error = GrpcError(code, reason)
+            self.error = StatusError(code, reason)
         self.accepting = False
         for call in self.calls.values():
-            call.finish(GrpcError(code, reason))
+            call.finish(StatusError(code, reason))
             call.inbound.release()
             self.touched.add(call)
         self.calls.clear()
@@ -453,7 +453,7 @@ class ClientConnection:
             if not self.accepting and not self.calls:
                 self.connection_lost("the server closed the connection (GOAWAY)")
 
-    def _fail_and_reset(self, call: ClientCall, error: GrpcError) -> None:
+    def _fail_and_reset(self, call: ClientCall, error: StatusError) -> None:
         call.finish(error)
         self.touched.add(call)
         if call.stream_id is not None and call.stream_id in self.calls:
@@ -510,13 +510,14 @@ class ClientConnection:
         if status != b"200":
             code = status_for_http(int(status)) if status.isdigit() else StatusCode.UNKNOWN
             self._fail_and_reset(
-                call, GrpcError(code, f"unexpected HTTP status {status.decode('ascii', 'replace')}")
+                call,
+                StatusError(code, f"unexpected HTTP status {status.decode('ascii', 'replace')}"),
             )
             return
         if not content_type.startswith(b"application/grpc"):
             self._fail_and_reset(
                 call,
-                GrpcError(
+                StatusError(
                     StatusCode.UNKNOWN,
                     f"unexpected content-type {content_type.decode('ascii', 'replace')!r}",
                 ),
@@ -527,7 +528,7 @@ class ClientConnection:
             call.initial_metadata = self._metadata(headers)
             if encoding is not None:
                 call.inbound.decoder.set_encoding(encoding)
-        except GrpcError as exc:
+        except StatusError as exc:
             self._fail_and_reset(call, exc)
             return
         self.touched.add(call)
@@ -565,13 +566,13 @@ class ClientConnection:
         if grpc_status is None:
             if http_status is not None and http_status != b"200":
                 code = status_for_http(int(http_status)) if http_status.isdigit() else None
-                error = GrpcError(
+                error = StatusError(
                     code or StatusCode.UNKNOWN,
                     f"unexpected HTTP status {http_status.decode('ascii', 'replace')}",
                     trailing_metadata=trailing,
                 )
             else:
-                error = GrpcError(
+                error = StatusError(
                     StatusCode.UNKNOWN,
                     "response ended without grpc-status",
                     trailing_metadata=trailing,
@@ -582,13 +583,14 @@ class ClientConnection:
             if code is StatusCode.OK:
                 if call.inbound.decoder.pending:
                     call.finish(
-                        GrpcError(StatusCode.INTERNAL, "response ended inside a message"), trailing
+                        StatusError(StatusCode.INTERNAL, "response ended inside a message"),
+                        trailing,
                     )
                 else:
                     call.finish(None, trailing)
             else:
                 call.finish(
-                    GrpcError(
+                    StatusError(
                         code,
                         decode_grpc_message(message),
                         trailing_metadata=trailing,
@@ -614,7 +616,7 @@ class ClientConnection:
     def _on_stream_ended(self, call: ClientCall) -> None:
         """The server ended its side of the call's stream."""
         if call.status is None:
-            call.finish(GrpcError(StatusCode.INTERNAL, "response ended without trailers"))
+            call.finish(StatusError(StatusCode.INTERNAL, "response ended without trailers"))
             self.touched.add(call)
         if call.request_ended or call.status is not None:
             # The stream closes once both sides ended; a finished call needs nothing more.
@@ -639,7 +641,7 @@ class ClientConnection:
             else:
                 code = StatusCode.INTERNAL
                 message = f"HTTP/2 protocol error from the server on the stream: {event.reason}"
-            call.finish(GrpcError(code, message, retryable=refused))
+            call.finish(StatusError(code, message, retryable=refused))
         self.touched.add(call)
         self._close_stream(call)
 
@@ -690,7 +692,7 @@ class ClientConnection:
             detail += f": {event.debug_data[:200].decode('utf-8', 'replace')}"
         for call in list(self.calls.values()):
             if call.stream_id is not None and call.stream_id > last:
-                call.finish(GrpcError(StatusCode.UNAVAILABLE, detail, retryable=True))
+                call.finish(StatusError(StatusCode.UNAVAILABLE, detail, retryable=True))
                 self.touched.add(call)
                 del self.calls[call.stream_id]
                 call.inbound.release()
@@ -701,6 +703,6 @@ class ClientConnection:
     def _fail_queued(self, reason: str) -> None:
         """Calls still waiting for a stream never reached the server: safe to retry."""
         for call in self.queued:
-            call.finish(GrpcError(StatusCode.UNAVAILABLE, reason, retryable=True))
+            call.finish(StatusError(StatusCode.UNAVAILABLE, reason, retryable=True))
             self.touched.add(call)
         self.queued.clear()

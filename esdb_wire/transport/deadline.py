@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 _monotonic = time.monotonic
 
@@ -52,11 +52,11 @@ class Deadline:
         return max(left, 0.0)
 
     def check(self, doing: str = "") -> None:
-        """Raise DEADLINE_EXCEEDED (a ``GrpcError``) if the deadline has passed;
+        """Raise DEADLINE_EXCEEDED (a ``StatusError``) if the deadline has passed;
         ``doing`` names the step that was about to start."""
         if self.expired:
             detail = f" before {doing}" if doing else ""
-            raise GrpcError(StatusCode.DEADLINE_EXCEEDED, f"Deadline Exceeded{detail}")
+            raise StatusError(StatusCode.DEADLINE_EXCEEDED, f"Deadline Exceeded{detail}")
 
     def __repr__(self) -> str:
         left = self.remaining()

@@ -11,7 +11,7 @@ import struct
 import zlib
 from typing import Callable
 
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 PREFIX = struct.Struct(">BI")
 PREFIX_SIZE = PREFIX.size
@@ -20,7 +20,7 @@ _unpack_prefix = PREFIX.unpack_from
 _pack_prefix = PREFIX.pack
 
 
-class FramingError(GrpcError):
+class FramingError(StatusError):
     """The peer sent bytes that are not a valid gRPC message stream."""
 
 

@@ -9,10 +9,10 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote_to_bytes
 
-from esdb_wire.transport.status import GrpcError, MetadataItems, MetadataValue, StatusCode
+from esdb_wire.transport.status import MetadataItems, MetadataValue, StatusCode, StatusError
 
 
-class MetadataError(GrpcError, ValueError):
+class MetadataError(StatusError, ValueError):
     """Metadata that cannot go on the wire, or that came off it malformed."""
 
     def __init__(self, message: str) -> None:

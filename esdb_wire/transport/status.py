@@ -1,4 +1,4 @@
-"""gRPC status codes and the one exception type every failed call raises."""
+"""gRPC status codes and :class:`StatusError`, the transport's one error for a failed call."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class StatusCode(enum.IntEnum):
     UNAUTHENTICATED = 16
 
 
-class GrpcError(Exception):
+class StatusError(Exception):
     """A call ended with a non-OK status.
 
     ``trailing_metadata`` holds the custom trailers (``-bin`` values as bytes);
@@ -79,7 +79,7 @@ class GrpcError(Exception):
         return f"{self.code.name}: {self.message}" if self.message else self.code.name
 
     def __repr__(self) -> str:
-        return f"GrpcError({self.code.name}, {self.message!r})"
+        return f"StatusError({self.code.name}, {self.message!r})"
 
 
 # The gRPC HTTP-to-status mapping, for responses whose :status is not 200.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ssl
 
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 ALPN_H2 = "h2"
 
@@ -51,7 +51,7 @@ class TlsSession:
             return False
         protocol = self._tls.selected_alpn_protocol()
         if protocol not in (None, ALPN_H2):
-            raise GrpcError(
+            raise StatusError(
                 StatusCode.UNAVAILABLE, f"server negotiated {protocol!r} instead of HTTP/2 (h2)"
             )
         return True

@@ -18,7 +18,7 @@ from esdb_wire.protos import streams_pb2
 from esdb_wire.server.embedded import EmbeddedServer
 from esdb_wire.transport.blocking import Channel
 from esdb_wire.transport.config import ConnectionConfig
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +41,14 @@ def assert_server_healthy(server: EmbeddedServer) -> None:
 
 
 def test_malformed_protobuf_is_a_status(server: EmbeddedServer, channel: Channel) -> None:
-    with pytest.raises(GrpcError) as info:
+    with pytest.raises(StatusError) as info:
         list(channel.unary_stream(paths.READ, b"\xff\xff\xff\xff garbage"))
     assert info.value.code is StatusCode.INTERNAL
     assert_server_healthy(server)
 
 
 def test_unknown_method_is_unimplemented(channel: Channel) -> None:
-    with pytest.raises(GrpcError) as info:
+    with pytest.raises(StatusError) as info:
         channel.unary_unary("/event_store.client.streams.Streams/Nope", b"")
     assert info.value.code is StatusCode.UNIMPLEMENTED
 
@@ -57,7 +57,7 @@ def test_invalid_option_combination_has_the_real_text(channel: Channel) -> None:
     request = read_stream_request("s", limit=1)
     request.options.subscription.SetInParent()  # stream + subscription ...
     request.options.read_direction = streams_pb2.ReadReq.Options.Backwards  # ... backwards
-    with pytest.raises(GrpcError) as info:
+    with pytest.raises(StatusError) as info:
         list(channel.unary_stream(paths.READ, request.SerializeToString()))
     assert info.value.code is StatusCode.INVALID_ARGUMENT
     assert info.value.message.startswith("The combination of")
@@ -70,7 +70,7 @@ def test_missing_required_metadata(channel: Channel) -> None:
         append_options(f"s-{uuid4()}", None).SerializeToString(),
         streams_pb2.AppendReq(proposed_message=message).SerializeToString(),
     ]
-    with pytest.raises(GrpcError) as info:
+    with pytest.raises(StatusError) as info:
         channel.stream_unary(paths.APPEND, requests)
     assert info.value.code is StatusCode.INVALID_ARGUMENT
     assert info.value.metadata_value("exception") == "missing-required-metadata-property"
@@ -83,7 +83,10 @@ def test_oversized_grpc_message_is_refused(server: EmbeddedServer) -> None:
         append_options(f"s-{uuid4()}", None).SerializeToString(),
         streams_pb2.AppendReq(proposed_message=big).SerializeToString(),
     ]
-    with Channel(server.host, server.port, config=config) as chan, pytest.raises(GrpcError) as info:
+    with (
+        Channel(server.host, server.port, config=config) as chan,
+        pytest.raises(StatusError) as info,
+    ):
         chan.stream_unary(paths.APPEND, requests)
     assert info.value.code is StatusCode.RESOURCE_EXHAUSTED
     assert_server_healthy(server)
@@ -98,7 +101,7 @@ def test_over_max_append_size_is_refused_with_the_exact_error(channel: Channel) 
         ).SerializeToString()
         for _ in range(3)
     ]
-    with pytest.raises(GrpcError) as info:
+    with pytest.raises(StatusError) as info:
         channel.stream_unary(paths.APPEND, requests)
     assert info.value.code is StatusCode.INVALID_ARGUMENT
     assert info.value.message == "Maximum Append Size of 1048576 Exceeded."

@@ -14,7 +14,7 @@ from esdb_wire.protos.wire_names import method_path
 from esdb_wire.server.embedded import EmbeddedServer
 from esdb_wire.server.store import ANY, EventStore, StreamDeletedError
 from esdb_wire.transport.blocking import Channel
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 from tests.server.helpers import event, new_store
 
 OPERATIONS = operations_pb2.DESCRIPTOR.services_by_name["Operations"]
@@ -97,7 +97,7 @@ def test_scavenge_over_grpc_reports_in_scavenges() -> None:
         stop = operations_pb2.StopScavengeReq(
             options=operations_pb2.StopScavengeReq.Options(scavenge_id="nope")
         )
-        with pytest.raises(GrpcError) as info:
+        with pytest.raises(StatusError) as info:
             call(channel, "StopScavenge", stop)
         assert (info.value.code, info.value.message) == (
             StatusCode.NOT_FOUND,
@@ -128,7 +128,7 @@ def test_shutdown_stops_the_server_gracefully() -> None:
         while not server.shut_down.is_set():
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        with pytest.raises(GrpcError) as info, Channel(server.host, server.port) as again:
+        with pytest.raises(StatusError) as info, Channel(server.host, server.port) as again:
             call(again, "MergeIndexes", shared_pb2.Empty())
         assert info.value.code == StatusCode.UNAVAILABLE
     finally:

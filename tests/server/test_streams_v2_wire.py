@@ -23,7 +23,7 @@ from esdb_wire.server.embedded import EmbeddedServer, build_methods
 from esdb_wire.server.features import GossipService
 from esdb_wire.server.store import EventStore
 from esdb_wire.transport.blocking import Channel
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 from tests.peers import require_peer
 
 SERVICE = v2_streams_pb2.DESCRIPTOR.services_by_name["StreamsService"]
@@ -82,7 +82,7 @@ def append_records(
     return v2.append_records_result(channel.unary_unary(APPEND_RECORDS, request, timeout=10))
 
 
-def rich(error: pytest.ExceptionInfo[GrpcError]) -> v2_errors.RichError:
+def rich(error: pytest.ExceptionInfo[StatusError]) -> v2_errors.RichError:
     decoded = v2_errors.rich_error_of(error.value)
     assert decoded is not None, error.value
     assert decoded.code is error.value.code
@@ -157,7 +157,7 @@ def test_one_failing_consistency_check_writes_nothing_to_ten_streams(
     records = [NewRecord(name, "Placed", b"{}") for name in streams]
     checks = [StreamStateCheck(name, StreamState.NO_STREAM) for name in streams]
     before = node.store.log_end
-    with pytest.raises(GrpcError) as error:
+    with pytest.raises(StatusError) as error:
         append_records(channel, records, [*checks, StreamStateCheck(guard, 5)])
     assert error.value.code is StatusCode.FAILED_PRECONDITION
     assert rich(error).detail == v2_errors.ConsistencyViolation(
@@ -179,7 +179,7 @@ def test_session_conflict_writes_nothing(channel: Channel) -> None:
         NewEvents(taken, [NewEvent("B", b"{}")], 0),
         NewEvents(unique("other"), [NewEvent("C", b"{}")], 7),
     ]
-    with pytest.raises(GrpcError) as error:
+    with pytest.raises(StatusError) as error:
         multi_append(channel, batch)
     detail = rich(error).detail
     assert isinstance(detail, v2_errors.RevisionConflict)
@@ -194,7 +194,7 @@ def test_duplicate_stream_in_a_session(channel: Channel) -> None:
         NewEvents(name, [NewEvent("A", b"{}")], StreamState.ANY),
         NewEvents(name.upper(), [NewEvent("B", b"{}")], StreamState.ANY),
     ]
-    with pytest.raises(GrpcError) as error:
+    with pytest.raises(StatusError) as error:
         multi_append(channel, batch)
     assert error.value.code is StatusCode.ABORTED
     assert rich(error).detail == v2_errors.DuplicateStreamInSession(name.upper())
@@ -204,7 +204,7 @@ def test_duplicate_stream_in_a_session(channel: Channel) -> None:
 def test_transaction_size_limit(channel: Channel) -> None:
     name = unique("big")
     events = [NewEvent("T", b"x" * 1000) for _ in range(5)]
-    with pytest.raises(GrpcError) as error:
+    with pytest.raises(StatusError) as error:
         multi_append(channel, [NewEvents(name, events, StreamState.ANY)])
     assert error.value.code is StatusCode.ABORTED
     assert rich(error).detail == v2_errors.TransactionTooLarge(5005, MAX_APPEND_SIZE)
@@ -249,7 +249,7 @@ def test_index_reads(channel: Channel) -> None:
     assert [e.stream_identifier.stream_name.decode() for e in by_category] == names
     by_type = read_index(channel, f"$idx-et-{event_type}")
     assert len(by_type) == 4
-    with pytest.raises(GrpcError) as error:
+    with pytest.raises(StatusError) as error:
         read_index(channel, "$idx-nope")
     assert error.value.code is StatusCode.NOT_FOUND
 

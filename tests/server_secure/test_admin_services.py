@@ -22,7 +22,7 @@ from esdb_wire.protos import (
 from esdb_wire.protos.wire_names import method_path
 from esdb_wire.server.embedded import EmbeddedServer
 from esdb_wire.transport.blocking import Channel
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 from esdb_wire.transport.tls import client_context
 from tests.server.helpers import append_requests, proposed
 
@@ -76,7 +76,7 @@ def append(channel: Channel, stream: str, who: Metadata) -> None:
 
 
 def code_of(call: object) -> StatusCode:
-    with pytest.raises(GrpcError) as info:
+    with pytest.raises(StatusError) as info:
         call()  # type: ignore[operator]
     return info.value.code
 
@@ -142,7 +142,7 @@ def test_a_created_user_can_write_at_once_and_a_disabled_one_cannot(
     unary(channel, "Users", "Delete", delete, ADMIN)
     code = code_of(lambda: append(channel, "bobs-stream", basic("bob", "n3w")))
     assert code == StatusCode.UNAUTHENTICATED
-    with pytest.raises(GrpcError) as info:
+    with pytest.raises(StatusError) as info:
         unary(channel, "Users", "Delete", delete, ADMIN)
     assert info.value.code == StatusCode.NOT_FOUND
     assert info.value.message == "User 'bob' is not found."
@@ -193,7 +193,7 @@ def test_operations_need_ops_or_admins(channel: Channel) -> None:
             continuous=projections_pb2.CreateReq.Options.Continuous(name="p1"), query=""
         )
     )
-    with pytest.raises(GrpcError) as info:
+    with pytest.raises(StatusError) as info:
         unary(channel, "Projections", "Create", create, carl)
     assert info.value.message == (
         "Envelope callback expected Updated, received NotAuthorized instead"

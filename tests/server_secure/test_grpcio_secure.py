@@ -17,7 +17,7 @@ from esdb_wire.server.features import GossipService
 from esdb_wire.server.rpc import Method
 from esdb_wire.server.store import EventStore
 from esdb_wire.transport.blocking import Channel
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 from esdb_wire.transport.tls import client_context
 from tests.grpcio_host import GrpcioHost
 from tests.server.helpers import append_requests, proposed, read_all_req, read_stream_req
@@ -91,7 +91,7 @@ def test_the_same_checks_on_grpcio(channel: Channel) -> None:
     assert read(channel, read_stream_req("on-grpcio"), basic("ops", "changeit")) == 1
     assert read(channel, read_all_req(count=5), admin) > 0
 
-    with pytest.raises(GrpcError) as info:
+    with pytest.raises(StatusError) as info:
         read(channel, read_stream_req("on-grpcio"), basic("admin", "wrong"))
     assert info.value.code is StatusCode.UNAUTHENTICATED
     assert info.value.message == "Unauthenticated"
@@ -102,7 +102,7 @@ def test_the_same_checks_on_grpcio(channel: Channel) -> None:
         lambda: append(channel, "on-grpcio", []),
         lambda: read(channel, read_all_req(), basic("ops", "changeit")),
     ):
-        with pytest.raises(GrpcError) as info:
+        with pytest.raises(StatusError) as info:
             call()
         assert info.value.code is StatusCode.PERMISSION_DENIED
         assert info.value.message == "Access Denied"

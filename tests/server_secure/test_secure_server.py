@@ -26,7 +26,7 @@ from esdb_wire.protos import (
 )
 from esdb_wire.server.embedded import EmbeddedServer, server_ssl_context
 from esdb_wire.transport.blocking import Channel
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 from esdb_wire.transport.tls import client_context
 from tests.server.helpers import append_requests, proposed, read_all_req, read_stream_req
 from tests.server_persistent.support import create_all, create_stream, read_options
@@ -93,19 +93,19 @@ def set_acl(
     return append(channel, f"$${stream}", metadata, [proposed("$metadata", data)])
 
 
-def error_of(call: object) -> GrpcError:
-    with pytest.raises(GrpcError) as info:
+def error_of(call: object) -> StatusError:
+    with pytest.raises(StatusError) as info:
         call()  # type: ignore[operator]
     return info.value
 
 
-def assert_unauthenticated(error: GrpcError) -> None:
+def assert_unauthenticated(error: StatusError) -> None:
     assert error.code is StatusCode.UNAUTHENTICATED
     assert error.message == "Unauthenticated"
     assert error.trailing_metadata == ()  # no "exception" key
 
 
-def assert_access_denied(error: GrpcError) -> None:
+def assert_access_denied(error: StatusError) -> None:
     assert error.code is StatusCode.PERMISSION_DENIED
     assert error.message == "Access Denied"
     assert ("exception", "access-denied") in error.trailing_metadata
@@ -282,7 +282,7 @@ def test_secure_uri(server: EmbeddedServer, certs: CertificateFiles) -> None:
 
 
 def test_plaintext_clients_cannot_talk_to_a_secure_server(server: EmbeddedServer) -> None:
-    with Channel(server.host, server.port) as channel, pytest.raises(GrpcError) as info:
+    with Channel(server.host, server.port) as channel, pytest.raises(StatusError) as info:
         channel.unary_unary(paths.GOSSIP_READ, b"", timeout=5)
     assert info.value.code in (StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED)
 

@@ -16,7 +16,7 @@ from esdb_wire.events import NewEvent
 from esdb_wire.records import NewEvents, NewRecord, StreamStateCheck
 from esdb_wire.server.embedded import EmbeddedServer
 from esdb_wire.transport.blocking import Channel
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 from tests.server.helpers import read_all_req
 from tests.server.test_streams_v2_wire import APPEND_RECORDS, APPEND_SESSION
 from tests.server_secure.test_secure_server import (
@@ -52,7 +52,7 @@ def records(channel: Channel, request: bytes, metadata: Metadata) -> object:
     return v2.append_records_result(data)
 
 
-def denied(error: pytest.ExceptionInfo[GrpcError]) -> v2_errors.AccessDenied:
+def denied(error: pytest.ExceptionInfo[StatusError]) -> v2_errors.AccessDenied:
     assert error.value.code is StatusCode.PERMISSION_DENIED
     decoded = v2_errors.rich_error_of(error.value)
     assert decoded is not None
@@ -66,11 +66,11 @@ def test_v2_appends_need_write_access(channel: Channel) -> None:
     name = f"ledger-{uuid.uuid4().hex[:8]}"
     assert session(channel, name, ADMIN) > 0
     assert session(channel, name, ALICE) > 0  # user streams: $w is $all by default
-    with pytest.raises(GrpcError) as error:
+    with pytest.raises(StatusError) as error:
         session(channel, name, ANONYMOUS)
     assert denied(error) == v2_errors.AccessDenied(f"streams:write:{name}")
     set_acl(channel, name, {"$w": "bob", "$r": "bob"})
-    with pytest.raises(GrpcError) as error:
+    with pytest.raises(StatusError) as error:
         session(channel, name, ALICE)
     assert denied(error) == v2_errors.AccessDenied(f"streams:write:{name}", "alice")
     assert session(channel, name, BOB) > 0
@@ -84,7 +84,7 @@ def test_checked_streams_need_read_access(channel: Channel) -> None:
     request = v2.append_records_request(
         NewRecord(target, "T", b"{}"), StreamStateCheck(private, 0)
     ).SerializeToString()
-    with pytest.raises(GrpcError) as error:
+    with pytest.raises(StatusError) as error:
         records(channel, request, ALICE)
     assert denied(error).operation == f"streams:read:{private}"
     records(channel, request, ADMIN)
@@ -100,6 +100,6 @@ def test_index_reads_need_admins(channel: Channel) -> None:
     request = read_all_req(filter_options=options)
     assert read(channel, request, ADMIN) == ["event"]
     for user in (ALICE, BOB):
-        with pytest.raises(GrpcError) as error:
+        with pytest.raises(StatusError) as error:
             read(channel, request, user)
         assert error.value.code is StatusCode.PERMISSION_DENIED

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 
 from esdb_wire.transport.aio import AsyncChannel
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 from tests.grpc_peer import GrpcioPeer, path
 
 pytestmark = pytest.mark.usefixtures("http2_engine")  # both HTTP/2 engines
@@ -92,7 +92,7 @@ def test_hundred_thousand_small_messages(peer: GrpcioPeer) -> None:
 
 def test_errors_trailers_and_trailers_only(peer: GrpcioPeer) -> None:
     async def scenario(channel: AsyncChannel) -> None:
-        with pytest.raises(GrpcError) as info:
+        with pytest.raises(StatusError) as info:
             await channel.unary_unary(path("Fail"), b"ALREADY_EXISTS:exists 50%")
         assert info.value.code is StatusCode.ALREADY_EXISTS
         assert info.value.message == "exists 50%"
@@ -100,7 +100,7 @@ def test_errors_trailers_and_trailers_only(peer: GrpcioPeer) -> None:
         details = info.value.status_details
         assert details is not None
         assert details.message == "exists 50%"
-        with pytest.raises(GrpcError) as missing:
+        with pytest.raises(StatusError) as missing:
             await channel.unary_unary("/test.Echo/Missing", b"")
         assert missing.value.code is StatusCode.UNIMPLEMENTED
 
@@ -111,7 +111,7 @@ def test_deadline_and_cancellation_seen_by_server(peer: GrpcioPeer) -> None:
     async def scenario(channel: AsyncChannel) -> None:
         peer.state.cancelled.clear()
         started = time.monotonic()
-        with pytest.raises(GrpcError) as info:
+        with pytest.raises(StatusError) as info:
             await channel.unary_unary(path("Sleep"), b"5", timeout=0.3)
         assert info.value.code is StatusCode.DEADLINE_EXCEEDED
         assert time.monotonic() - started < 2
@@ -149,7 +149,7 @@ def test_server_stopping_mid_stream_is_unavailable() -> None:
         call = await channel.unary_stream(path("ServerStream"), b"100000000,300")
         assert await call.receive()
         await asyncio.to_thread(peer.stop, 0)
-        with pytest.raises(GrpcError) as info:
+        with pytest.raises(StatusError) as info:
             async for _ in call:
                 pass
         assert info.value.code is StatusCode.UNAVAILABLE
@@ -173,7 +173,7 @@ def test_goaway_lets_open_calls_finish() -> None:
         assert holding.code is None
         assert await holding.receive() == b"slept"
         await asyncio.to_thread(stopper.join)
-        with pytest.raises(GrpcError) as info:
+        with pytest.raises(StatusError) as info:
             await channel.unary_unary(path("Unary"), b"")
         assert info.value.code is StatusCode.UNAVAILABLE
 
@@ -183,7 +183,7 @@ def test_goaway_lets_open_calls_finish() -> None:
 def test_connection_refused_is_unavailable() -> None:
     async def main() -> None:
         async with AsyncChannel("127.0.0.1", 1) as channel:
-            with pytest.raises(GrpcError) as info:
+            with pytest.raises(StatusError) as info:
                 await channel.unary_unary(path("Unary"), b"")
             assert info.value.code is StatusCode.UNAVAILABLE
 

@@ -11,7 +11,7 @@ import pytest
 from esdb_wire.protos import shared_pb2
 from esdb_wire.protos.wire_names import unpack_any
 from esdb_wire.transport.blocking import Channel
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 from tests.grpc_peer import GrpcioPeer, path
 
 pytestmark = pytest.mark.usefixtures("http2_engine")  # both HTTP/2 engines
@@ -107,7 +107,7 @@ def test_hundred_thousand_small_messages(channel: Channel) -> None:
 
 
 def test_error_with_trailers_and_details(channel: Channel) -> None:
-    with pytest.raises(GrpcError) as info:
+    with pytest.raises(StatusError) as info:
         channel.unary_unary(path("Fail"), "NOT_FOUND:stream 'x' \u00e9 not found 100%".encode())
     error = info.value
     assert error.code is StatusCode.NOT_FOUND
@@ -124,13 +124,13 @@ def test_error_after_messages_keeps_messages(channel: Channel) -> None:
     call = channel.unary_stream(path("FailStreaming"), b"3")
     received = [call.receive(), call.receive(), call.receive()]
     assert [int.from_bytes(m or b"", "big") for m in received] == [0, 1, 2]
-    with pytest.raises(GrpcError) as info:
+    with pytest.raises(StatusError) as info:
         call.receive()
     assert info.value.code is StatusCode.FAILED_PRECONDITION
 
 
 def test_unimplemented_method_is_trailers_only(channel: Channel) -> None:
-    with pytest.raises(GrpcError) as info:
+    with pytest.raises(StatusError) as info:
         channel.unary_unary("/test.Echo/Missing", b"")
     assert info.value.code is StatusCode.UNIMPLEMENTED
 
@@ -138,7 +138,7 @@ def test_unimplemented_method_is_trailers_only(channel: Channel) -> None:
 def test_deadline_exceeded_locally_and_seen_by_server(channel: Channel, peer: GrpcioPeer) -> None:
     peer.state.cancelled.clear()
     started = time.monotonic()
-    with pytest.raises(GrpcError) as info:
+    with pytest.raises(StatusError) as info:
         channel.unary_unary(path("Sleep"), b"5", timeout=0.3)
     assert info.value.code is StatusCode.DEADLINE_EXCEEDED
     assert time.monotonic() - started < 2
@@ -152,7 +152,7 @@ def test_an_expired_deadline_never_reaches_the_server(channel: Channel, peer: Gr
     assert before == b"ping"
     peer.state.cancelled.clear()
     for timeout in (0.0, -1.0):
-        with pytest.raises(GrpcError) as info:
+        with pytest.raises(StatusError) as info:
             channel.unary_unary(path("Sleep"), b"5", timeout=timeout)
         assert info.value.code is StatusCode.DEADLINE_EXCEEDED
     # Nothing was started, so nothing was cancelled on the server's side.
@@ -167,7 +167,7 @@ def test_client_cancellation_seen_by_server(channel: Channel, peer: GrpcioPeer) 
     time.sleep(0.2)
     call.cancel()
     assert call.code is StatusCode.CANCELLED
-    with pytest.raises(GrpcError):
+    with pytest.raises(StatusError):
         call.receive()
     assert peer.state.cancelled.wait(3)
 
@@ -193,7 +193,7 @@ def test_metadata_round_trip(channel: Channel) -> None:
 
 
 def test_connection_refused_is_unavailable() -> None:
-    with Channel("127.0.0.1", 1) as chan, pytest.raises(GrpcError) as info:
+    with Channel("127.0.0.1", 1) as chan, pytest.raises(StatusError) as info:
         chan.unary_unary(path("Unary"), b"")
     assert info.value.code is StatusCode.UNAVAILABLE
 
@@ -205,7 +205,7 @@ def test_server_stopping_mid_stream_is_unavailable() -> None:
         assert next(call)
         peer.stop(0)
         started = time.monotonic()
-        with pytest.raises(GrpcError) as info:
+        with pytest.raises(StatusError) as info:
             for _ in call:
                 pass
         assert info.value.code in (StatusCode.UNAVAILABLE, StatusCode.CANCELLED)
@@ -229,6 +229,6 @@ def test_goaway_lets_open_calls_finish_and_moves_new_calls() -> None:
         assert holding.code is None
         assert holding.receive() == b"slept"
         stopper.join()
-        with pytest.raises(GrpcError) as info:
+        with pytest.raises(StatusError) as info:
             chan.unary_unary(path("Unary"), b"")
         assert info.value.code is StatusCode.UNAVAILABLE

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from esdb_wire.transport.deadline import NO_DEADLINE, Deadline
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 
 def test_no_deadline_never_expires_and_caps_nothing() -> None:
@@ -35,7 +35,7 @@ def test_a_passed_deadline_refuses_the_next_step(timeout: float) -> None:
     deadline = Deadline.after(timeout)
     assert deadline.expired
     assert deadline.cap(10.0) == 0.0
-    with pytest.raises(GrpcError) as info:
+    with pytest.raises(StatusError) as info:
         deadline.check("connecting")
     assert info.value.code is StatusCode.DEADLINE_EXCEEDED
     assert "before connecting" in str(info.value)

@@ -27,7 +27,7 @@ from esdb_wire.transport.framing import (
     MessageDecoder,
     encode_message,
 )
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 BIG_MAX = 1 << 20
 SMALL_MAX = 1000
@@ -286,7 +286,7 @@ def test_compressed_flag_without_encoding_is_internal(
     decoder = MessageDecoder(BIG_MAX, encoding)
     index, exc = feed_until_error(decoder, chunks)
     assert exc.code == StatusCode.INTERNAL
-    assert isinstance(exc, GrpcError)
+    assert isinstance(exc, StatusError)
     # Raised by the chunk holding the flag's 5-byte prefix's last byte, not later.
     assert index == chunk_index_of(chunks, len(prefix) + PREFIX_SIZE - 1)
 
@@ -490,7 +490,7 @@ def test_garbage_decodes_or_raises_framing_error(
     if error is None:
         assert consumed == len(garbage)
     else:
-        assert isinstance(error, GrpcError)
+        assert isinstance(error, StatusError)
         assert error.code in (StatusCode.INTERNAL, StatusCode.RESOURCE_EXHAUSTED)
 
 

@@ -18,7 +18,7 @@ import pytest
 from esdb_wire.transport.aio import AsyncChannel
 from esdb_wire.transport.config import ConnectionConfig
 from esdb_wire.transport.http2 import frames as f
-from esdb_wire.transport.status import GrpcError
+from esdb_wire.transport.status import StatusError
 
 # Both HTTP/2 engines; a memory bound under attack, so a timing test (see tests/timing.py).
 pytestmark = [pytest.mark.usefixtures("http2_engine"), pytest.mark.timing]
@@ -89,7 +89,7 @@ def test_asyncio_client_memory_stays_bounded_under_a_ping_flood(flooder: PingFlo
             while not call.done():
                 await asyncio.sleep(0.1)
                 peak = max(peak, _rss())
-            with pytest.raises(GrpcError):
+            with pytest.raises(StatusError):
                 call.result()
             return peak - before
 

@@ -11,7 +11,7 @@ import pytest
 from esdb_wire.transport.aio import AsyncChannel
 from esdb_wire.transport.blocking import Channel
 from esdb_wire.transport.config import ConnectionConfig
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 from tests.grpc_peer import GrpcioPeer, path
 from tests.tcp_proxy import BlackholeProxy
 
@@ -49,7 +49,7 @@ def test_blocking_keepalive_detects_a_silent_peer(proxy: BlackholeProxy) -> None
         call.send(b"30", end=True)
         proxy.blackhole()
         started = time.monotonic()
-        with pytest.raises(GrpcError) as info:
+        with pytest.raises(StatusError) as info:
             call.receive()
         elapsed = time.monotonic() - started
     assert info.value.code is StatusCode.UNAVAILABLE
@@ -65,7 +65,7 @@ def test_asyncio_keepalive_detects_a_silent_peer(proxy: BlackholeProxy) -> None:
             await call.send(b"30", end=True)
             proxy.blackhole()
             started = time.monotonic()
-            with pytest.raises(GrpcError) as info:
+            with pytest.raises(StatusError) as info:
                 await call.receive()
             assert info.value.code is StatusCode.UNAVAILABLE
             assert "keepalive" in info.value.message

@@ -23,7 +23,7 @@ from esdb_wire.transport.metadata import (
     encode_metadata,
     encode_timeout,
 )
-from esdb_wire.transport.status import GrpcError, MetadataValue, StatusCode
+from esdb_wire.transport.status import MetadataValue, StatusCode, StatusError
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 QUICK = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -54,7 +54,7 @@ def wire_seconds(encoded: bytes) -> Fraction:
 def assert_metadata_error(exc: BaseException) -> None:
     assert isinstance(exc, MetadataError)
     assert isinstance(exc, ValueError)
-    assert isinstance(exc, GrpcError)
+    assert isinstance(exc, StatusError)
     assert exc.code == StatusCode.INTERNAL
 
 

@@ -13,7 +13,7 @@ from google.protobuf.wrappers_pb2 import BytesValue, StringValue
 from esdb_wire.server.host import GrpcHost
 from esdb_wire.server.rpc import CallContext, Method, RpcError
 from esdb_wire.transport.blocking import Channel
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 from tests.peers import require_peer
 
 SERVICE = "/test.Host/"
@@ -146,7 +146,7 @@ def test_own_client_all_shapes(running: RunningHost) -> None:
 
 def test_own_client_errors_and_unknown_methods(running: RunningHost) -> None:
     with Channel("127.0.0.1", running.port) as channel:
-        with pytest.raises(GrpcError) as info:
+        with pytest.raises(StatusError) as info:
             channel.unary_unary(SERVICE + "Fail", wrap(b""))
         assert info.value.code is StatusCode.FAILED_PRECONDITION
         assert info.value.message == "Event stream 'x' is deleted."
@@ -154,17 +154,17 @@ def test_own_client_errors_and_unknown_methods(running: RunningHost) -> None:
             ("exception", "stream-deleted"),
             ("stream-name", "x"),
         )
-        with pytest.raises(GrpcError) as crash:
+        with pytest.raises(StatusError) as crash:
             channel.unary_unary(SERVICE + "Crash", wrap(b""))
         assert crash.value.code is StatusCode.UNKNOWN
         assert crash.value.message == "Exception was thrown by handler."
-        with pytest.raises(GrpcError) as missing:
+        with pytest.raises(StatusError) as missing:
             channel.unary_unary(SERVICE + "Nope", wrap(b""))
         assert (missing.value.code, missing.value.message) == (
             StatusCode.UNIMPLEMENTED,
             "Method is unimplemented.",
         )
-        with pytest.raises(GrpcError) as no_service:
+        with pytest.raises(StatusError) as no_service:
             channel.unary_unary("/other.Service/Nope", wrap(b""))
         assert no_service.value.message == "Service is unimplemented."
 
@@ -172,7 +172,7 @@ def test_own_client_errors_and_unknown_methods(running: RunningHost) -> None:
 def test_own_client_deadline_and_cancel_reach_the_handler(running: RunningHost) -> None:
     with Channel("127.0.0.1", running.port) as channel:
         running.service.cancelled.clear()
-        with pytest.raises(GrpcError) as info:
+        with pytest.raises(StatusError) as info:
             channel.unary_unary(SERVICE + "Wait", wrap(b"5"), timeout=0.2)
         assert info.value.code is StatusCode.DEADLINE_EXCEEDED
         assert running.service.cancelled.wait(3)
@@ -239,7 +239,7 @@ def test_graceful_stop_lets_open_calls_finish() -> None:
         stopper.start()
         assert unwrap(call.receive()) == b"waited"
         stopper.join(10)
-        with pytest.raises(GrpcError) as info:
+        with pytest.raises(StatusError) as info:
             channel.unary_unary(SERVICE + "Unary", wrap(b""))
         assert info.value.code is StatusCode.UNAVAILABLE
 
@@ -257,7 +257,7 @@ def test_services_mount_on_grpcio_too() -> None:
             )
             stream = channel.unary_stream(SERVICE + "Stream", wrap(b"100,10"))
             assert len(list(stream)) == 100
-            with pytest.raises(GrpcError) as info:
+            with pytest.raises(StatusError) as info:
                 channel.unary_unary(SERVICE + "Fail", wrap(b""))
             assert info.value.code is StatusCode.FAILED_PRECONDITION
             assert info.value.message == "Event stream 'x' is deleted."
@@ -265,7 +265,7 @@ def test_services_mount_on_grpcio_too() -> None:
                 ("exception", "stream-deleted"),
                 ("stream-name", "x"),
             )
-            with pytest.raises(GrpcError) as crash:
+            with pytest.raises(StatusError) as crash:
                 channel.unary_unary(SERVICE + "Crash", wrap(b""))
             assert crash.value.message == "Exception was thrown by handler."
     finally:

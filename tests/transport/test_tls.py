@@ -10,7 +10,7 @@ import pytest
 
 from esdb_wire.transport.aio import AsyncChannel
 from esdb_wire.transport.blocking import Channel
-from esdb_wire.transport.status import GrpcError, StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 from esdb_wire.transport.tls import client_context
 from tests.grpc_peer import GrpcioPeer, path
 from tests.peers import require_peer
@@ -74,7 +74,7 @@ def test_tls_with_private_ca(call: object, secure_peer: GrpcioPeer, certs: Path)
 
 @pytest.mark.parametrize("call", DRIVERS, ids=["blocking", "asyncio"])
 def test_wrong_ca_is_refused(call: object, secure_peer: GrpcioPeer, certs: Path) -> None:
-    with pytest.raises(GrpcError) as info:
+    with pytest.raises(StatusError) as info:
         call(secure_peer.port, cafile=str(certs / "other" / "ca.crt"))  # type: ignore[operator]
     assert info.value.code is StatusCode.UNAVAILABLE
     assert "certificate verify failed" in info.value.message
@@ -89,7 +89,7 @@ def test_verification_can_be_turned_off(call: object, secure_peer: GrpcioPeer) -
 def test_expired_certificate(call: object, certs: Path) -> None:
     peer = tls_peer(certs / "expired")
     try:
-        with pytest.raises(GrpcError) as info:
+        with pytest.raises(StatusError) as info:
             call(peer.port, cafile=str(certs / "expired" / "ca.crt"))  # type: ignore[operator]
         assert "expired" in info.value.message
     finally:
@@ -98,7 +98,7 @@ def test_expired_certificate(call: object, certs: Path) -> None:
 
 @pytest.mark.parametrize("call", DRIVERS, ids=["blocking", "asyncio"])
 def test_wrong_host_name(call: object, secure_peer: GrpcioPeer, certs: Path) -> None:
-    with pytest.raises(GrpcError) as info:
+    with pytest.raises(StatusError) as info:
         call(  # type: ignore[operator]
             secure_peer.port, "127.0.0.1", "other.example", cafile=str(certs / "ca.crt")
         )
@@ -110,7 +110,7 @@ def test_wrong_host_name(call: object, secure_peer: GrpcioPeer, certs: Path) -> 
 def test_tls_client_against_plaintext_server(call: object) -> None:
     peer = GrpcioPeer()
     try:
-        with pytest.raises(GrpcError) as info:
+        with pytest.raises(StatusError) as info:
             call(peer.port, verify=False)  # type: ignore[operator]
         assert info.value.code is StatusCode.UNAVAILABLE
     finally:
@@ -118,7 +118,7 @@ def test_tls_client_against_plaintext_server(call: object) -> None:
 
 
 def test_plaintext_client_against_tls_server(secure_peer: GrpcioPeer) -> None:
-    with Channel("127.0.0.1", secure_peer.port) as channel, pytest.raises(GrpcError) as info:
+    with Channel("127.0.0.1", secure_peer.port) as channel, pytest.raises(StatusError) as info:
         channel.unary_unary(path("Unary"), b"", timeout=5)
     assert info.value.code is StatusCode.UNAVAILABLE
     assert "TLS" in info.value.message

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from esdb_wire.codec.uuids import write_uuid
 from esdb_wire.events import NewEvent, RecordedEvent
 from esdb_wire.protos import streams_pb2
+from esdb_wire.protos.uuids import write_uuid
 
 ProposedMessage = streams_pb2.AppendReq.ProposedMessage
 

@@ -10,9 +10,9 @@ from uuid import UUID
 
 from esdb_wire.codec.events import recorded_event
 from esdb_wire.codec.requests import DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER, DEFAULT_WINDOW_SIZE
-from esdb_wire.codec.uuids import write_uuid
 from esdb_wire.events import RecordedEvent
 from esdb_wire.protos import persistent_pb2
+from esdb_wire.protos.uuids import write_uuid
 
 ConsumerStrategy = Literal["DispatchToSingle", "RoundRobin", "Pinned", "PinnedByCorrelation"]
 NackAction = Literal["unknown", "park", "retry", "skip", "stop"]

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from esdb_wire.codec.uuids import write_uuid
 from esdb_wire.events import NewEvent
 from esdb_wire.protos import streams_pb2
+from esdb_wire.protos.uuids import write_uuid
 
 # esdbclient 0.5's constant: matches system event types (they start with "$").
 ESDB_EVENTS_REGEX = "\\$.*"

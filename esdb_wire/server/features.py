@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Union
 
-from esdb_wire.codec.uuids import uuid_message
 from esdb_wire.protos import gossip_pb2, serverfeatures_pb2, shared_pb2
+from esdb_wire.protos.uuids import uuid_message
 from esdb_wire.server.rpc import CallContext
 from esdb_wire.server.store import system_clock
 

@@ -17,8 +17,8 @@ from typing import Union
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
-from esdb_wire.codec.uuids import read_uuid, write_uuid
 from esdb_wire.protos import shared_pb2, status_pb2, streams_pb2
+from esdb_wire.protos.uuids import read_uuid, write_uuid
 from esdb_wire.protos.wire_names import pack_any
 from esdb_wire.server import errors
 from esdb_wire.server.auth import DELETE, READ, WRITE, StreamAccess, User, user_of

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from esdb_wire.codec.uuids import read_uuid
 from esdb_wire.protos import gossip_pb2, persistent_pb2, shared_pb2, streams_pb2
+from esdb_wire.protos.uuids import read_uuid
 from esdb_wire.protos.wire_names import canonical_name
 from esdb_wire.server.features import GossipService, ServerFeaturesService
 from tests.server.helpers import TICKS_2024, Clock, ctx, run

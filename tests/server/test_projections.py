@@ -11,8 +11,8 @@ import pytest
 from google.protobuf import empty_pb2
 
 from esdb_wire.client import paths
-from esdb_wire.codec.uuids import read_uuid
 from esdb_wire.protos import shared_pb2, streams_pb2
+from esdb_wire.protos.uuids import read_uuid
 from esdb_wire.server import __main__ as cli
 from esdb_wire.server.embedded import EmbeddedServer
 from esdb_wire.server.projections import StandardProjections, category_of, is_projected_stream

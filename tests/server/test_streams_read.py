@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from esdb_wire.codec.uuids import read_uuid, uuid_message
 from esdb_wire.protos import shared_pb2, streams_pb2
+from esdb_wire.protos.uuids import read_uuid, uuid_message
 from esdb_wire.server.store import ANY, DELETED_STREAM, EventStore
 from esdb_wire.transport.status import StatusCode
 from tests.server.helpers import (

@@ -10,8 +10,8 @@ from typing import Any, TypeVar, Union
 
 import pytest
 
-from esdb_wire.codec.uuids import read_uuid
 from esdb_wire.protos import persistent_pb2, shared_pb2
+from esdb_wire.protos.uuids import read_uuid
 from esdb_wire.server.persistent.service import PersistentSubscriptionsService
 from esdb_wire.server.rpc import RpcError
 from esdb_wire.server.store import ANY, EventStore, ProposedEvent, Record

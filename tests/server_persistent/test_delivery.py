@@ -7,8 +7,8 @@ import contextlib
 import json
 from collections import Counter
 
-from esdb_wire.codec.uuids import read_uuid
 from esdb_wire.protos import persistent_pb2
+from esdb_wire.protos.uuids import read_uuid
 from esdb_wire.server.persistent.service import PersistentSubscriptionsService
 from esdb_wire.server.store import ANY
 from tests.server.helpers import event, link, new_store

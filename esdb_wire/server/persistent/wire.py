@@ -10,8 +10,8 @@ from typing import Final, Union
 
 from google.protobuf.message import Message as ProtoMessage
 
-from esdb_wire.codec.uuids import read_uuid
 from esdb_wire.protos import persistent_pb2, streams_pb2
+from esdb_wire.protos.uuids import read_uuid
 from esdb_wire.server import errors
 from esdb_wire.server.encoding import recorded_event_bytes, varint
 from esdb_wire.server.persistent.config import (

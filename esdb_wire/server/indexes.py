@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from esdb_wire.server.errors import EXCEPTION
+from esdb_wire.server.records import Record
 from esdb_wire.server.rpc import RpcError
-from esdb_wire.server.store import Record
 from esdb_wire.transport.status import StatusCode
 
 INDEX_PREFIX: Final = "$idx-"

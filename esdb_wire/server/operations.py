@@ -29,8 +29,9 @@ from typing import Final
 
 from esdb_wire.protos import operations_pb2, shared_pb2
 from esdb_wire.server import errors
+from esdb_wire.server.records import ANY, ProposedEvent
 from esdb_wire.server.rpc import CallContext, RpcError
-from esdb_wire.server.store import ANY, EventStore, ProposedEvent
+from esdb_wire.server.store import EventStore
 from esdb_wire.transport.status import StatusCode
 
 log = logging.getLogger("esdb_wire.server.operations")

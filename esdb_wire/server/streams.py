@@ -25,13 +25,11 @@ from esdb_wire.server.auth import DELETE, READ, WRITE, StreamAccess, User, user_
 from esdb_wire.server.encoding import read_event_response, recorded_event_bytes
 from esdb_wire.server.filters import compile_filter_regex
 from esdb_wire.server.indexes import index_filter
-from esdb_wire.server.rpc import CallContext, RpcError
-from esdb_wire.server.store import (
+from esdb_wire.server.records import (
     ANY,
     LINK_EVENT_TYPE,
     NO_STREAM,
     STREAM_EXISTS,
-    EventStore,
     ProposedEvent,
     ReadCheck,
     Record,
@@ -41,6 +39,8 @@ from esdb_wire.server.store import (
     event_size,
     in_default_all_filter,
 )
+from esdb_wire.server.rpc import CallContext, RpcError
+from esdb_wire.server.store import EventStore
 from esdb_wire.transport.status import StatusCode
 
 ReadReq = streams_pb2.ReadReq

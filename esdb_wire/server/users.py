@@ -34,8 +34,9 @@ from typing import Final
 from esdb_wire.protos import users_pb2
 from esdb_wire.server import errors
 from esdb_wire.server.auth import ADMIN_USER, User, user_of
+from esdb_wire.server.records import ANY, ProposedEvent, StreamDeletedError
 from esdb_wire.server.rpc import CallContext, RpcError
-from esdb_wire.server.store import ANY, EventStore, ProposedEvent, StreamDeletedError
+from esdb_wire.server.store import EventStore
 from esdb_wire.transport.status import StatusCode
 
 log = logging.getLogger("esdb_wire.server.users")

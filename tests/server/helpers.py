@@ -10,15 +10,9 @@ from typing import Any, TypeVar
 import pytest
 
 from esdb_wire.protos import shared_pb2, streams_pb2
+from esdb_wire.server.records import ANY, NO_STREAM, STREAM_EXISTS, ProposedEvent, Record
 from esdb_wire.server.rpc import RpcError
-from esdb_wire.server.store import (
-    ANY,
-    NO_STREAM,
-    STREAM_EXISTS,
-    EventStore,
-    ProposedEvent,
-    Record,
-)
+from esdb_wire.server.store import EventStore
 from esdb_wire.server.streams import StreamsService
 from tests.server.fake_context import FakeContext
 

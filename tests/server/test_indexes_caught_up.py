@@ -9,7 +9,8 @@ import pytest
 
 from esdb_wire.protos import streams_pb2
 from esdb_wire.server.indexes import category_of
-from esdb_wire.server.store import ANY, EventStore
+from esdb_wire.server.records import ANY
+from esdb_wire.server.store import EventStore
 from esdb_wire.server.streams import StreamsService
 from esdb_wire.transport.status import StatusCode
 from tests.server.helpers import (

@@ -9,7 +9,8 @@ import pytest
 
 from esdb_wire.protos import shared_pb2, streams_pb2
 from esdb_wire.protos.uuids import read_uuid, uuid_message
-from esdb_wire.server.store import ANY, DELETED_STREAM, EventStore
+from esdb_wire.server.records import ANY, DELETED_STREAM
+from esdb_wire.server.store import EventStore
 from esdb_wire.transport.status import StatusCode
 from tests.server.helpers import (
     EMPTY,

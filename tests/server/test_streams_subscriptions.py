@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from esdb_wire.protos import streams_pb2
+from esdb_wire.server.records import ANY, DELETED_STREAM, Record
 from esdb_wire.server.rpc import RpcError
-from esdb_wire.server.store import ANY, DELETED_STREAM, EventStore, Record
+from esdb_wire.server.store import EventStore
 from esdb_wire.server.streams import StreamsService
 from esdb_wire.transport.status import StatusCode
 from tests.server.helpers import (

@@ -13,8 +13,9 @@ from google.protobuf import struct_pb2
 
 from esdb_wire.codec import v2_errors
 from esdb_wire.protos import v2_shared_pb2, v2_streams_pb2
+from esdb_wire.server.records import ANY, NO_STREAM, STREAM_EXISTS
 from esdb_wire.server.rpc import RpcError
-from esdb_wire.server.store import ANY, NO_STREAM, STREAM_EXISTS, EventStore
+from esdb_wire.server.store import EventStore
 from esdb_wire.server.streams_v2 import StreamsV2Service
 from esdb_wire.transport.status import StatusCode
 from tests.server.helpers import aiter_of, ctx, event, new_store, records, run

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from esdb_wire.protos import shared_pb2, streams_pb2
-from esdb_wire.server.store import ANY, NO_STREAM, STREAM_EXISTS, EventStore
+from esdb_wire.server.records import ANY, NO_STREAM, STREAM_EXISTS
+from esdb_wire.server.store import EventStore
 from esdb_wire.transport.status import StatusCode
 from tests.server.helpers import (
     EMPTY,

@@ -13,8 +13,9 @@ import pytest
 from esdb_wire.protos import persistent_pb2, shared_pb2
 from esdb_wire.protos.uuids import read_uuid
 from esdb_wire.server.persistent.service import PersistentSubscriptionsService
+from esdb_wire.server.records import ANY, ProposedEvent, Record
 from esdb_wire.server.rpc import RpcError
-from esdb_wire.server.store import ANY, EventStore, ProposedEvent, Record
+from esdb_wire.server.store import EventStore
 from tests.server.fake_context import FakeContext
 from tests.server.helpers import event, new_store
 

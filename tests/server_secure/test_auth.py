@@ -27,8 +27,9 @@ from esdb_wire.server.auth import (
 )
 from esdb_wire.server.embedded import build_methods
 from esdb_wire.server.features import GossipService
+from esdb_wire.server.records import ANY, SETTINGS
 from esdb_wire.server.rpc import RpcError
-from esdb_wire.server.store import ANY, SETTINGS, EventStore
+from esdb_wire.server.store import EventStore
 from esdb_wire.server.streams import StreamsService
 from esdb_wire.transport.status import StatusCode
 from tests.server.fake_context import FakeContext

@@ -27,8 +27,8 @@ from esdb_wire.server.persistent.config import (
 from esdb_wire.server.persistent.consumers import Message
 from esdb_wire.server.persistent.group import Group
 from esdb_wire.server.persistent.strategies import DISPATCH_TO_SINGLE, PINNED, ROUND_ROBIN
+from esdb_wire.server.records import ReadCheck, Record, readable_target
 from esdb_wire.server.rpc import RpcError
-from esdb_wire.server.store import ReadCheck, Record, readable_target
 from esdb_wire.server.streams import fill_recorded_event, stream_name_of
 from esdb_wire.transport.status import StatusCode
 

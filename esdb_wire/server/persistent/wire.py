@@ -29,7 +29,7 @@ from esdb_wire.server.persistent.group import Group
 from esdb_wire.server.persistent.strategies import DISPATCH_TO_SINGLE, PINNED, ROUND_ROBIN
 from esdb_wire.server.records import ReadCheck, Record, readable_target
 from esdb_wire.server.rpc import RpcError
-from esdb_wire.server.streams import fill_recorded_event, stream_name_of
+from esdb_wire.server.streams_wire import fill_recorded_event, stream_name_of
 from esdb_wire.transport.status import StatusCode
 
 CreateReq = persistent_pb2.CreateReq

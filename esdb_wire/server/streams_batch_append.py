@@ -26,10 +26,9 @@ from esdb_wire.server.records import (
     WrongExpectedVersion,
     event_size,
 )
-from esdb_wire.server.rpc import RpcError
 from esdb_wire.server.store import EventStore
 from esdb_wire.server.streams_wire import APPLICATION_JSON, expected_revision, stream_name_of
-from esdb_wire.transport.status import StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 BatchAppendReq = streams_pb2.BatchAppendReq
 BatchAppendResp = streams_pb2.BatchAppendResp
@@ -65,7 +64,7 @@ class BatchAppendSession:
         is a ``BadRequest`` reply (for its write's stream when it names one)."""
         try:
             response = self._step(request)
-        except (ValueError, KeyError, RpcError) as error:
+        except (ValueError, KeyError, StatusError) as error:
             response = _batch_error(request, _bad_request(_error_text(error)))
             if request.HasField("options"):
                 response.stream_identifier.CopyFrom(request.options.stream_identifier)
@@ -173,7 +172,7 @@ def _batch_event(message: BatchAppendReq.ProposedMessage) -> ProposedEvent:
 
 
 def _error_text(error: Exception) -> str:
-    if isinstance(error, RpcError):
+    if isinstance(error, StatusError):
         return error.message
     if isinstance(error, KeyError):
         return str(error.args[0])

@@ -184,7 +184,7 @@ def test_tombstoned_stream_and_its_metastream_fail_with_stream_deleted() -> None
         error = read_error(service(store), read_stream_req(name))
         assert error.code == StatusCode.FAILED_PRECONDITION
         assert error.message == f"Event stream '{name}' is deleted."
-        assert error.trailers == (("exception", "stream-deleted"), ("stream-name", name))
+        assert error.trailing_metadata == (("exception", "stream-deleted"), ("stream-name", name))
 
 
 def test_forwards_from_end_or_count_zero_fail_like_the_server() -> None:

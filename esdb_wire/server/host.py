@@ -1,11 +1,11 @@
 """Serving :mod:`esdb_wire.server.rpc` methods over our own gRPC transport, on asyncio.
 
 One :class:`_ServerProtocol` per accepted connection feeds the sans-IO
-:class:`~esdb_wire.transport.server_connection.ServerConnection`; each call runs its
+:class:`~esdb_wire.server.http2.connection.ServerConnection`; each call runs its
 handler in its own task, so a live subscription never holds up an append.
 
 The host enforces the connection-level parts of
-:class:`~esdb_wire.transport.server_limits.ServerLimits`: a cap on open connections
+:class:`~esdb_wire.server.limits.ServerLimits`: a cap on open connections
 (room is made by closing the connection idle the longest), the handshake and idle
 timeouts, reading a peer's input in slices so one connection cannot hold the event loop,
 and no reading from a peer whose replies pile up unread.
@@ -25,9 +25,9 @@ from typing import Any
 import h2.errors
 from google.protobuf.message import DecodeError, Message
 
+from esdb_wire.server.http2.connection import ServerConnection, ServerStream
+from esdb_wire.server.limits import ServerLimits
 from esdb_wire.server.rpc import UNHANDLED_MESSAGE, Method
-from esdb_wire.transport.server_connection import ServerConnection, ServerStream
-from esdb_wire.transport.server_limits import ServerLimits
 from esdb_wire.transport.status import MetadataValue, StatusCode, StatusError
 
 log = logging.getLogger("esdb_wire.server")
@@ -465,7 +465,7 @@ class GrpcHost:
         limits: ServerLimits | None = None,
     ) -> None:
         """``limits`` bounds what each peer may cost (see
-        :class:`~esdb_wire.transport.server_limits.ServerLimits`);
+        :class:`~esdb_wire.server.limits.ServerLimits`);
         ``max_receive_message_size``, when given, overrides its value of that name."""
         limits = limits or ServerLimits()
         if max_receive_message_size is not None:

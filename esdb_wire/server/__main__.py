@@ -20,6 +20,7 @@ import sys
 from esdb_wire._version import __version__
 from esdb_wire.server.auth import DEFAULT_PASSWORD, parse_user
 from esdb_wire.server.embedded import RUN_PROJECTIONS_CHOICES, EmbeddedServer
+from esdb_wire.server.http2.engine import DEFAULT_SERVER_ENGINE, SERVER_ENGINES
 from esdb_wire.server.limits import ServerLimits
 from esdb_wire.server.store import DEFAULT_MAX_APPEND_SIZE
 
@@ -141,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--quiet", action="store_true", help="log warnings only (default: log each connection)"
+    )
+    parser.add_argument(
+        "--http2-engine",
+        choices=SERVER_ENGINES,
+        default=DEFAULT_SERVER_ENGINE,
+        help="the HTTP/2 implementation: h2 (the h2 library) or native (esdb_wire's own, "
+        "faster) (default %(default)s)",
     )
     _add_limit_arguments(parser)
     return parser
@@ -286,6 +294,7 @@ def server_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             max_append_size=args.max_append_size,
             run_projections=args.run_projections,
             limits=limits_from_args(args),
+            http2_engine=args.http2_engine,
         )
     if args.certificate is None:
         # Not parser.error: the ways out matter more than the usage line.
@@ -308,6 +317,7 @@ def server_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         ops_password=args.default_ops_password,
         allow_anonymous_stream_access=args.allow_anonymous_stream_access,
         limits=limits_from_args(args),
+        http2_engine=args.http2_engine,
     )
 
 

@@ -43,6 +43,7 @@ from esdb_wire.server.auth import (
 )
 from esdb_wire.server.features import GossipService, ServerFeaturesService
 from esdb_wire.server.host import GrpcHost
+from esdb_wire.server.http2.engine import check_server_engine
 from esdb_wire.server.limits import ServerLimits
 from esdb_wire.server.monitoring import count_calls
 from esdb_wire.server.persistent import PersistentSubscriptionsService
@@ -193,6 +194,7 @@ class EmbeddedServer:
         bearer_tokens: Mapping[str, str] | None = None,
         limits: ServerLimits | None = None,
         start_standard_projections: bool | None = None,
+        http2_engine: str | None = None,
     ) -> None:
         """``run_projections`` is "none" (the default, as on a real node), "system" (the
         same here) or "all": the standard projections (``$streams``, ``$ce-``, ``$et-``,
@@ -220,6 +222,7 @@ class EmbeddedServer:
         self.subsystems: Subsystems | None = None
         self.shut_down = threading.Event()  # set once Operations.Shutdown has stopped it
         self.limits = limits or ServerLimits()
+        self.http2_engine = check_server_engine(http2_engine)
         self.certificate = certificate
         self.private_key = private_key
         self.ca = ca
@@ -298,7 +301,9 @@ class EmbeddedServer:
             users=self.subsystems.users,
         )
         methods = count_calls(methods, self.subsystems.calls)
-        self._grpc = GrpcHost(methods, ssl_context=context, limits=self.limits)
+        self._grpc = GrpcHost(
+            methods, ssl_context=context, limits=self.limits, http2_engine=self.http2_engine
+        )
         self.port = await self._grpc.start(self.host, self.port)
         gossip.port = self.port  # advertise the port actually bound (port 0: any)
         return self

@@ -19,15 +19,17 @@ import dataclasses
 import logging
 import socket
 import ssl
-from collections.abc import AsyncIterator, Mapping, Sequence
+import types
+from collections.abc import Coroutine, Generator, Mapping, Sequence
 from typing import Any
 
-import h2.errors
 from google.protobuf.message import DecodeError, Message
 
 from esdb_wire.server.http2.connection import ServerConnection, ServerStream
+from esdb_wire.server.http2.engine import check_server_engine
 from esdb_wire.server.limits import ServerLimits
 from esdb_wire.server.rpc import UNHANDLED_MESSAGE, Method
+from esdb_wire.transport.http2.errors import ErrorCode
 from esdb_wire.transport.status import MetadataValue, StatusCode, StatusError
 
 log = logging.getLogger("esdb_wire.server")
@@ -87,11 +89,15 @@ class _ServerProtocol(asyncio.Protocol):
         self.host = host
         self.loop = host.loop
         self.limits = host.limits
-        self.core = ServerConnection(host.limits, clock=self.loop.time)
+        self.core = ServerConnection(
+            host.limits, clock=self.loop.time, http2_engine=host.http2_engine
+        )
         self.transport: asyncio.Transport | None = None
         self.peer = "unknown"
         self.peer_certificate: dict[str, Any] | None = None
         self.tasks: dict[ServerStream, asyncio.Task[None]] = {}
+        # True while after_core_work starts handlers (their writes wait for its one write).
+        self._starting = False
         self._unflushed: set[ServerStream] = set()
         self._writable: asyncio.Future[None] | None = None
         self._lost = False
@@ -232,12 +238,21 @@ class _ServerProtocol(asyncio.Protocol):
             transport.resume_reading()
 
     def after_core_work(self) -> None:
+        """Start the handlers of new calls, then write what is due (one write), wake
+        waiting handlers and track idleness. A handler that ends without ever waiting
+        ends within this call (see :meth:`_start`); its own ending does not recurse."""
+        if self._starting:
+            return
         core = self.core
-        if not self._lost:
-            while core.new_streams:
-                stream = core.new_streams.popleft()
-                stream.waiter = asyncio.Event()
-                self.tasks[stream] = self.loop.create_task(self._serve(stream))
+        new = core.new_streams
+        if new and not self._lost:
+            self._became_busy()
+            self._starting = True
+            try:
+                while new:
+                    self._start(new.popleft())
+            finally:
+                self._starting = False
         self.flush()
         self._wake()
         if core.closed:
@@ -246,6 +261,17 @@ class _ServerProtocol(asyncio.Protocol):
             self._became_busy()
         else:
             self._became_idle()
+
+    def _start(self, stream: ServerStream) -> None:
+        """Run a new call's handler until it first waits; only then does it get a task.
+        Most calls never wait (their request is complete and the answer immediate), and a
+        task would cost them more than the rest of the server's work on them."""
+        call = self._serve(stream)
+        try:
+            awaited = call.send(None)
+        except StopIteration:
+            return
+        self.tasks[stream] = self.loop.create_task(_resume(call, awaited))
 
     def _close_transport(self) -> None:
         """Close after the last frames (a GOAWAY) are sent. On TCP the write side is shut
@@ -266,12 +292,13 @@ class _ServerProtocol(asyncio.Protocol):
 
     def _wake(self) -> None:
         touched = self.core.touched
+        if not touched:
+            return
         current = asyncio.current_task()
         for stream in touched:
             waiter = stream.waiter
-            if waiter is None:  # never dispatched (refused or answered up front)
-                continue
-            waiter.set()
+            if waiter is not None:
+                waiter.set()
             if stream.error is StatusCode.CANCELLED:
                 task = self.tasks.get(stream)
                 if task is not None and task is not current:
@@ -279,8 +306,12 @@ class _ServerProtocol(asyncio.Protocol):
         touched.clear()
 
     async def _wait(self, stream: ServerStream) -> None:
-        event: asyncio.Event = stream.waiter
-        event.clear()
+        """Until :meth:`_wake` says the call's state changed."""
+        event: asyncio.Event | None = stream.waiter
+        if event is None:
+            event = stream.waiter = asyncio.Event()
+        else:
+            event.clear()
         await event.wait()
 
     # -- timeouts ----------------------------------------------------------------------
@@ -342,9 +373,9 @@ class _ServerProtocol(asyncio.Protocol):
                 text = "Method is unimplemented." if known else "Service is unimplemented."
                 raise StatusError(StatusCode.UNIMPLEMENTED, text)
             if stream.timeout is not None:
-                task = asyncio.current_task()
-                assert task is not None
-                deadline_handle = self.loop.call_later(stream.timeout, task.cancel)
+                deadline_handle = self.loop.call_later(
+                    stream.timeout, self._deadline_passed, stream
+                )
             context = _Context(stream, self.peer, self.loop, self.peer_certificate)
             await self._run(method, stream, context)
             core.finish(stream, StatusCode.OK, trailers=context.trailers)
@@ -371,52 +402,60 @@ class _ServerProtocol(asyncio.Protocol):
             core.handler_finished(stream)
             self.after_core_work()
 
+    def _deadline_passed(self, stream: ServerStream) -> None:
+        task = self.tasks.get(stream)
+        if task is not None:
+            task.cancel()
+
     async def _run(self, method: Method, stream: ServerStream, context: _Context) -> None:
-        requests = self._requests(method, stream)
-        argument: Any = requests
-        if not method.client_streaming:
-            argument = None
-            async for request in requests:
-                argument = request
-                break
-            if argument is None:
-                raise StatusError(StatusCode.INTERNAL, "missing request message")
+        argument: Any
+        if method.client_streaming:
+            argument = _Requests(self, method, stream)
+        else:
+            argument = await self._single_request(method, stream)
         if method.server_streaming:
             async for response in method.handler(argument, context):
                 await self._send(stream, response)
         else:
-            await self._send(stream, await method.handler(argument, context))
+            response = await method.handler(argument, context)
+            if stream.closed:
+                raise asyncio.CancelledError
+            # The status follows at once (see _serve), and writes this message with it.
+            self.core.send_message(stream, _serialized(response), flush=False)
 
-    async def _requests(self, method: Method, stream: ServerStream) -> AsyncIterator[Any]:
+    async def _single_request(self, method: Method, stream: ServerStream) -> Any:
+        """The one request message of a call whose client does not stream."""
         core = self.core
-        parse = method.request_type.FromString
         while True:
             data = core.take_request(stream)
             if data is not None:
-                self.flush()
-                try:
-                    yield parse(data)
-                except DecodeError:
-                    raise StatusError(
-                        StatusCode.INTERNAL, "Failed to deserialize request"
-                    ) from None
-                continue
-            if stream.error is not None:
-                if stream.error is StatusCode.CANCELLED:
-                    raise asyncio.CancelledError
-                raise StatusError(stream.error, "malformed request stream")
+                return _parse(method, data)
+            self.check_request_stream(stream)
             if stream.request_ended or stream.closed:
-                return
+                raise StatusError(StatusCode.INTERNAL, "missing request message")
             await self._wait(stream)
+
+    def check_request_stream(self, stream: ServerStream) -> None:
+        """Raise what the handler gets when the client reset its call (``CancelledError``)
+        or broke its request stream (a ``StatusError``)."""
+        if stream.error is not None:
+            if stream.error is StatusCode.CANCELLED:
+                raise asyncio.CancelledError
+            raise StatusError(stream.error, "malformed request stream")
+
+    def flush_soon(self) -> None:
+        """Write what is due now, unless :meth:`after_core_work` is about to (while it
+        starts handlers)."""
+        if not self._starting:
+            self.flush()
 
     async def _send(self, stream: ServerStream, response: Message | bytes) -> None:
         """Queue a response; messages are packed into shared DATA frames, written once a
         batch is full or when the handler next lets the event loop run."""
         if stream.closed:
             raise asyncio.CancelledError
-        payload = response if isinstance(response, bytes) else response.SerializeToString()
         core = self.core
-        core.send_message(stream, payload, flush=False)
+        core.send_message(stream, _serialized(response), flush=False)
         if stream.outbound.size < PACK_SIZE:
             if stream not in self._unflushed:
                 self._unflushed.add(stream)
@@ -444,13 +483,80 @@ class _ServerProtocol(asyncio.Protocol):
 
     def abort(self) -> None:
         for stream in list(self.core.streams.values()):
-            self.core.reset(stream, h2.errors.ErrorCodes.CANCEL)
+            self.core.reset(stream, ErrorCode.CANCEL)
         self.flush()
         transport = self.transport
         if transport is not None and not transport.is_closing():
             self._closing = True
             transport.close()
             self._abort_timer = self.loop.call_later(CLOSE_GRACE, transport.abort)
+
+
+def _serialized(response: Message | bytes) -> bytes:
+    return response if isinstance(response, bytes) else response.SerializeToString()
+
+
+def _parse(method: Method, data: bytes) -> Any:
+    try:
+        return method.request_type.FromString(data)
+    except DecodeError:
+        raise StatusError(StatusCode.INTERNAL, "Failed to deserialize request") from None
+
+
+class _Requests:
+    """The request messages of a client-streaming call: its handler's async iterator."""
+
+    __slots__ = ("_method", "_protocol", "_stream")
+
+    def __init__(self, protocol: _ServerProtocol, method: Method, stream: ServerStream) -> None:
+        self._protocol = protocol
+        self._method = method
+        self._stream = stream
+
+    def __aiter__(self) -> _Requests:
+        return self
+
+    async def __anext__(self) -> Any:
+        protocol = self._protocol
+        stream = self._stream
+        core = protocol.core
+        while True:
+            data = core.take_request(stream)
+            if data is not None:
+                protocol.flush_soon()  # flow-control credit handed back
+                return _parse(self._method, data)
+            protocol.check_request_stream(stream)
+            if stream.request_ended or stream.closed:
+                raise StopAsyncIteration
+            await protocol._wait(stream)
+
+
+@types.coroutine
+def _continue(call: Coroutine[Any, Any, None], awaited: Any) -> Generator[Any, Any, None]:
+    """Drive ``call`` on from where it first waited (``awaited``: what it yielded then),
+    as part of the task this runs in: what the task sends or throws goes to ``call``."""
+    while True:
+        try:
+            sent = yield awaited
+        except GeneratorExit:
+            call.close()
+            raise
+        except BaseException as exc:  # cancellation, thrown in by the task
+            try:
+                awaited = call.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                awaited = call.send(sent)
+            except StopIteration:
+                return
+
+
+async def _resume(call: Coroutine[Any, Any, None], awaited: Any) -> None:
+    """A call's handler, started outside any task (see ``_ServerProtocol._start``), from
+    its first wait on, in a task."""
+    await _continue(call, awaited)
 
 
 class GrpcHost:
@@ -463,14 +569,18 @@ class GrpcHost:
         ssl_context: ssl.SSLContext | None = None,
         max_receive_message_size: int | None = None,
         limits: ServerLimits | None = None,
+        http2_engine: str | None = None,
     ) -> None:
         """``limits`` bounds what each peer may cost (see
         :class:`~esdb_wire.server.limits.ServerLimits`);
-        ``max_receive_message_size``, when given, overrides its value of that name."""
+        ``max_receive_message_size``, when given, overrides its value of that name.
+        ``http2_engine``: ``"h2"`` (the default, also for ``None``) or ``"native"``
+        (see :mod:`esdb_wire.server.http2.engine`)."""
         limits = limits or ServerLimits()
         if max_receive_message_size is not None:
             limits = dataclasses.replace(limits, max_receive_message_size=max_receive_message_size)
         self.limits = limits
+        self.http2_engine = check_server_engine(http2_engine)
         self.methods = dict(methods)
         self.ssl_context = ssl_context
         self.max_receive_message_size = limits.max_receive_message_size

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from uuid import uuid4
 
 from esdb_wire import EventStoreDBClient, NewEvent, StreamState
+from tests.engines import current_server_engine
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 MIB = 1024 * 1024
@@ -39,11 +40,14 @@ def cpu_of(pid: int) -> float:
 
 
 class ServerProcess:
-    """``python -m esdb_wire.server --insecure`` with extra options, on a free port."""
+    """``python -m esdb_wire.server --insecure`` with extra options, on a free port, on
+    the server engine under test."""
 
     def __init__(self, *options: str) -> None:
+        command = [sys.executable, "-m", "esdb_wire.server", "--insecure", "--port", "0"]
+        command += ["--http2-engine", current_server_engine(), *options]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "esdb_wire.server", "--insecure", "--port", "0", *options],
+            command,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

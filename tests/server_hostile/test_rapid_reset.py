@@ -126,8 +126,8 @@ def test_rapid_reset_flood_is_cut_off_while_others_are_served() -> None:
 
 
 @pytest.fixture(scope="module")
-def embedded() -> Iterator[EmbeddedServer]:
-    with EmbeddedServer() as server:
+def embedded(server_http2_engine: str) -> Iterator[EmbeddedServer]:
+    with EmbeddedServer(http2_engine=server_http2_engine) as server:
         yield server
 
 

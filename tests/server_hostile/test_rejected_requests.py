@@ -28,8 +28,8 @@ BAD_REQUESTS = {
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[EmbeddedServer]:
-    with EmbeddedServer() as running:
+def server(server_http2_engine: str) -> Iterator[EmbeddedServer]:
+    with EmbeddedServer(http2_engine=server_http2_engine) as running:
         yield running
 
 

@@ -1,4 +1,5 @@
-"""Our gRPC server transport (GrpcHost) against grpcio's client and against our own client."""
+"""Our gRPC server transport (GrpcHost) against grpcio's client and against our own client,
+on both server HTTP/2 engines (see :func:`tests.engines.server_http2_engine`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ from esdb_wire.server.host import GrpcHost
 from esdb_wire.server.rpc import CallContext, Method
 from esdb_wire.transport.blocking import Channel
 from esdb_wire.transport.status import StatusCode, StatusError
+from tests.engines import server_http2_engine
 from tests.peers import require_peer
+
+__all__ = ["server_http2_engine"]
+pytestmark = pytest.mark.usefixtures("server_http2_engine")
 
 SERVICE = "/test.Host/"
 
@@ -114,7 +119,7 @@ class RunningHost:
 
 
 @pytest.fixture(scope="module")
-def running() -> Iterator[RunningHost]:
+def running(server_http2_engine: str) -> Iterator[RunningHost]:
     host = RunningHost()
     yield host
     host.stop()

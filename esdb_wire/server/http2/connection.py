@@ -1,33 +1,28 @@
-"""The embedded server's sans-IO gRPC over HTTP/2 (on ``h2``): where a server call's state lives.
+"""The embedded server's sans-IO gRPC over HTTP/2: where a server call's state lives.
 
 :class:`ServerConnection` accepts streams, decodes request messages and encodes
 responses and trailers; :class:`ServerStream` is one call. Like the client core it does
-no I/O: a driver feeds bytes and sends :meth:`ServerConnection.data_to_send`.
+no I/O: a driver feeds bytes and sends :meth:`ServerConnection.data_to_send`. HTTP/2
+itself is an engine's (:mod:`.engine`: ``h2`` by default, or the native one), which
+reports to this class through the :class:`~.engine.ServerEvents` callbacks.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
 import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, Callable
 
-import h2.config
-import h2.connection
-import h2.errors
-import h2.events
-import h2.exceptions
-import h2.settings
-
 from esdb_wire.server.http2.accounting import ReceiveBudget, ServerInbound, TokenBucket
-from esdb_wire.server.http2.header_decoder import ServerHeaderDecoder
+from esdb_wire.server.http2.engine import create_server_engine
 from esdb_wire.server.limits import ServerLimits
 from esdb_wire.transport.flow import Outbound
 from esdb_wire.transport.framing import FramingError, encode_message
 from esdb_wire.transport.hpack_static import StaticHeaderEncoder
+from esdb_wire.transport.http2.errors import ErrorCode, Http2ProtocolError, StreamClosedError
 from esdb_wire.transport.metadata import (
     MetadataError,
     decode_metadata,
@@ -44,6 +39,7 @@ RESPONSE_HEADERS = [
     (b"content-type", b"application/grpc"),
     (b"grpc-accept-encoding", b"identity,deflate,gzip"),
 ]
+_STATUS_FIELDS = {code: (b"grpc-status", str(int(code)).encode()) for code in StatusCode}
 
 
 class ServerStream:
@@ -77,8 +73,8 @@ class ServerStream:
         self.outbound.forget_replay()
         self.request_ended = False
         self.headers_sent = False
-        # Trailers waiting for the response data ahead of them to drain.
-        self.trailers_pending: list[tuple[bytes, bytes]] | None = None
+        # Encoded trailers waiting for the response data ahead of them to drain.
+        self.trailers_pending: bytes | None = None
         # Set when the client reset the stream or the request was malformed.
         self.error: StatusCode | None = None
         self.closed = False
@@ -96,29 +92,16 @@ class ServerStream:
         return bool(self.inbound.messages) or self.request_ended or self.closed
 
 
-class _LocalSettings(h2.settings.Settings):
-    """The server's settings as advertised, with h2's own check of concurrent inbound
-    streams switched off: h2 would fail the whole connection, the server refuses the
-    extra stream alone (REFUSED_STREAM) and also counts streams whose handlers still run."""
-
-    @property
-    def max_concurrent_streams(self) -> int:
-        return 2**31 - 1
-
-    @max_concurrent_streams.setter
-    def max_concurrent_streams(self, value: int) -> None:
-        self[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = value
-
-
 class ServerConnection:
     """gRPC server protocol state for one accepted HTTP/2 connection.
 
     New calls appear in :attr:`new_streams` once their first request message is complete
     (or the request ended): the driver starts their handlers then, and tells
     :meth:`handler_finished` when one ends. Streams whose state changed are in
-    :attr:`touched`. The bounds of :class:`ServerLimits` are enforced here: concurrent
-    streams, buffered request bytes, header list size, and the reset and control-frame
-    budgets whose exhaustion ends the connection with GOAWAY(ENHANCE_YOUR_CALM).
+    :attr:`touched`. The bounds of :class:`ServerLimits` are enforced here, whichever
+    HTTP/2 engine runs: concurrent streams, buffered request bytes, header list size,
+    and the reset and control-frame budgets whose exhaustion ends the connection with
+    GOAWAY(ENHANCE_YOUR_CALM).
     """
 
     def __init__(
@@ -126,38 +109,23 @@ class ServerConnection:
         limits: ServerLimits | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        http2_engine: str | None = None,
     ) -> None:
+        """``http2_engine``: ``"h2"`` (the default, also for ``None``) or ``"native"``."""
         limits = limits or ServerLimits()
         self.limits = limits
-        config = h2.config.H2Configuration(
-            client_side=False,
-            header_encoding=None,
-            validate_outbound_headers=False,
-            normalize_outbound_headers=False,
-            validate_inbound_headers=False,
-            normalize_inbound_headers=False,
-        )
-        self._h2 = h2.connection.H2Connection(config=config)
-        self._h2.local_settings = _LocalSettings(
-            client=False,
-            initial_values={
-                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
-                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: limits.initial_window_size,
-                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
-            },
-        )
+        self.closed = False
+        self._engine = create_server_engine(http2_engine, limits, self)
         self._window_size = limits.initial_window_size
-        # h2 encodes and decodes header blocks through its public ``encoder`` and
-        # ``decoder`` attributes; replacing them on the connection this object owns is
-        # the hook for a cacheable encoder and a decoder that remembers repeated blocks.
-        self._h2.encoder = StaticHeaderEncoder()  # type: ignore[assignment]
-        self.header_decoder = ServerHeaderDecoder(limits.max_header_list_size)
-        self._h2.decoder = self.header_decoder  # type: ignore[assignment]
+        # Header fields are encoded from the static table only, so encoded fields (and
+        # whole blocks) can be kept; the first block also says our table size is 0.
+        self._encoder = StaticHeaderEncoder()
+        self._block_prefix = b"\x20"
+        self._response_block = self._encoder.encode_fields(RESPONSE_HEADERS)
         self.max_receive_message_size = limits.max_receive_message_size
         self.streams: dict[int, ServerStream] = {}
         self.new_streams: deque[ServerStream] = deque()
         self.touched: set[ServerStream] = set()
-        self.closed = False
         self.draining = False
         # Why the connection was ended for misbehaviour (GOAWAY ENHANCE_YOUR_CALM), if it was.
         self.calm_down_reason: str | None = None
@@ -169,43 +137,22 @@ class ServerConnection:
         self._budget = ReceiveBudget(limits.connection_buffer_size)
         self._resets = TokenBucket(limits.reset_burst, limits.reset_rate, clock)
         self._control = TokenBucket(limits.control_burst, limits.control_rate, clock)
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            h2.events.RequestReceived: self._on_request,
-            h2.events.DataReceived: self._on_data,
-            h2.events.StreamEnded: self._on_stream_ended,
-            h2.events.StreamReset: self._on_stream_reset,
-            h2.events.WindowUpdated: self._on_window_updated,
-            h2.events.RemoteSettingsChanged: self._on_settings,
-            h2.events.PingReceived: self._on_control_frame,
-            h2.events.PriorityUpdated: self._on_control_frame,
-            h2.events.UnknownFrameReceived: self._on_control_frame,
-            h2.events.ConnectionTerminated: self._on_goaway,
-        }
 
     def initiate(self) -> None:
-        self._h2.initiate_connection()
-        self._h2.increment_flow_control_window(2**31 - 1 - 65535)
+        self._engine.initiate()
 
     def data_to_send(self) -> bytes:
-        return self._h2.data_to_send()
+        return self._engine.data_to_send()
 
     def receive_data(self, data: bytes) -> None:
         """Process bytes from the peer (nothing more once the connection is closed)."""
         if self.closed:
             return
         try:
-            events = self._h2.receive_data(data)
-        except h2.exceptions.ProtocolError as exc:
+            self._engine.receive_data(data)
+        except Http2ProtocolError as exc:
             log.info("HTTP/2 protocol error from the peer: %s", exc)
             self.connection_lost()
-            return
-        handlers = self._handlers
-        for event in events:
-            handler = handlers.get(type(event))
-            if handler is not None:
-                handler(event)
-            if self.closed:
-                return
 
     def connection_lost(self) -> None:
         """The transport is gone: every open call is cancelled."""
@@ -225,19 +172,19 @@ class ServerConnection:
             return
         log.warning("closing a connection: %s", reason)
         self.calm_down_reason = reason
-        with contextlib.suppress(h2.exceptions.ProtocolError):
-            self._h2.close_connection(
-                error_code=h2.errors.ErrorCodes.ENHANCE_YOUR_CALM,
-                last_stream_id=self._h2.highest_inbound_stream_id,
-                additional_data=reason.encode("ascii", "replace")[:256],
-            )
+        engine = self._engine
+        engine.close_connection(
+            ErrorCode.ENHANCE_YOUR_CALM,
+            engine.highest_inbound_stream_id,
+            reason.encode("ascii", "replace")[:256],
+        )
         self.connection_lost()
 
     def close_idle(self) -> None:
         """Graceful GOAWAY(NO_ERROR) of a connection without calls (idle timeout)."""
         if not self.closed:
-            with contextlib.suppress(h2.exceptions.ProtocolError):
-                self._h2.close_connection(last_stream_id=self._h2.highest_inbound_stream_id)
+            engine = self._engine
+            engine.close_connection(ErrorCode.NO_ERROR, engine.highest_inbound_stream_id)
             self.connection_lost()
 
     def handler_finished(self, stream: ServerStream) -> None:
@@ -254,7 +201,7 @@ class ServerConnection:
     @property
     def cached_header_bytes(self) -> int:
         """Bytes of remembered request header blocks (bounded)."""
-        return self.header_decoder.cached_bytes
+        return self._engine.header_decoder.cached_bytes
 
     @property
     def budget_reserved(self) -> int:
@@ -273,10 +220,7 @@ class ServerConnection:
         if not self.draining and not self.closed:
             self.draining = True
             self._last_stream_id = max(self.streams, default=0)
-            self._h2.close_connection(last_stream_id=self._last_stream_id)
-            # h2 stops all output after its own GOAWAY; HTTP/2 lets the streams below
-            # the last stream id finish, so keep the connection open for them.
-            self._h2.state_machine.state = h2.connection.ConnectionState.SERVER_OPEN
+            self._engine.start_draining(self._last_stream_id)
 
     # -- requests ----------------------------------------------------------------------
 
@@ -288,27 +232,32 @@ class ServerConnection:
             amount, inbound.release_due = inbound.release_due, 0
             self._grant(self._budget.release(amount))
         if inbound.ack_due and not stream.closed:
-            self._acknowledge(inbound.unacked, stream.stream_id)
+            self._engine.acknowledge_received_data(inbound.unacked, stream.stream_id)
             inbound.unacked = 0
         return message
 
-    def _acknowledge(self, amount: int, stream_id: int) -> None:
-        if amount:
-            with contextlib.suppress(h2.exceptions.ProtocolError):
-                self._h2.acknowledge_received_data(amount, stream_id)
-
     def _grant(self, granted: list[tuple[ServerInbound, int]]) -> None:
+        acknowledge = self._engine.acknowledge_received_data
         for inbound, amount in granted:
-            self._acknowledge(inbound.grant(amount), inbound.stream_id)
+            acknowledge(inbound.grant(amount), inbound.stream_id)
 
     def _reserve(self, stream: ServerStream) -> None:
         """Ask the connection's budget for the unfinished message's size, if it needs it."""
         inbound = stream.inbound
         wanted = inbound.wanted_reservation()
         if wanted and self._budget.request(inbound, wanted):
-            self._acknowledge(inbound.grant(wanted), stream.stream_id)
+            self._engine.acknowledge_received_data(inbound.grant(wanted), stream.stream_id)
 
     # -- responses ---------------------------------------------------------------------
+
+    def _header_block(self, fields: bytes) -> bytes:
+        """A header block of encoded ``fields`` (the connection's first one announces
+        our HPACK table size, 0)."""
+        prefix = self._block_prefix
+        if prefix:
+            self._block_prefix = b""
+            return prefix + fields
+        return fields
 
     def send_message(self, stream: ServerStream, payload: bytes, *, flush: bool = True) -> None:
         """Queue one response message (response headers go first, once).
@@ -319,11 +268,21 @@ class ServerConnection:
         if stream.closed:
             return
         if not stream.headers_sent:
-            self._h2.send_headers(stream.stream_id, RESPONSE_HEADERS)
+            self._engine.send_headers(stream.stream_id, self._header_block(self._response_block))
             stream.headers_sent = True
         stream.outbound.push(encode_message(payload))
         if flush:
-            stream.outbound.send(self._h2, stream.stream_id, end_stream=False)
+            self._flush(stream)
+
+    def send_framed(self, stream: ServerStream, framed: bytes) -> None:
+        """Queue response messages already framed (each with its gRPC prefix), without
+        writing them yet (see :meth:`flush`); response headers go first, once."""
+        if stream.closed:
+            return
+        if not stream.headers_sent:
+            self._engine.send_headers(stream.stream_id, self._header_block(self._response_block))
+            stream.headers_sent = True
+        stream.outbound.push(framed)
 
     def flush(self, stream: ServerStream) -> None:
         """Write the stream's queued messages as far as flow control allows."""
@@ -342,54 +301,51 @@ class ServerConnection:
         ``details`` is sent as ``grpc-status-details-bin`` (an encoded google.rpc.Status)."""
         if stream.closed or stream.trailers_pending is not None:
             return
-        fields = [(b"grpc-status", str(int(code)).encode())]
+        fields = [_STATUS_FIELDS.get(code) or (b"grpc-status", str(int(code)).encode())]
         if message:
             fields.append((b"grpc-message", encode_grpc_message(message)))
         if details is not None:
             fields.append((b"grpc-status-details-bin", base64.b64encode(details).rstrip(b"=")))
-        fields.extend(encode_metadata(trailers))
+        if trailers:
+            fields.extend(encode_metadata(trailers))
         if not stream.headers_sent:
             stream.headers_sent = True
-            stream.trailers_pending = [*RESPONSE_HEADERS[:2], *fields]
-        else:
-            stream.trailers_pending = fields
+            fields[:0] = RESPONSE_HEADERS[:2]
+        stream.trailers_pending = self._encoder.encode_fields(fields)
         self._flush(stream)
 
-    def reset(self, stream: ServerStream, code: h2.errors.ErrorCodes) -> None:
+    def reset(self, stream: ServerStream, code: int) -> None:
         """Abort a call with RST_STREAM (e.g. on a request framing error)."""
         if not stream.closed:
-            with contextlib.suppress(h2.exceptions.ProtocolError):
-                self._h2.reset_stream(stream.stream_id, code)
+            self._engine.reset_stream(stream.stream_id, code)
             self._close(stream)
 
     def _flush(self, stream: ServerStream) -> None:
         if stream.closed:
             return
+        engine = self._engine
+        trailers = stream.trailers_pending
         try:
-            drained = stream.outbound.send(self._h2, stream.stream_id, end_stream=False)
-            if drained and stream.trailers_pending is not None:
-                self._h2.send_headers(stream.stream_id, stream.trailers_pending, end_stream=True)
-        except h2.exceptions.StreamClosedError:
+            drained = stream.outbound.send(engine, stream.stream_id, end_stream=False)
+            if drained and trailers is not None:
+                engine.send_headers(stream.stream_id, self._header_block(trailers), True)
+        except StreamClosedError:
             # The client reset the stream in this same batch of frames.
             stream.error = stream.error or StatusCode.CANCELLED
             self._close(stream)
             return
-        if drained and stream.trailers_pending is not None:
-            stream.trailers_pending = []
-            if stream.request_ended:
-                self._close(stream)
-            else:
+        if drained and trailers is not None:
+            if not stream.request_ended:
                 # The client may still be sending: it has its answer, stop reading.
-                with contextlib.suppress(h2.exceptions.ProtocolError):
-                    self._h2.reset_stream(stream.stream_id, h2.errors.ErrorCodes.NO_ERROR)
-                self._close(stream)
+                engine.reset_stream(stream.stream_id, ErrorCode.NO_ERROR)
+            self._close(stream)
 
     def _close(self, stream: ServerStream) -> None:
         stream.closed = True
         self.touched.add(stream)
         if self.streams.pop(stream.stream_id, None) is not None:
             owed, budget = stream.inbound.release()
-            self._acknowledge(owed, stream.stream_id)
+            self._engine.acknowledge_received_data(owed, stream.stream_id)
             self._budget.forget(stream.stream_id)
             if budget:
                 self._grant(self._budget.release(budget))
@@ -403,10 +359,11 @@ class ServerConnection:
             stream.dispatched = True
             self.new_streams.append(stream)
 
-    # -- h2 events ---------------------------------------------------------------------
+    # -- what the engine reports (engine.ServerEvents) -----------------------------------
 
-    def _on_request(self, event: h2.events.RequestReceived) -> None:
-        stream_id = event.stream_id
+    def on_request(
+        self, stream_id: int, headers: list[tuple[bytes, bytes]], end_stream: bool
+    ) -> None:
         self._control.refund()
         refuse = self.draining and stream_id > self._last_stream_id
         if not refuse and self.active_streams >= self.limits.max_concurrent_streams:
@@ -414,12 +371,9 @@ class ServerConnection:
             if self.closed:
                 return
         if refuse:
-            with contextlib.suppress(h2.exceptions.ProtocolError):
-                self._h2.reset_stream(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+            self._engine.reset_stream(stream_id, ErrorCode.REFUSED_STREAM)
             return
-        values: dict[bytes, bytes] = {}
-        for name, value in event.headers:
-            values[name] = value
+        values = dict(headers)
         stream = ServerStream(
             stream_id,
             values.get(b":path", b"").decode("ascii", "replace"),
@@ -428,7 +382,7 @@ class ServerConnection:
         )
         self.streams[stream_id] = stream
         self.active_streams += 1
-        if event.stream_ended is not None:
+        if end_stream:
             stream.request_ended = True
         problem = self._check_request(values)
         if problem is not None:
@@ -436,7 +390,7 @@ class ServerConnection:
             self.finish(stream, code, text)
             return
         try:
-            stream.metadata = decode_metadata(event.headers)
+            stream.metadata = decode_metadata(headers)
             if b"grpc-timeout" in values:
                 stream.timeout = decode_timeout(values[b"grpc-timeout"])
             encoding = values.get(b"grpc-encoding")
@@ -457,36 +411,37 @@ class ServerConnection:
             return StatusCode.UNIMPLEMENTED, "missing :path"
         return None
 
-    def _on_data(self, event: h2.events.DataReceived) -> None:
-        stream = self.streams.get(event.stream_id)
-        size = event.flow_controlled_length
+    def on_data(self, stream_id: int, data: bytes, flow_controlled_length: int, end: bool) -> None:
+        stream = self.streams.get(stream_id)
+        size = flow_controlled_length
         if size:
             self._control.refund()
-        elif event.stream_ended is None and not self._control.take():
+        elif not end and not self._control.take():
             self.calm_down("too many empty DATA frames")
             return
         if stream is None or stream.trailers_pending is not None:
-            self._acknowledge(size, event.stream_id)
+            self._engine.acknowledge_received_data(size, stream_id)
             return
         inbound = stream.inbound
         queued = len(inbound.messages)
         try:
-            ack_now = inbound.feed(event.data, size)
+            ack_now = inbound.feed(data, size)
         except FramingError as exc:
-            self._acknowledge(size, event.stream_id)
+            self._engine.acknowledge_received_data(size, stream_id)
             stream.error = exc.code
             self.finish(stream, exc.code, exc.message)
             self.touched.add(stream)
             self._charge_reset("malformed request messages")
             return
-        self._acknowledge(ack_now, event.stream_id)
+        if ack_now:
+            self._engine.acknowledge_received_data(ack_now, stream_id)
         self._reserve(stream)
         if len(inbound.messages) != queued:
             self.touched.add(stream)
             self._dispatch(stream)
 
-    def _on_stream_ended(self, event: h2.events.StreamEnded) -> None:
-        stream = self.streams.get(event.stream_id)
+    def on_stream_ended(self, stream_id: int) -> None:
+        stream = self.streams.get(stream_id)
         if stream is not None:
             stream.request_ended = True
             if stream.inbound.decoder.pending:
@@ -495,36 +450,36 @@ class ServerConnection:
             self.touched.add(stream)
             self._dispatch(stream)
 
-    def _on_stream_reset(self, event: h2.events.StreamReset) -> None:
-        stream = self.streams.get(event.stream_id)
+    def on_stream_reset(self, stream_id: int, remote: bool) -> None:
+        stream = self.streams.get(stream_id)
         if stream is not None:
             stream.error = StatusCode.CANCELLED
             self._close(stream)
-        if event.remote_reset:
+        if remote:
             self._charge_reset("RST_STREAM from the peer")
 
-    def _on_window_updated(self, event: h2.events.WindowUpdated) -> None:
-        if event.stream_id:
-            stream = self.streams.get(event.stream_id)
+    def on_window_updated(self, stream_id: int) -> None:
+        if stream_id:
+            stream = self.streams.get(stream_id)
             if stream is not None:
                 self._flush(stream)
                 self.touched.add(stream)
         else:
             self._flush_all()
 
-    def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
+    def on_settings(self, initial_window_changed: bool) -> None:
         if not self.preface_received:
             self.preface_received = True  # the peer's first SETTINGS, part of its preface
         elif not self._control.take():
             self.calm_down("too many SETTINGS frames")
             return
-        if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
+        if initial_window_changed:
             self._flush_all()
 
-    def _on_control_frame(self, event: object) -> None:
+    def on_control_frame(self, kind: str) -> None:
         """PING, PRIORITY and unknown frames: they cost the server and carry no request."""
         if not self._control.take():
-            self.calm_down(f"too many {type(event).__name__} frames")
+            self.calm_down(f"too many {kind} frames")
 
     def _flush_all(self) -> None:
         for stream in list(self.streams.values()):
@@ -532,5 +487,5 @@ class ServerConnection:
                 self._flush(stream)
                 self.touched.add(stream)
 
-    def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
+    def on_goaway(self) -> None:
         self.connection_lost()

@@ -1,8 +1,9 @@
 """Read responses assembled from bytes encoded once per record.
 
-A record's ``RecordedEvent`` message is encoded the first time a read needs it and kept
-on the record; every later read wraps those bytes in the few framing bytes of
-``ReadResp.event`` instead of building and serialising messages again.
+A record's plain read response, ``ReadResp{event: ReadEvent{event, commit_position}}``,
+is encoded the first time a read needs it and kept on the record (one per UUID form):
+every later read of the event sends those bytes as they are. Its ``RecordedEvent``,
+for responses built around it (links, persistent subscriptions), is a slice of them.
 """
 
 from __future__ import annotations
@@ -33,23 +34,49 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
-def recorded_event_bytes(
-    record: Record, structured: bool, fill: Callable[[RecordedEventProto, Record, bool], None]
-) -> bytes:
-    """The record's encoded ``RecordedEvent`` (cached on the record, per UUID form)."""
-    if structured:
-        cached = record.wire_structured
-        if cached is None:
-            message = RecordedEventProto()
-            fill(message, record, True)
-            cached = record.wire_structured = message.SerializeToString()
-        return cached
-    cached = record.wire_string
+Fill = Callable[[RecordedEventProto, Record, bool], None]
+
+
+def read_response_bytes(record: Record, structured: bool, fill: Fill) -> bytes:
+    """The record's encoded plain read response (cached on the record, per UUID form)."""
+    cached = record.wire_structured if structured else record.wire_string
     if cached is None:
         message = RecordedEventProto()
-        fill(message, record, False)
-        cached = record.wire_string = message.SerializeToString()
+        fill(message, record, structured)
+        cached = read_event_response(message.SerializeToString(), None, record.position)
+        if structured:
+            record.wire_structured = cached
+        else:
+            record.wire_string = cached
     return cached
+
+
+def recorded_event_bytes(record: Record, structured: bool, fill: Fill) -> bytes:
+    """The record's encoded ``RecordedEvent``: the part of its read response it is."""
+    response = read_response_bytes(record, structured, fill)
+    # ReadResp.event's tag and length, then ReadEvent.event's tag and length.
+    offset = _skip_varint(response, 1)
+    start = _skip_varint(response, offset + 1)
+    length = _read_varint(response, offset + 1)
+    return response[start : start + length]
+
+
+def _skip_varint(data: bytes, offset: int) -> int:
+    """The offset just past the varint at ``offset``."""
+    while data[offset] & 0x80:
+        offset += 1
+    return offset + 1
+
+
+def _read_varint(data: bytes, offset: int) -> int:
+    value = shift = 0
+    while True:
+        byte = data[offset]
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value
+        offset += 1
+        shift += 7
 
 
 def read_event_response(event: bytes | None, link: bytes | None, commit_position: int) -> bytes:

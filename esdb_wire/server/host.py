@@ -1,8 +1,10 @@
 """Serving :mod:`esdb_wire.server.rpc` methods over our own gRPC transport, on asyncio.
 
 One :class:`_ServerProtocol` per accepted connection feeds the sans-IO
-:class:`~esdb_wire.server.http2.connection.ServerConnection`; each call runs its
-handler in its own task, so a live subscription never holds up an append.
+:class:`~esdb_wire.server.http2.connection.ServerConnection` and writes what it has to
+send, once per batch of input; its calls' handlers are run by
+:class:`~esdb_wire.server.host_calls.ConnectionCalls` (in a task of their own once they
+wait, so a live subscription never holds up an append).
 
 The host enforces the connection-level parts of
 :class:`~esdb_wire.server.limits.ServerLimits`: a cap on open connections
@@ -19,69 +21,23 @@ import dataclasses
 import logging
 import socket
 import ssl
-import types
-from collections.abc import Coroutine, Generator, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf.message import DecodeError, Message
-
-from esdb_wire.server.http2.connection import ServerConnection, ServerStream
+from esdb_wire.server.host_calls import ConnectionCalls
+from esdb_wire.server.http2.connection import ServerConnection
 from esdb_wire.server.http2.engine import check_server_engine
 from esdb_wire.server.limits import ServerLimits
-from esdb_wire.server.rpc import UNHANDLED_MESSAGE, Method
+from esdb_wire.server.rpc import Method
 from esdb_wire.transport.http2.errors import ErrorCode
-from esdb_wire.transport.status import MetadataValue, StatusCode, StatusError
 
 log = logging.getLogger("esdb_wire.server")
 
-# A handler waits for flow control once this much of its response data is unsent.
-SEND_BUFFER_LIMIT = 1024 * 1024
-# Responses are written in batches of about this many bytes (several per DATA frame).
-PACK_SIZE = 65536
 # Seconds of one connection's input processing per event loop turn (in slices of
 # ServerLimits.read_slice bytes): a flood of small frames shares the loop with the others.
 TURN_BUDGET = 0.002
 # Seconds a closing connection gets to flush its last frames to a peer that is not reading.
 CLOSE_GRACE = 2.0
-
-
-class _Context:
-    """The :class:`~esdb_wire.server.rpc.CallContext` of one call on our transport."""
-
-    def __init__(
-        self,
-        stream: ServerStream,
-        peer: str,
-        loop: asyncio.AbstractEventLoop,
-        peer_certificate: dict[str, Any] | None = None,
-    ) -> None:
-        self._metadata = {
-            key: value if isinstance(value, str) else value.decode("latin-1")
-            for key, value in stream.metadata
-        }
-        self._peer = peer
-        self._deadline = None if stream.timeout is None else loop.time() + stream.timeout
-        self._loop = loop
-        self.trailers: Sequence[tuple[str, MetadataValue]] = ()
-        # The client's verified TLS certificate (``ssl.SSLSocket.getpeercert()`` form),
-        # when it sent one the server could verify; used by secure mode's user certificates.
-        self.peer_certificate = peer_certificate
-
-    @property
-    def metadata(self) -> Mapping[str, str]:
-        return self._metadata
-
-    @property
-    def peer(self) -> str:
-        return self._peer
-
-    def time_remaining(self) -> float | None:
-        if self._deadline is None:
-            return None
-        return max(0.0, self._deadline - self._loop.time())
-
-    def set_trailers(self, trailers: Sequence[tuple[str, MetadataValue]]) -> None:
-        self.trailers = tuple(trailers)
 
 
 class _ServerProtocol(asyncio.Protocol):
@@ -95,10 +51,9 @@ class _ServerProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer = "unknown"
         self.peer_certificate: dict[str, Any] | None = None
-        self.tasks: dict[ServerStream, asyncio.Task[None]] = {}
-        # True while after_core_work starts handlers (their writes wait for its one write).
-        self._starting = False
-        self._unflushed: set[ServerStream] = set()
+        self.calls = ConnectionCalls(self, host.methods, self.loop)
+        # The handlers that waited, by call (see ConnectionCalls.tasks).
+        self.tasks = self.calls.tasks
         self._writable: asyncio.Future[None] | None = None
         self._lost = False
         # Ending: nothing more is read (input is dropped) or written.
@@ -192,11 +147,10 @@ class _ServerProtocol(asyncio.Protocol):
                 timer.cancel()
         try:
             self.core.connection_lost()
-            self._wake()
+            self.calls.wake()
         finally:
             # Every task this connection started ends with it.
-            for task in list(self.tasks.values()):
-                task.cancel()
+            self.calls.cancel_all()
             self.host.connections.discard(self)
             self.host.idle.pop(self, None)
             if self._writable is not None and not self._writable.done():
@@ -205,6 +159,11 @@ class _ServerProtocol(asyncio.Protocol):
     def pause_writing(self) -> None:
         if self._writable is None or self._writable.done():
             self._writable = self.loop.create_future()
+
+    def writable(self) -> asyncio.Future[None] | None:
+        """A future done once the transport takes writes again (None: it does now)."""
+        writable = self._writable
+        return None if writable is None or writable.done() else writable
 
     def resume_writing(self) -> None:
         if self._writable is not None and not self._writable.done():
@@ -240,38 +199,28 @@ class _ServerProtocol(asyncio.Protocol):
     def after_core_work(self) -> None:
         """Start the handlers of new calls, then write what is due (one write), wake
         waiting handlers and track idleness. A handler that ends without ever waiting
-        ends within this call (see :meth:`_start`); its own ending does not recurse."""
-        if self._starting:
+        ends within this call; its own ending does not recurse."""
+        calls = self.calls
+        if calls.starting:
             return
         core = self.core
         new = core.new_streams
         if new and not self._lost:
             self._became_busy()
-            self._starting = True
+            calls.starting = True
             try:
                 while new:
-                    self._start(new.popleft())
+                    calls.start(new.popleft())
             finally:
-                self._starting = False
+                calls.starting = False
         self.flush()
-        self._wake()
+        calls.wake()
         if core.closed:
             self._close_transport()
         elif core.active_streams or self.tasks:
             self._became_busy()
         else:
             self._became_idle()
-
-    def _start(self, stream: ServerStream) -> None:
-        """Run a new call's handler until it first waits; only then does it get a task.
-        Most calls never wait (their request is complete and the answer immediate), and a
-        task would cost them more than the rest of the server's work on them."""
-        call = self._serve(stream)
-        try:
-            awaited = call.send(None)
-        except StopIteration:
-            return
-        self.tasks[stream] = self.loop.create_task(_resume(call, awaited))
 
     def _close_transport(self) -> None:
         """Close after the last frames (a GOAWAY) are sent. On TCP the write side is shut
@@ -290,30 +239,6 @@ class _ServerProtocol(asyncio.Protocol):
             transport.close()
         self._abort_timer = self.loop.call_later(CLOSE_GRACE, transport.abort)
 
-    def _wake(self) -> None:
-        touched = self.core.touched
-        if not touched:
-            return
-        current = asyncio.current_task()
-        for stream in touched:
-            waiter = stream.waiter
-            if waiter is not None:
-                waiter.set()
-            if stream.error is StatusCode.CANCELLED:
-                task = self.tasks.get(stream)
-                if task is not None and task is not current:
-                    task.cancel()
-        touched.clear()
-
-    async def _wait(self, stream: ServerStream) -> None:
-        """Until :meth:`_wake` says the call's state changed."""
-        event: asyncio.Event | None = stream.waiter
-        if event is None:
-            event = stream.waiter = asyncio.Event()
-        else:
-            event.clear()
-        await event.wait()
-
     # -- timeouts ----------------------------------------------------------------------
 
     def _handshake_expired(self) -> None:
@@ -321,7 +246,7 @@ class _ServerProtocol(asyncio.Protocol):
         if not self.core.preface_received and not self._lost:
             log.info("closing a connection from %s: no HTTP/2 preface in time", self.peer)
             self.core.connection_lost()
-            self._wake()
+            self.calls.wake()
             if self.transport is not None:
                 self.transport.abort()
 
@@ -355,127 +280,8 @@ class _ServerProtocol(asyncio.Protocol):
         """GOAWAY and close a connection without calls in progress."""
         self.core.close_idle()
         self.flush()
-        self._wake()
+        self.calls.wake()
         self._close_transport()
-
-    # -- one call ----------------------------------------------------------------------
-
-    async def _serve(self, stream: ServerStream) -> None:
-        method = self.host.methods.get(stream.path)
-        core = self.core
-        deadline_handle = None
-        try:
-            if method is None:
-                known = any(
-                    path.startswith(stream.path.rsplit("/", 1)[0] + "/")
-                    for path in self.host.methods
-                )
-                text = "Method is unimplemented." if known else "Service is unimplemented."
-                raise StatusError(StatusCode.UNIMPLEMENTED, text)
-            if stream.timeout is not None:
-                deadline_handle = self.loop.call_later(
-                    stream.timeout, self._deadline_passed, stream
-                )
-            context = _Context(stream, self.peer, self.loop, self.peer_certificate)
-            await self._run(method, stream, context)
-            core.finish(stream, StatusCode.OK, trailers=context.trailers)
-        except StatusError as error:
-            core.finish(
-                stream,
-                error.code,
-                error.message,
-                error.trailing_metadata,
-                details=error.details_bin,
-            )
-        except asyncio.CancelledError:
-            if stream.error is None and not stream.closed:
-                if deadline_handle is not None and self.loop.time() >= deadline_handle.when():
-                    core.finish(stream, StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
-                else:
-                    core.finish(stream, StatusCode.UNAVAILABLE, "Server is shutting down")
-        except Exception:  # a handler bug: report it the way the real server does
-            core.finish(stream, StatusCode.UNKNOWN, UNHANDLED_MESSAGE)
-        finally:
-            if deadline_handle is not None:
-                deadline_handle.cancel()
-            self.tasks.pop(stream, None)
-            core.handler_finished(stream)
-            self.after_core_work()
-
-    def _deadline_passed(self, stream: ServerStream) -> None:
-        task = self.tasks.get(stream)
-        if task is not None:
-            task.cancel()
-
-    async def _run(self, method: Method, stream: ServerStream, context: _Context) -> None:
-        argument: Any
-        if method.client_streaming:
-            argument = _Requests(self, method, stream)
-        else:
-            argument = await self._single_request(method, stream)
-        if method.server_streaming:
-            async for response in method.handler(argument, context):
-                await self._send(stream, response)
-        else:
-            response = await method.handler(argument, context)
-            if stream.closed:
-                raise asyncio.CancelledError
-            # The status follows at once (see _serve), and writes this message with it.
-            self.core.send_message(stream, _serialized(response), flush=False)
-
-    async def _single_request(self, method: Method, stream: ServerStream) -> Any:
-        """The one request message of a call whose client does not stream."""
-        core = self.core
-        while True:
-            data = core.take_request(stream)
-            if data is not None:
-                return _parse(method, data)
-            self.check_request_stream(stream)
-            if stream.request_ended or stream.closed:
-                raise StatusError(StatusCode.INTERNAL, "missing request message")
-            await self._wait(stream)
-
-    def check_request_stream(self, stream: ServerStream) -> None:
-        """Raise what the handler gets when the client reset its call (``CancelledError``)
-        or broke its request stream (a ``StatusError``)."""
-        if stream.error is not None:
-            if stream.error is StatusCode.CANCELLED:
-                raise asyncio.CancelledError
-            raise StatusError(stream.error, "malformed request stream")
-
-    def flush_soon(self) -> None:
-        """Write what is due now, unless :meth:`after_core_work` is about to (while it
-        starts handlers)."""
-        if not self._starting:
-            self.flush()
-
-    async def _send(self, stream: ServerStream, response: Message | bytes) -> None:
-        """Queue a response; messages are packed into shared DATA frames, written once a
-        batch is full or when the handler next lets the event loop run."""
-        if stream.closed:
-            raise asyncio.CancelledError
-        core = self.core
-        core.send_message(stream, _serialized(response), flush=False)
-        if stream.outbound.size < PACK_SIZE:
-            if stream not in self._unflushed:
-                self._unflushed.add(stream)
-                if len(self._unflushed) == 1:
-                    self.loop.call_soon(self._flush_unflushed)
-            return
-        self._unflushed.discard(stream)
-        core.flush(stream)
-        self.flush()
-        await asyncio.sleep(0)  # a full batch went out: let other calls run
-        if self._writable is not None and not self._writable.done():
-            await self._writable
-        while stream.outbound.size > SEND_BUFFER_LIMIT and not stream.closed:
-            await self._wait(stream)
-
-    def _flush_unflushed(self) -> None:
-        streams, self._unflushed = self._unflushed, set()
-        for stream in streams:
-            self.core.flush(stream)
-        self.flush()
 
     def shutdown(self) -> None:
         self.core.shutdown()
@@ -490,73 +296,6 @@ class _ServerProtocol(asyncio.Protocol):
             self._closing = True
             transport.close()
             self._abort_timer = self.loop.call_later(CLOSE_GRACE, transport.abort)
-
-
-def _serialized(response: Message | bytes) -> bytes:
-    return response if isinstance(response, bytes) else response.SerializeToString()
-
-
-def _parse(method: Method, data: bytes) -> Any:
-    try:
-        return method.request_type.FromString(data)
-    except DecodeError:
-        raise StatusError(StatusCode.INTERNAL, "Failed to deserialize request") from None
-
-
-class _Requests:
-    """The request messages of a client-streaming call: its handler's async iterator."""
-
-    __slots__ = ("_method", "_protocol", "_stream")
-
-    def __init__(self, protocol: _ServerProtocol, method: Method, stream: ServerStream) -> None:
-        self._protocol = protocol
-        self._method = method
-        self._stream = stream
-
-    def __aiter__(self) -> _Requests:
-        return self
-
-    async def __anext__(self) -> Any:
-        protocol = self._protocol
-        stream = self._stream
-        core = protocol.core
-        while True:
-            data = core.take_request(stream)
-            if data is not None:
-                protocol.flush_soon()  # flow-control credit handed back
-                return _parse(self._method, data)
-            protocol.check_request_stream(stream)
-            if stream.request_ended or stream.closed:
-                raise StopAsyncIteration
-            await protocol._wait(stream)
-
-
-@types.coroutine
-def _continue(call: Coroutine[Any, Any, None], awaited: Any) -> Generator[Any, Any, None]:
-    """Drive ``call`` on from where it first waited (``awaited``: what it yielded then),
-    as part of the task this runs in: what the task sends or throws goes to ``call``."""
-    while True:
-        try:
-            sent = yield awaited
-        except GeneratorExit:
-            call.close()
-            raise
-        except BaseException as exc:  # cancellation, thrown in by the task
-            try:
-                awaited = call.throw(exc)
-            except StopIteration:
-                return
-        else:
-            try:
-                awaited = call.send(sent)
-            except StopIteration:
-                return
-
-
-async def _resume(call: Coroutine[Any, Any, None], awaited: Any) -> None:
-    """A call's handler, started outside any task (see ``_ServerProtocol._start``), from
-    its first wait on, in a task."""
-    await _continue(call, awaited)
 
 
 class GrpcHost:

@@ -93,7 +93,8 @@ class Record:
     created: int  # .NET ticks since the Unix epoch
 
     def __post_init__(self) -> None:
-        # Encoded RecordedEvent messages, filled by the first read that needs them.
+        # Encoded plain read responses (ReadResp.event), filled by the first read that
+        # needs them, one per UUID form (see esdb_wire.server.encoding).
         self.wire_structured: bytes | None = None
         self.wire_string: bytes | None = None
 

@@ -12,7 +12,11 @@ from typing import Union
 
 from esdb_wire.protos import streams_pb2
 from esdb_wire.server import errors
-from esdb_wire.server.encoding import read_event_response, recorded_event_bytes
+from esdb_wire.server.encoding import (
+    read_event_response,
+    read_response_bytes,
+    recorded_event_bytes,
+)
 from esdb_wire.server.filters import compile_filter_regex
 from esdb_wire.server.indexes import index_filter
 from esdb_wire.server.records import LINK_EVENT_TYPE, ReadCheck, Record, StreamDeletedError
@@ -49,17 +53,16 @@ class ReadEncoder:
     def event(self, record: Record) -> bytes:
         """The encoded ``ReadResp`` of one record (see :mod:`.encoding`)."""
         structured = self.structured
-        if self.resolve and record.event_type == LINK_EVENT_TYPE:
-            target = self.store.resolve_link(record, may_read=self.may_read)
-            event = (
-                None
-                if target is None
-                else recorded_event_bytes(target, structured, fill_recorded_event)
-            )
-            link = recorded_event_bytes(record, structured, fill_recorded_event)
-            return read_event_response(event, link, record.position)
-        event = recorded_event_bytes(record, structured, fill_recorded_event)
-        return read_event_response(event, None, record.position)
+        if not self.resolve or record.event_type != LINK_EVENT_TYPE:
+            cached = record.wire_structured if structured else record.wire_string
+            if cached is not None:
+                return cached
+            return read_response_bytes(record, structured, fill_recorded_event)
+        target = self.store.resolve_link(record, may_read=self.may_read)
+        fill = fill_recorded_event
+        event = None if target is None else recorded_event_bytes(target, structured, fill)
+        link = recorded_event_bytes(record, structured, fill)
+        return read_event_response(event, link, record.position)
 
 
 def filter_predicate(options: ReadReq.Options.FilterOptions) -> Predicate:

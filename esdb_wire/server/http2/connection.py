@@ -20,7 +20,7 @@ from esdb_wire.server.http2.accounting import ReceiveBudget, ServerInbound, Toke
 from esdb_wire.server.http2.engine import create_server_engine
 from esdb_wire.server.limits import ServerLimits
 from esdb_wire.transport.flow import Outbound
-from esdb_wire.transport.framing import FramingError, encode_message
+from esdb_wire.transport.framing import PREFIX, FramingError
 from esdb_wire.transport.hpack_static import StaticHeaderEncoder
 from esdb_wire.transport.http2.errors import ErrorCode, Http2ProtocolError, StreamClosedError
 from esdb_wire.transport.metadata import (
@@ -39,6 +39,7 @@ RESPONSE_HEADERS = [
     (b"content-type", b"application/grpc"),
     (b"grpc-accept-encoding", b"identity,deflate,gzip"),
 ]
+_pack_prefix = PREFIX.pack
 _STATUS_FIELDS = {code: (b"grpc-status", str(int(code)).encode()) for code in StatusCode}
 
 
@@ -55,6 +56,8 @@ class ServerStream:
         "metadata",
         "outbound",
         "path",
+        "pending",
+        "pending_size",
         "released",
         "request_ended",
         "stream_id",
@@ -71,6 +74,9 @@ class ServerStream:
         self.inbound = ServerInbound(stream_id, max_message_size, window)
         self.outbound = Outbound()
         self.outbound.forget_replay()
+        # Framed response messages not yet handed to ``outbound`` (joined once there).
+        self.pending: list[bytes] = []
+        self.pending_size = 0
         self.request_ended = False
         self.headers_sent = False
         # Encoded trailers waiting for the response data ahead of them to drain.
@@ -90,6 +96,11 @@ class ServerStream:
     def readable(self) -> bool:
         """Whether reading the next request would not block."""
         return bool(self.inbound.messages) or self.request_ended or self.closed
+
+    @property
+    def unsent(self) -> int:
+        """Bytes of response messages queued and not yet written into frames."""
+        return self.pending_size + self.outbound.size
 
 
 class ServerConnection:
@@ -265,24 +276,24 @@ class ServerConnection:
         With ``flush=False`` it only joins the stream's queue, so that several messages
         can share DATA frames; :meth:`flush` writes them.
         """
-        if stream.closed:
-            return
-        if not stream.headers_sent:
-            self._engine.send_headers(stream.stream_id, self._header_block(self._response_block))
-            stream.headers_sent = True
-        stream.outbound.push(encode_message(payload))
+        self.queue_message(stream, payload)
         if flush:
             self._flush(stream)
 
-    def send_framed(self, stream: ServerStream, framed: bytes) -> None:
-        """Queue response messages already framed (each with its gRPC prefix), without
-        writing them yet (see :meth:`flush`); response headers go first, once."""
+    def queue_message(self, stream: ServerStream, payload: bytes) -> int:
+        """Add one response message to the stream's queue without writing it (see
+        :meth:`flush`); response headers go first, once. Returns the bytes of messages
+        queued since the last flush (:attr:`ServerStream.pending_size`)."""
         if stream.closed:
-            return
+            return 0
         if not stream.headers_sent:
             self._engine.send_headers(stream.stream_id, self._header_block(self._response_block))
             stream.headers_sent = True
-        stream.outbound.push(framed)
+        pending = stream.pending
+        pending.append(_pack_prefix(0, len(payload)))
+        pending.append(payload)
+        size = stream.pending_size = stream.pending_size + len(payload) + 5
+        return size
 
     def flush(self, stream: ServerStream) -> None:
         """Write the stream's queued messages as far as flow control allows."""
@@ -323,6 +334,10 @@ class ServerConnection:
     def _flush(self, stream: ServerStream) -> None:
         if stream.closed:
             return
+        if stream.pending:
+            stream.outbound.push(b"".join(stream.pending))
+            stream.pending.clear()
+            stream.pending_size = 0
         engine = self._engine
         trailers = stream.trailers_pending
         try:
@@ -350,6 +365,8 @@ class ServerConnection:
             if budget:
                 self._grant(self._budget.release(budget))
             stream.outbound.clear()
+            stream.pending.clear()
+            stream.pending_size = 0
         if not stream.dispatched or stream.handler_done:
             self._release(stream)
 
@@ -483,7 +500,7 @@ class ServerConnection:
 
     def _flush_all(self) -> None:
         for stream in list(self.streams.values()):
-            if stream.outbound.size or stream.trailers_pending:
+            if stream.outbound.size or stream.pending or stream.trailers_pending:
                 self._flush(stream)
                 self.touched.add(stream)
 

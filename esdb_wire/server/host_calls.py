@@ -227,7 +227,8 @@ class ConnectionCalls:
                 deadline_handle.cancel()
             self.tasks.pop(stream, None)
             core.handler_finished(stream)
-            self.driver.after_core_work()
+            if not self.starting:  # else the driver's pass that started it goes on
+                self.driver.after_core_work()
 
     def _deadline_passed(self, stream: ServerStream) -> None:
         task = self.tasks.get(stream)

@@ -168,7 +168,7 @@ class StreamsService:
         except StreamDeletedError:
             raise errors.stream_deleted(name) from None
         if isinstance(result, Success):
-            return AppendResp(success=_append_success(result))
+            return _append_success(result)
         return AppendResp(wrong_expected_version=_append_wev(result, options))
 
     def _proposed_event(self, message: AppendReq.ProposedMessage) -> tuple[ProposedEvent, int]:
@@ -263,17 +263,17 @@ class StreamsService:
 # ---- Append helpers ----------------------------------------------------------------
 
 
-def _append_success(result: Success) -> AppendResp.Success:
-    success = AppendResp.Success(
-        position=AppendResp.Position(
-            commit_position=result.position, prepare_position=result.position
-        )
-    )
+def _append_success(result: Success) -> AppendResp:
+    """``AppendResp{success}`` (fields set in place: nested constructors cost more)."""
+    response = AppendResp()
+    success = response.success
     if result.current_revision >= 0:
         success.current_revision = result.current_revision
     else:
-        success.no_stream.CopyFrom(_EMPTY)
-    return success
+        success.no_stream.SetInParent()
+    position = success.position
+    position.commit_position = position.prepare_position = result.position
+    return response
 
 
 def _append_wev(

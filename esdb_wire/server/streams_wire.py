@@ -41,12 +41,15 @@ def revision_of(value: int) -> int:
     return value
 
 
+_EXPECTED_STATES = {"no_stream": NO_STREAM, "any": ANY, "stream_exists": STREAM_EXISTS}
+
+
 def expected_revision(options: Message, oneof: str, type_name: str) -> int:
     """The expected revision of Append/Delete/Tombstone/BatchAppend options."""
     case = options.WhichOneof(oneof)
     if case in ("revision", "stream_position"):
         return revision_of(getattr(options, case))
-    expected = {"no_stream": NO_STREAM, "any": ANY, "stream_exists": STREAM_EXISTS}.get(case or "")
+    expected = _EXPECTED_STATES.get(case or "")
     if expected is None:
         raise errors.invalid_argument("None", type_name)
     return expected

@@ -18,15 +18,13 @@ from typing import Any, Callable
 
 from esdb_wire.server.http2.accounting import ReceiveBudget, ServerInbound, TokenBucket
 from esdb_wire.server.http2.engine import create_server_engine
+from esdb_wire.server.http2.request_head import RequestHeads
 from esdb_wire.server.limits import ServerLimits
 from esdb_wire.transport.flow import Outbound
 from esdb_wire.transport.framing import PREFIX, FramingError
 from esdb_wire.transport.hpack_static import StaticHeaderEncoder
 from esdb_wire.transport.http2.errors import ErrorCode, Http2ProtocolError, StreamClosedError
 from esdb_wire.transport.metadata import (
-    MetadataError,
-    decode_metadata,
-    decode_timeout,
     encode_grpc_message,
     encode_metadata,
 )
@@ -133,6 +131,9 @@ class ServerConnection:
         self._encoder = StaticHeaderEncoder()
         self._block_prefix = b"\x20"
         self._response_block = self._encoder.encode_fields(RESPONSE_HEADERS)
+        ok = _STATUS_FIELDS[StatusCode.OK]
+        self._ok_trailers = self._encoder.encode_fields([ok])
+        self._ok_trailers_only = self._encoder.encode_fields([*RESPONSE_HEADERS[:2], ok])
         self.max_receive_message_size = limits.max_receive_message_size
         self.streams: dict[int, ServerStream] = {}
         self.new_streams: deque[ServerStream] = deque()
@@ -145,6 +146,7 @@ class ServerConnection:
         # Streams counted against max_concurrent_streams (open, or their handler runs).
         self.active_streams = 0
         self._last_stream_id = 0
+        self._heads = RequestHeads()
         self._budget = ReceiveBudget(limits.connection_buffer_size)
         self._resets = TokenBucket(limits.reset_burst, limits.reset_rate, clock)
         self._control = TokenBucket(limits.control_burst, limits.control_rate, clock)
@@ -312,6 +314,15 @@ class ServerConnection:
         ``details`` is sent as ``grpc-status-details-bin`` (an encoded google.rpc.Status)."""
         if stream.closed or stream.trailers_pending is not None:
             return
+        if code is StatusCode.OK and not (message or trailers or details):
+            # The usual end of a call: its trailers are always the same block.
+            if stream.headers_sent:
+                stream.trailers_pending = self._ok_trailers
+            else:
+                stream.headers_sent = True
+                stream.trailers_pending = self._ok_trailers_only
+            self._flush(stream)
+            return
         fields = [_STATUS_FIELDS.get(code) or (b"grpc-status", str(int(code)).encode())]
         if message:
             fields.append((b"grpc-message", encode_grpc_message(message)))
@@ -334,16 +345,29 @@ class ServerConnection:
     def _flush(self, stream: ServerStream) -> None:
         if stream.closed:
             return
-        if stream.pending:
-            stream.outbound.push(b"".join(stream.pending))
-            stream.pending.clear()
-            stream.pending_size = 0
         engine = self._engine
+        stream_id = stream.stream_id
         trailers = stream.trailers_pending
+        pending = stream.pending
+        outbound = stream.outbound
         try:
-            drained = stream.outbound.send(engine, stream.stream_id, end_stream=False)
+            if pending:
+                data = b"".join(pending)
+                pending.clear()
+                size = stream.pending_size
+                stream.pending_size = 0
+                if (
+                    not outbound.size
+                    and size <= engine.max_outbound_frame_size
+                    and size <= engine.local_flow_control_window(stream_id)
+                ):
+                    # What a unary response or a small batch is: one DATA frame.
+                    engine.send_data(stream_id, data)
+                else:
+                    outbound.push(data)
+            drained = not outbound.size or outbound.send(engine, stream_id, end_stream=False)
             if drained and trailers is not None:
-                engine.send_headers(stream.stream_id, self._header_block(trailers), True)
+                engine.send_headers(stream_id, self._header_block(trailers), True)
         except StreamClosedError:
             # The client reset the stream in this same batch of frames.
             stream.error = stream.error or StatusCode.CANCELLED
@@ -352,7 +376,7 @@ class ServerConnection:
         if drained and trailers is not None:
             if not stream.request_ended:
                 # The client may still be sending: it has its answer, stop reading.
-                engine.reset_stream(stream.stream_id, ErrorCode.NO_ERROR)
+                engine.reset_stream(stream_id, ErrorCode.NO_ERROR)
             self._close(stream)
 
     def _close(self, stream: ServerStream) -> None:
@@ -379,9 +403,11 @@ class ServerConnection:
     # -- what the engine reports (engine.ServerEvents) -----------------------------------
 
     def on_request(
-        self, stream_id: int, headers: list[tuple[bytes, bytes]], end_stream: bool
+        self, stream_id: int, headers: Sequence[tuple[bytes, bytes]], end_stream: bool
     ) -> None:
-        self._control.refund()
+        control = self._control
+        if control.tokens < control.burst:
+            control.refund()
         refuse = self.draining and stream_id > self._last_stream_id
         if not refuse and self.active_streams >= self.limits.max_concurrent_streams:
             refuse = self._charge_reset("streams beyond SETTINGS_MAX_CONCURRENT_STREAMS")
@@ -390,49 +416,32 @@ class ServerConnection:
         if refuse:
             self._engine.reset_stream(stream_id, ErrorCode.REFUSED_STREAM)
             return
-        values = dict(headers)
+        head = self._heads.read(headers)
         stream = ServerStream(
-            stream_id,
-            values.get(b":path", b"").decode("ascii", "replace"),
-            self.max_receive_message_size,
-            self._window_size,
+            stream_id, head.path, self.max_receive_message_size, self._window_size
         )
         self.streams[stream_id] = stream
         self.active_streams += 1
         if end_stream:
             stream.request_ended = True
-        problem = self._check_request(values)
+        problem = head.problem
         if problem is not None:
             code, text = problem
             self.finish(stream, code, text)
             return
-        try:
-            stream.metadata = decode_metadata(headers)
-            if b"grpc-timeout" in values:
-                stream.timeout = decode_timeout(values[b"grpc-timeout"])
-            encoding = values.get(b"grpc-encoding")
-            if encoding is not None:
-                stream.inbound.decoder.set_encoding(encoding.decode("ascii", "replace"))
-        except (MetadataError, FramingError) as exc:
-            self.finish(stream, exc.code, exc.message)
-            return
+        stream.metadata = head.metadata
+        stream.timeout = head.timeout
+        if head.encoding is not None:
+            stream.inbound.decoder.set_encoding(head.encoding)
         self._dispatch(stream)
-
-    @staticmethod
-    def _check_request(values: dict[bytes, bytes]) -> tuple[StatusCode, str] | None:
-        if values.get(b":method") != b"POST":
-            return StatusCode.UNIMPLEMENTED, "only POST is supported"
-        if not values.get(b"content-type", b"").startswith(b"application/grpc"):
-            return StatusCode.UNKNOWN, "content-type must be application/grpc"
-        if not values.get(b":path", b"").startswith(b"/"):
-            return StatusCode.UNIMPLEMENTED, "missing :path"
-        return None
 
     def on_data(self, stream_id: int, data: bytes, flow_controlled_length: int, end: bool) -> None:
         stream = self.streams.get(stream_id)
         size = flow_controlled_length
         if size:
-            self._control.refund()
+            control = self._control
+            if control.tokens < control.burst:
+                control.refund()
         elif not end and not self._control.take():
             self.calm_down("too many empty DATA frames")
             return
@@ -452,7 +461,8 @@ class ServerConnection:
             return
         if ack_now:
             self._engine.acknowledge_received_data(ack_now, stream_id)
-        self._reserve(stream)
+        if inbound.decoder.pending:
+            self._reserve(stream)
         if len(inbound.messages) != queued:
             self.touched.add(stream)
             self._dispatch(stream)

@@ -21,6 +21,7 @@ the same whichever engine runs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class ServerEvents(Protocol):
         """Whether the connection has ended (the engine stops reporting)."""
 
     def on_request(
-        self, stream_id: int, headers: list[tuple[bytes, bytes]], end_stream: bool
+        self, stream_id: int, headers: Sequence[tuple[bytes, bytes]], end_stream: bool
     ) -> None:
         """A new stream's request header block (``end_stream``: no request body)."""
 

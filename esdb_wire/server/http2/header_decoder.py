@@ -45,9 +45,14 @@ class ServerHeaderDecoder:
 
     def decode(self, data: bytes, raw: bool = False) -> list[tuple[bytes, bytes]]:
         """Like ``hpack.Decoder.decode(data, raw=True)``."""
+        return list(self.headers_of(data))
+
+    def headers_of(self, data: bytes) -> tuple[tuple[bytes, bytes], ...]:
+        """The header fields of block ``data`` (a remembered block's are the same tuple
+        each time); raises ``hpack``'s exceptions as :meth:`decode`."""
         cached = self._cache.get(data) if len(data) <= MAX_REMEMBERED_BLOCK else None
         if cached is not None:
-            return list(cached)
+            return cached
         decoder = self._decoder
         table = decoder.header_table
         before = (table.maxsize, list(table.dynamic_entries))
@@ -62,7 +67,7 @@ class ServerHeaderDecoder:
             if cost <= self.remembered_bytes:
                 self._cache[bytes(data)] = headers
                 self._cache_bytes += cost
-        return list(headers)
+        return headers
 
     def _forget(self) -> None:
         self._cache.clear()

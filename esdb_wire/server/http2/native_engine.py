@@ -370,9 +370,9 @@ class NativeServerEngine:
             self._continuing = None
             self._headers_complete(stream_id, first_flags, b"".join(fragments))
 
-    def _decode(self, block: bytes) -> list[tuple[bytes, bytes]]:
+    def _decode(self, block: bytes) -> tuple[tuple[bytes, bytes], ...]:
         try:
-            return self.header_decoder.decode(block, raw=True)
+            return self.header_decoder.headers_of(block)
         except hpack.exceptions.OversizedHeaderListError:
             raise Http2ProtocolError(
                 ErrorCode.ENHANCE_YOUR_CALM, "header list over SETTINGS_MAX_HEADER_LIST_SIZE"

@@ -9,7 +9,10 @@ Run from the project root (``make bench`` does)::
 Clients: esdb_wire's blocking and asyncio drivers on the h2 engine (the default;
 ``esdb_wire-blocking``, ``esdb_wire-asyncio``) and on the native engine (``...-native``),
 and esdbclient's sync and asyncio clients. The embedded server runs in its own process
-for the whole run and is seeded once, outside every timed region. Each (client,
+for the whole run, on the first HTTP/2 engine of ``--server-engines``, and is seeded
+once, outside every timed region; for each further server engine the scenarios of the
+server's own targets run again against a server on that engine
+(:mod:`benchmarks.suite.server_engines`). Each (client,
 scenario) measurement is a fresh client process (its own ``process_time`` and RSS);
 clients alternate A, B, C, ..., A, B, C, ... over the repeats. The framing breakdown runs
 once per engine. The table goes to stdout, progress to stderr, and the raw figures with
@@ -34,7 +37,7 @@ from typing import Any
 from benchmarks.common import PROJECT_ROOT, PYTHON
 from benchmarks.procs import layout_env, snapshot_sources
 from benchmarks.report import machine_info, source_digest
-from benchmarks.suite import imports, texts
+from benchmarks.suite import imports, server_engines, texts
 from benchmarks.suite.config import (
     DRIVERS,
     ENGINE_NAMES,
@@ -48,6 +51,7 @@ from benchmarks.suite.server import EmbeddedServerProcess
 from benchmarks.suite.tables import Summary, breakdown_table, cells, verdict_lines
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results"
+SERVER_ENGINE_NAMES = ("h2", "native")
 CLIENT_SCENARIOS = tuple(s.name for s in SCENARIOS if s.client_runs)
 
 
@@ -94,6 +98,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=lambda text: _names(text, DRIVERS, "client"),
         default=list(DRIVERS),
         help=f"comma-separated subset of {','.join(DRIVERS)}",
+    )
+    add(
+        "--server-engines",
+        type=lambda text: _names(text, SERVER_ENGINE_NAMES, "server engine"),
+        default=list(SERVER_ENGINE_NAMES),
+        help="the embedded server's HTTP/2 engines, comma-separated: the scenarios run on "
+        "the first; append, read and concurrent again on each other one (default h2,native)",
     )
     add("--timeout", type=float, default=900.0, help="per client run (seconds)")
     add("--output", type=Path, help="JSON file (default benchmarks/results/bench-*.json)")
@@ -175,15 +186,19 @@ def _helper(module: str, arguments: list[str], timeout: float, root: Path) -> di
     return result
 
 
-def run_server_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    """Server, seeding, the client scenarios and the framing breakdown."""
-    scenarios = [name for name in CLIENT_SCENARIOS if name in args.scenarios]
-    needs_read = bool({"read", "catchup", "framing"} & set(args.scenarios))
+def run_server_part(
+    args: argparse.Namespace, root: Path, engine: str, scenarios: list[str]
+) -> dict[str, Any]:
+    """A server on HTTP/2 engine ``engine``, seeding, ``scenarios`` (client scenarios) and,
+    if asked for, the framing breakdown."""
+    needs_read = bool({"read", "catchup", "framing"} & set(scenarios))
     total = len(scenarios) * args.repeats * len(args.clients)
     lifetime = args.timeout * (total + 4) + 3600
     part: dict[str, Any] = {"runs": [], "breakdowns": {}}
-    with EmbeddedServerProcess(lifetime=lifetime, root=root) as server:
-        progress(f"embedded server: pid {server.pid}, port {server.port}; seeding…")
+    with EmbeddedServerProcess(lifetime=lifetime, root=root, http2_engine=engine) as server:
+        progress(
+            f"embedded server ({engine} engine): pid {server.pid}, port {server.port}; seeding…"
+        )
         started = time.perf_counter()
         seed = _helper(
             "benchmarks.suite.seed",
@@ -193,7 +208,7 @@ def run_server_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                 "--events",
                 str(args.events if needs_read else 0),
                 "--big-events",
-                str(args.big_events if "memory" in args.scenarios else 0),
+                str(args.big_events if "memory" in scenarios else 0),
                 "--payload",
                 str(args.payload),
             ],
@@ -205,7 +220,7 @@ def run_server_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         part["seed"] = seed
         progress(f"seeded in {seed['seconds']:.0f} s (server RSS {seed['server_rss_mb']:.0f} MB)")
         cpu_before = server.cpu_seconds()
-        for scenario in scenarios:
+        for scenario in (name for name in scenarios if name in CLIENT_SCENARIOS):
             for repeat in range(args.repeats):
                 for driver in args.clients:
                     params = _params(args, server, seed, f"{repeat}-{uuid.uuid4().hex[:10]}")
@@ -214,13 +229,15 @@ def run_server_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                         "scenario": scenario,
                         "client": driver,
                         "repeat": repeat,
+                        "server_engine": engine,
                         **run_client(driver, scenario, params, args.timeout, root, repeat),
                     }
                     part["runs"].append(run)
                     _report_run(len(part["runs"]), total, run)
-        if "framing" in args.scenarios:
+        if "framing" in scenarios:
             part["breakdowns"] = run_breakdowns(args, server.port, root)
         part["server"] = {
+            "http2_engine": engine,
             "pid": server.pid,
             "cpu_seconds_scenarios": server.cpu_seconds() - cpu_before,
             "rss_mb_end": server.rss_mb(),
@@ -281,7 +298,10 @@ def _params(
 
 
 def _report_run(done: int, total: int, run: dict[str, Any]) -> None:
-    where = f"[{done}/{total}] {run['scenario']} {run['client']} #{run['repeat'] + 1}"
+    where = (
+        f"[{done}/{total}] {run['scenario']} {run['client']} #{run['repeat'] + 1} "
+        f"({run['server_engine']} server)"
+    )
     if "error" in run:
         progress(f"{where}: FAILED {run['error']}")
         return
@@ -306,8 +326,13 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="esdb-wire-bench-") as tmp:
         root = PROJECT_ROOT if args.no_snapshot else snapshot_sources(Path(tmp))
         measured = source_digest(root)
+        engines = args.server_engines
+        extra_parts = {}
         if set(args.scenarios) - {"import"}:
-            part = run_server_part(args, root)
+            part = run_server_part(args, root, engines[0], args.scenarios)
+            again = [name for name in server_engines.SERVER_SCENARIOS if name in args.scenarios]
+            for engine in engines[1:] if again else ():
+                extra_parts[engine] = run_server_part(args, root, engine, again)
         if "import" in args.scenarios:
             progress("import time and RSS…")
             import_runs = imports.import_runs(args.clients, args.import_repeats, root, progress)
@@ -315,6 +340,7 @@ def main(argv: list[str] | None = None) -> None:
             progress(f"installed size ({args.installed_size})…")
             sizes = imports.installed_sizes(args.installed_size, root, RESULTS)
     runs = part["runs"] + import_runs + imports.size_runs(sizes, args.clients)
+    server_runs = part["runs"] + [run for extra in extra_parts.values() for run in extra["runs"]]
     breakdowns: dict[str, Any] = part["breakdowns"]
     summary = Summary(cells(runs, args.clients), _floor(breakdowns))
     wall = time.perf_counter() - wall_start
@@ -325,6 +351,13 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print("Targets (esdb_wire medians against esdbclient's, same run):")
     print("\n".join(verdict_lines(summary)) or "- none evaluated")
+    if server_runs and set(server_engines.SERVER_SCENARIOS) & set(args.scenarios):
+        print()
+        print(texts.server_heading(engines))
+        print()
+        print(server_engines.table(server_runs, engines))
+        print()
+        print("\n".join(server_engines.verdict_lines(server_runs, engines)))
     table = breakdown_table(breakdowns)
     if table:
         print()
@@ -347,17 +380,24 @@ def main(argv: list[str] | None = None) -> None:
         "machine": machine,
         "seed": part.get("seed"),
         "server": part.get("server"),
+        "server_engines": {
+            engine: {"seed": extra.get("seed"), "server": extra.get("server")}
+            for engine, extra in extra_parts.items()
+        },
+        "server_targets": server_engines.documents(server_runs, engines),
         "summaries": [cell.as_dict() for cell in summary.cells.values()],
         "targets": [verdict.as_dict() for verdict in summary.verdicts()],
         "breakdowns": breakdowns,
         "engine_imports": engine_imports,
         "installed_sizes": sizes,
-        "runs": runs,
+        "runs": runs + [run for extra in extra_parts.values() for run in extra["runs"]],
     }
     path = _write_json(args.output, started, document)
     shown = path.relative_to(PROJECT_ROOT) if PROJECT_ROOT in path.parents else path
     print(f"Wall time {wall:.0f} s. Raw figures: {shown}")
-    if any("error" in run for run in runs) or any("error" in b for b in breakdowns.values()):
+    if any("error" in run for run in document["runs"]) or any(
+        "error" in b for b in breakdowns.values()
+    ):
         sys.exit(1)
 
 

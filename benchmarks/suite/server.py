@@ -15,8 +15,8 @@ _LISTENING = re.compile(r"listening on esdb://[^:]+:(\d+)")
 
 
 class EmbeddedServerProcess(ServerProcess):
-    """``python -m esdb_wire.server --host 127.0.0.1 --port 0 --insecure --quiet`` (under a
-    watchdog).
+    """``python -m esdb_wire.server --host 127.0.0.1 --port 0 --insecure --quiet
+    [--http2-engine E]`` (under a watchdog).
 
     Reuses :class:`benchmarks.procs.ServerProcess`'s stop (close stdin, terminate, kill).
     """
@@ -28,8 +28,10 @@ class EmbeddedServerProcess(ServerProcess):
         root: Path = PROJECT_ROOT,
         max_append_size: int | None = None,
         startup_timeout: float = 60.0,
+        http2_engine: str | None = None,
     ) -> None:
         self.kind = "esdb_wire.server"
+        self.http2_engine = http2_engine
         command = [
             PYTHON,
             "-m",
@@ -46,6 +48,8 @@ class EmbeddedServerProcess(ServerProcess):
         ]
         if max_append_size is not None:
             command += ["--max-append-size", str(max_append_size)]
+        if http2_engine is not None:
+            command += ["--http2-engine", http2_engine]
         self.proc = subprocess.Popen(
             command, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )

@@ -37,6 +37,17 @@ def heading(args: argparse.Namespace) -> str:
     )
 
 
+def server_heading(engines: list[str]) -> str:
+    return (
+        "The embedded server's own targets (issue 20), per server HTTP/2 engine "
+        f"({', '.join(engines)}; h2 is the server's default, native opt-in). Server CPU: "
+        "/proc/<pid>/stat ticks of the server process over each client's timed region, "
+        "medians over every esdb_wire client's runs (the same request bytes whatever the "
+        "client's engine); the main table's scenarios ran on the first engine, append, read "
+        "and concurrent again on each other one, with the same clients."
+    )
+
+
 def breakdown_heading(breakdowns: dict[str, dict[str, Any]]) -> str:
     done = {engine: b for engine, b in breakdowns.items() if "error" not in b}
     first = next(iter(done.values()))

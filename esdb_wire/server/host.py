@@ -36,11 +36,17 @@ log = logging.getLogger("esdb_wire.server")
 # Seconds of one connection's input processing per event loop turn (in slices of
 # ServerLimits.read_slice bytes): a flood of small frames shares the loop with the others.
 TURN_BUDGET = 0.002
+# Bytes one read from a connection takes at most (asyncio's own default).
+RECEIVE_BUFFER_SIZE = 256 * 1024
 # Seconds a closing connection gets to flush its last frames to a peer that is not reading.
 CLOSE_GRACE = 2.0
 
 
-class _ServerProtocol(asyncio.Protocol):
+class _ServerProtocol(asyncio.BufferedProtocol):
+    """One accepted connection. Reads land in the host's one receive buffer (see
+    :meth:`get_buffer`): asyncio's plain protocols get a fresh 256 KiB bytes object per
+    read, which costs more than a small call's whole HTTP/2 processing."""
+
     def __init__(self, host: GrpcHost) -> None:
         self.host = host
         self.loop = host.loop
@@ -100,6 +106,14 @@ class _ServerProtocol(asyncio.Protocol):
         self._became_idle()
         self.core.initiate()
         self.flush()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        # The transport reads into it and calls buffer_updated at once (one thread per
+        # loop), so one buffer serves every connection of the host.
+        return self.host.receive_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self.host.receive_buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         if self._lost or self._closing:
@@ -326,6 +340,8 @@ class GrpcHost:
         self.connections: set[_ServerProtocol] = set()
         # Connections without calls in progress, the longest idle first.
         self.idle: dict[_ServerProtocol, None] = {}
+        # Where every connection's reads land (see _ServerProtocol.get_buffer).
+        self.receive_buffer = memoryview(bytearray(RECEIVE_BUFFER_SIZE))
         self._server: asyncio.AbstractServer | None = None
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -1,5 +1,6 @@
 """The embedded server under bad input, over real sockets: a clear status where one is
-possible, no crash, no effect on other clients, and nothing half-written."""
+possible, no crash, no effect on other clients, and nothing half-written. On both server
+HTTP/2 engines (see :func:`tests.engines.server_http2_engine`)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,15 @@ from esdb_wire.server.embedded import EmbeddedServer
 from esdb_wire.transport.blocking import Channel
 from esdb_wire.transport.config import ConnectionConfig
 from esdb_wire.transport.status import StatusCode, StatusError
+from tests.engines import server_http2_engine
+
+__all__ = ["server_http2_engine"]
+pytestmark = pytest.mark.usefixtures("server_http2_engine")
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[EmbeddedServer]:
-    with EmbeddedServer() as running:
+def server(server_http2_engine: str) -> Iterator[EmbeddedServer]:
+    with EmbeddedServer(http2_engine=server_http2_engine) as running:
         yield running
 
 

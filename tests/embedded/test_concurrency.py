@@ -1,4 +1,5 @@
-"""Many clients and subscriptions at once against one embedded server."""
+"""Many clients and subscriptions at once against one embedded server, on both server
+HTTP/2 engines (see :func:`tests.engines.server_http2_engine`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import pytest
 
 from esdb_wire import EsdbClient, NewEvent, RecordedEvent
 from esdb_wire.server.embedded import EmbeddedServer
+from tests.engines import server_http2_engine
+
+__all__ = ["server_http2_engine"]
 
 WRITERS = 50
 EVENTS_PER_WRITER = 20
@@ -17,8 +21,8 @@ SUBSCRIBERS = 10
 
 
 @pytest.fixture
-def server() -> Iterator[EmbeddedServer]:
-    with EmbeddedServer() as running:
+def server(server_http2_engine: str) -> Iterator[EmbeddedServer]:
+    with EmbeddedServer(http2_engine=server_http2_engine) as running:
         yield running
 
 

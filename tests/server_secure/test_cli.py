@@ -126,3 +126,15 @@ def test_command_line_refuses_to_start_without_a_mode() -> None:
     )
     assert result.returncode == 2
     assert "--insecure" in result.stderr
+
+
+def test_the_http2_engine_is_h2_unless_native_is_asked_for(
+    certs: CertificateFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert server_for(["--insecure"]).http2_engine == "h2"
+    assert server_for(["--insecure", "--http2-engine", "native"]).http2_engine == "native"
+    secure = server_for([*cert_args(certs), "--http2-engine", "native"])
+    assert secure.http2_engine == "native"
+    assert "invalid choice: 'grpc'" in usage_error(["--insecure", "--http2-engine", "grpc"], capsys)
+    with pytest.raises(ValueError, match="unknown http2_engine 'grpc'"):
+        EmbeddedServer(http2_engine="grpc")

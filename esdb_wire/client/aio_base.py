@@ -214,6 +214,7 @@ class AsyncClientBase:
         operation passes ``deadline.remaining()`` as its call's timeout, and nothing is
         sent once it has passed."""
         for attempt in (1, 2):
+            channel: AsyncChannel | None = None
             try:
                 deadline.check("the call was sent")
                 channel = await self._current_channel(deadline)
@@ -234,6 +235,18 @@ class AsyncClientBase:
                     )
                     await self.reconnect(leader, replacing=channel)
                     continue
+                if error.code is StatusCode.UNAVAILABLE and self.settings.discover:
+                    # The node may be gone (killed, shut down, not ready): the next
+                    # attempt, or the next call, discovers the cluster's node again.
+                    _log.info(
+                        "%s unavailable (%s); discovering the cluster again",
+                        self.connection_target,
+                        error.message,
+                    )
+                    await self.reconnect(None, replacing=channel)
+                    if attempt == 1 and error.retryable:
+                        continue
+                    raise mapped from error
                 if attempt == 1 and error.code is StatusCode.UNAVAILABLE and error.retryable:
                     # Never reached the server; the channel opens a new connection.
                     _log.info(

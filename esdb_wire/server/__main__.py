@@ -6,6 +6,9 @@ needs a certificate; without either it exits with a usage error that names both:
     esdb-wire-server --insecure
     python -m esdb_wire.devcerts certs
     esdb-wire-server --certificate certs/node.crt --private-key certs/node.key --ca certs/ca.crt
+
+``--cluster 3 --port 2110`` runs three nodes over one log instead (2110, 2111, 2112; see
+:mod:`esdb_wire.server.cluster.cli` for the fault commands it reads from stdin).
 """
 
 from __future__ import annotations
@@ -67,6 +70,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--port", type=int, default=2113, help="port, 0: any free port (default %(default)s)"
+    )
+    parser.add_argument(
+        "--advertise-host",
+        "--advertise-host-to-client-as",
+        metavar="HOST",
+        help="the host gossip (and a follower's NotLeader) tells clients (default: --host)",
+    )
+    cluster = parser.add_argument_group("cluster")
+    cluster.add_argument(
+        "--cluster",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run N nodes over one replicated log, on --port, --port+1, ...; fault "
+        "commands (kill N, restart N, partition N, resign, status, help) from stdin",
+    )
+    cluster.add_argument(
+        "--read-only-replicas",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --cluster: N read-only replicas more, on the ports after the nodes",
     )
     parser.add_argument(
         "--insecure",
@@ -286,6 +311,7 @@ def server_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             max_append_size=args.max_append_size,
             run_projections=args.run_projections,
             limits=limits_from_args(args),
+            advertise_host=args.advertise_host,
         )
     if args.certificate is None:
         # Not parser.error: the ways out matter more than the usage line.
@@ -308,17 +334,27 @@ def server_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         ops_password=args.default_ops_password,
         allow_anonymous_stream_access=args.allow_anonymous_stream_access,
         limits=limits_from_args(args),
+        advertise_host=args.advertise_host,
     )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    server = server_from_args(args, parser)
+    server = server_from_args(args, parser)  # checks the options a cluster shares
+    if args.cluster < 0 or args.read_only_replicas < 0:
+        parser.error("--cluster and --read-only-replicas take a positive number")
+    if args.read_only_replicas and not args.cluster:
+        parser.error("--read-only-replicas needs --cluster")
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(name)s %(message)s",
     )
+    if args.cluster:
+        from esdb_wire.server.cluster.cli import cluster_from_args, serve_cluster  # noqa: PLC0415
+
+        asyncio.run(serve_cluster(cluster_from_args(args, server.limits)))
+        return
     asyncio.run(_serve(server))
 
 

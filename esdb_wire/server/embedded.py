@@ -16,7 +16,7 @@ import asyncio
 import os
 import ssl
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Union
@@ -113,16 +113,19 @@ def _run_projections(value: str) -> bool:
 
 def build_methods(
     store: EventStore,
-    gossip: GossipService,
+    gossip: object,
     *,
     security: Security | None = None,
     persistent: PersistentSubscriptionsService | None = None,
     extra_services: Sequence[tuple[object, ServiceDescriptor]] = (),
     users: UserLookup | None = None,
+    gate: Callable[[dict[str, Method]], dict[str, Method]] | None = None,
 ) -> dict[str, Method]:
-    """Every rpc the embedded server answers, keyed by gRPC path. ``gossip`` advertises
-    the node's address (set its ``port`` once the listening port is known); ``persistent``
+    """Every rpc the embedded server answers, keyed by gRPC path. ``gossip`` (a
+    :class:`~esdb_wire.server.features.GossipService`, or a cluster's) advertises the
+    node's address (set its ``port`` once the listening port is known); ``persistent``
     is the persistent subscriptions subsystem (a new one on ``store`` if not given).
+    ``gate`` (a cluster node's role checks) wraps the methods inside the security checks.
 
     With ``security`` (secure mode) every call is authenticated first and checked against
     its policy and the stream ACLs; without it (insecure mode) credentials are ignored
@@ -159,6 +162,8 @@ def build_methods(
         mounted = methods_of(service, descriptor, _TYPES)
         methods.update(mounted)
         pairs.extend((canonical_name(descriptor.full_name), m.name) for m in mounted.values())
+    if gate is not None:
+        methods = gate(methods)
     if security is not None:
         methods = secure_methods(methods, security.authenticator(users))
     return methods
@@ -193,8 +198,12 @@ class EmbeddedServer:
         bearer_tokens: Mapping[str, str] | None = None,
         limits: ServerLimits | None = None,
         start_standard_projections: bool | None = None,
+        advertise_host: str | None = None,
     ) -> None:
-        """``run_projections`` is "none" (the default, as on a real node), "system" (the
+        """``advertise_host`` is the host gossip tells clients to use (the node's
+        ``--advertise-host-to-client-as``; default: ``host``).
+
+        ``run_projections`` is "none" (the default, as on a real node), "system" (the
         same here) or "all": the standard projections (``$streams``, ``$ce-``, ``$et-``,
         ``$category-`` streams) write their links as events are appended.
 
@@ -213,6 +222,7 @@ class EmbeddedServer:
             raise ValueError("a CA is only used in secure mode (give a certificate too)")
         self.host = host
         self.port = port
+        self.advertise_host = advertise_host or host
         self.max_append_size = max_append_size
         self.run_projections = run_projections
         self._projections = _run_projections(run_projections)
@@ -284,7 +294,7 @@ class EmbeddedServer:
             shutdown=self._shutdown,
             restart_persistent=self._restart_persistent,
         )
-        gossip = GossipService(self.host, self.port)
+        gossip = GossipService(self.advertise_host, self.port)
         context = None
         if self.certificate is not None and self.private_key is not None:
             context = server_ssl_context(self.certificate, self.private_key, self.ca)

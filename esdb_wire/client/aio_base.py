@@ -30,6 +30,9 @@ from esdb_wire.transport.status import StatusCode, StatusError
 # discovery round at WARNING.
 _log = logging.getLogger("esdb_wire.client")
 _EMPTY = shared_pb2.Empty().SerializeToString()
+# A node without a leader, or a follower asked for persistent subscription statistics,
+# answers this (UNAVAILABLE) without doing anything: another node may answer.
+_NOT_READY = "Server Is Not Ready"
 Metadata = list[tuple[str, str]]
 _T = TypeVar("_T")
 _Client = TypeVar("_Client", bound="AsyncClientBase")
@@ -236,15 +239,16 @@ class AsyncClientBase:
                     await self.reconnect(leader, replacing=channel)
                     continue
                 if error.code is StatusCode.UNAVAILABLE and self.settings.discover:
-                    # The node may be gone (killed, shut down, not ready): the next
-                    # attempt, or the next call, discovers the cluster's node again.
+                    # The node may be gone (killed, shut down) or not ready: the next
+                    # attempt (if the call did nothing), or the next call, discovers the
+                    # cluster's node again.
                     _log.info(
                         "%s unavailable (%s); discovering the cluster again",
                         self.connection_target,
                         error.message,
                     )
                     await self.reconnect(None, replacing=channel)
-                    if attempt == 1 and error.retryable:
+                    if attempt == 1 and (error.retryable or error.message == _NOT_READY):
                         continue
                     raise mapped from error
                 if attempt == 1 and error.code is StatusCode.UNAVAILABLE and error.retryable:

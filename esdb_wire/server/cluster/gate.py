@@ -9,7 +9,10 @@ A follower (or read-only replica) of a real cluster (``ClusterVNodeController``,
   leader. Here the log is shared, so forwarding is serving it.
 * **reads and catch-up subscriptions**: NotLeader with ``requires-leader: true``, otherwise
   served from the node's own (replicated) log.
-* **persistent subscriptions**: always NotLeader; they live on the leader.
+* **persistent subscriptions**: they live on the leader. Create, Update, Delete, Read,
+  ReplayParked and RestartSubsystem always answer NotLeader; List and GetInfo, which ask
+  the (not started) persistent subscriptions service for its statistics, answer
+  UNAVAILABLE "Server Is Not Ready" (esdbclient reports both as ``NodeIsNotLeader``).
 * everything else (gossip, server features, users, projections, operations, monitoring)
   is served.
 
@@ -50,12 +53,15 @@ class CallKind(enum.Enum):
     V2_WRITE = "v2 write"  # the same, with the v2 API's rich errors
     READ = "read"  # served, or NotLeader with requires-leader
     LEADER_ONLY = "leader only"  # always NotLeader off the leader
+    LEADER_STATS = "leader statistics"  # always "Server Is Not Ready" off the leader
     ANYWHERE = "anywhere"  # served by every node
 
 
 def kind_of(path: str) -> CallKind:
     """The :class:`CallKind` of the rpc at ``path``."""
     if path.startswith(_PERSISTENT):
+        if path in (_PERSISTENT + "List", _PERSISTENT + "GetInfo"):
+            return CallKind.LEADER_STATS
         return CallKind.LEADER_ONLY
     if path.startswith(_STREAMS):
         return CallKind.READ if path == _STREAMS + "Read" else CallKind.WRITE
@@ -85,6 +91,8 @@ def refusal(kind: CallKind, metadata: Mapping[str, str], role: NodeRole) -> Exce
     """The error a call of ``kind`` gets on a node in ``role``, or None to serve it."""
     if kind is CallKind.ANYWHERE or role.is_leader:
         return None
+    if kind is CallKind.LEADER_STATS:
+        return errors.server_not_ready()
     needs_leader = kind is CallKind.LEADER_ONLY or requires_leader(metadata)
     if kind is CallKind.READ and not needs_leader:
         return None

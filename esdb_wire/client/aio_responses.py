@@ -43,11 +43,18 @@ class AsyncReadResponse:
     was closed (which ends the read too)."""
 
     def __init__(
-        self, call: AsyncCall, stream_name: str | None, *, closed: Callable[[], bool] = _never
+        self,
+        call: AsyncCall,
+        stream_name: str | None,
+        *,
+        closed: Callable[[], bool] = _never,
+        reopen: Callable[[StatusError], Awaitable[AsyncCall | None]] | None = None,
     ) -> None:
         self._call = call
         self._stream_name = stream_name
         self._closed = closed
+        # If the call fails before its first answer: a new call (once), or None.
+        self._reopen = reopen
         self._stopped = False
         self._pending: deque[bytes] = deque()
 
@@ -66,7 +73,13 @@ class AsyncReadResponse:
                     if self._stopped or self._closed():
                         self._stopped = True
                         raise StopAsyncIteration from None
-                    raise ended_remotely(error) from error
+                    reopen, self._reopen = self._reopen, None
+                    call = None if reopen is None else await reopen(error)
+                    if call is None:
+                        raise ended_remotely(error) from error
+                    self._call = call
+                    continue
+                self._reopen = None  # answered: never sent again
                 if not batch:
                     raise StopAsyncIteration
                 pending.extend(batch)

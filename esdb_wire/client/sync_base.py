@@ -22,7 +22,7 @@ from esdb_wire.exceptions import (
     ServiceUnavailable,
 )
 from esdb_wire.protos import gossip_pb2, shared_pb2
-from esdb_wire.transport.blocking import Channel
+from esdb_wire.transport.blocking import BlockingCall, Channel
 from esdb_wire.transport.deadline import NO_DEADLINE, Deadline
 from esdb_wire.transport.status import StatusCode, StatusError
 
@@ -158,7 +158,9 @@ class ClientBase:
                 settings.max_discover_attempts,
                 f": {last_error}" if last_error else "",
             )
-        raise DiscoveryFailed(
+        # The last round's reason (LeaderNotFound, FollowerNotFound...) if no seed failed.
+        kind = type(last_error) if isinstance(last_error, DiscoveryFailed) else DiscoveryFailed
+        raise kind(
             f"no suitable node after {settings.max_discover_attempts} discovery attempts"
             + (f": {last_error}" if last_error else "")
         )
@@ -230,28 +232,8 @@ class ClientBase:
                     raise map_error(
                         StatusError(StatusCode.DEADLINE_EXCEEDED, error.message)
                     ) from error
-                if attempt == 1 and isinstance(mapped, NodeIsNotLeader) and mapped.host:
-                    leader = (mapped.host, mapped.port or self.settings.targets[0][1])
-                    _log.info(
-                        "%s is not the leader: redirected to %s:%d",
-                        self.connection_target,
-                        *leader,
-                    )
-                    self.reconnect(leader, replacing=channel)
+                if self._moved(error, mapped, channel) and attempt == 1:
                     continue
-                if error.code is StatusCode.UNAVAILABLE and self.settings.discover:
-                    # The node may be gone (killed, shut down) or not ready: the next
-                    # attempt (if the call did nothing), or the next call, discovers the
-                    # cluster's node again.
-                    _log.info(
-                        "%s unavailable (%s); discovering the cluster again",
-                        self.connection_target,
-                        error.message,
-                    )
-                    self.reconnect(None, replacing=channel)
-                    if attempt == 1 and (error.retryable or error.message == _NOT_READY):
-                        continue
-                    raise mapped from error
                 if attempt == 1 and error.code is StatusCode.UNAVAILABLE and error.retryable:
                     # Never reached the server; the channel opens a new connection.
                     _log.info(
@@ -262,6 +244,46 @@ class ClientBase:
                     continue
                 raise mapped from error
         raise AssertionError("unreachable")
+
+    def _moved(self, error: StatusError, mapped: Exception, channel: Channel | None) -> bool:
+        """After a call on ``channel`` failed with ``error``: reconnect where it says to
+        go, and tell whether the call may be sent again there (it did nothing). A
+        NotLeader names the leader; in a cluster (discovery), an unavailable node may be
+        gone or not ready, and discovery finds the node to use again."""
+        if isinstance(mapped, NodeIsNotLeader) and mapped.host:
+            leader = (mapped.host, mapped.port or self.settings.targets[0][1])
+            _log.info("%s is not the leader: redirected to %s:%d", self.connection_target, *leader)
+            self.reconnect(leader, replacing=channel)
+            return True
+        if error.code is StatusCode.UNAVAILABLE and self.settings.discover:
+            _log.info(
+                "%s unavailable (%s); discovering the cluster again",
+                self.connection_target,
+                error.message,
+            )
+            self.reconnect(None, replacing=channel)
+            return error.retryable or error.message == _NOT_READY
+        return False
+
+    def _open_server_stream(
+        self, path: str, payload: bytes, metadata: Metadata, deadline: Deadline
+    ) -> tuple[BlockingCall, Callable[[StatusError], BlockingCall | None]]:
+        """A server-streaming call (a read), and how to open it again if it fails before
+        its first answer: once, where a NotLeader (or a node not ready) sends it."""
+        channels: list[Channel] = []
+
+        def open_on(channel: Channel) -> BlockingCall:
+            channels.append(channel)
+            return channel.unary_stream(
+                path, payload, metadata=metadata, timeout=deadline.remaining()
+            )
+
+        def reopen(error: StatusError) -> BlockingCall | None:
+            if not self._moved(error, map_error(error), channels[-1]):
+                return None
+            return self._run(open_on, deadline)
+
+        return self._run(open_on, deadline), reopen
 
     def _deadline(self, timeout: float | None) -> Deadline:
         """The one deadline of an operation starting now: ``timeout`` seconds, or the

@@ -44,11 +44,18 @@ class ReadResponse:
     was closed (which ends the read too)."""
 
     def __init__(
-        self, call: BlockingCall, stream_name: str | None, *, closed: Callable[[], bool] = _never
+        self,
+        call: BlockingCall,
+        stream_name: str | None,
+        *,
+        closed: Callable[[], bool] = _never,
+        reopen: Callable[[StatusError], BlockingCall | None] | None = None,
     ) -> None:
         self._call = call
         self._stream_name = stream_name
         self._closed = closed
+        # If the call fails before its first answer: a new call (once), or None.
+        self._reopen = reopen
         self._stopped = False
         self._pending: deque[bytes] = deque()
 
@@ -67,7 +74,13 @@ class ReadResponse:
                     if self._stopped or self._closed():
                         self._stopped = True
                         raise StopIteration from None
-                    raise ended_remotely(error) from error
+                    reopen, self._reopen = self._reopen, None
+                    call = None if reopen is None else reopen(error)
+                    if call is None:
+                        raise ended_remotely(error) from error
+                    self._call = call
+                    continue
+                self._reopen = None  # answered: never sent again
                 if not batch:
                     raise StopIteration
                 pending.extend(batch)

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Awaitable, Callable
 
 from esdb_wire.server.cluster.embedded import ClusterNode, EmbeddedCluster
-from esdb_wire.transport.server_limits import ServerLimits
+from esdb_wire.server.limits import ServerLimits
 
 COMMANDS = ("status", "kill", "stop", "restart", "partition", "heal", "resign", "help")
 HELP = (

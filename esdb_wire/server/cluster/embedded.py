@@ -39,12 +39,12 @@ from esdb_wire.server.embedded import (
     build_methods,
     server_ssl_context,
 )
+from esdb_wire.server.limits import ServerLimits
 from esdb_wire.server.monitoring import count_calls
 from esdb_wire.server.operations import OperationsService
 from esdb_wire.server.persistent import PersistentSubscriptionsService
 from esdb_wire.server.store import DEFAULT_MAX_APPEND_SIZE, EventStore
 from esdb_wire.server.subsystems import Subsystems
-from esdb_wire.transport.server_limits import ServerLimits
 
 log = logging.getLogger("esdb_wire.server.cluster")
 _T = TypeVar("_T")

@@ -24,8 +24,8 @@ import ssl
 from collections.abc import Mapping
 
 from esdb_wire.server.host import GrpcHost
+from esdb_wire.server.limits import ServerLimits
 from esdb_wire.server.rpc import Method
-from esdb_wire.transport.server_limits import ServerLimits
 
 log = logging.getLogger("esdb_wire.server.cluster")
 

@@ -213,11 +213,14 @@ class AsyncClientBase:
         self,
         operation: Callable[[AsyncChannel], Awaitable[_T]],
         deadline: Deadline = NO_DEADLINE,
+        *,
+        idempotent: bool = False,
     ) -> _T:
-        """Run a call; follow a not-leader redirect or a fresh reconnect once. Every step
-        (discovery, connecting, the call, the retry) spends from one ``deadline``: the
-        operation passes ``deadline.remaining()`` as its call's timeout, and nothing is
-        sent once it has passed."""
+        """Run a call; follow a not-leader redirect or a fresh reconnect once (an
+        ``idempotent`` one, a read, also after its node became unavailable in a cluster).
+        Every step (discovery, connecting, the call, the retry) spends from one
+        ``deadline``: the operation passes ``deadline.remaining()`` as its call's timeout,
+        and nothing is sent once it has passed."""
         for attempt in (1, 2):
             channel: AsyncChannel | None = None
             try:
@@ -231,7 +234,8 @@ class AsyncClientBase:
                     raise map_error(
                         StatusError(StatusCode.DEADLINE_EXCEEDED, error.message)
                     ) from error
-                if await self._moved(error, mapped, channel) and attempt == 1:
+                moved = await self._moved(error, mapped, channel, idempotent=idempotent)
+                if moved and attempt == 1:
                     continue
                 if attempt == 1 and error.code is StatusCode.UNAVAILABLE and error.retryable:
                     # Never reached the server; the channel opens a new connection.
@@ -245,12 +249,18 @@ class AsyncClientBase:
         raise AssertionError("unreachable")
 
     async def _moved(
-        self, error: StatusError, mapped: Exception, channel: AsyncChannel | None
+        self,
+        error: StatusError,
+        mapped: Exception,
+        channel: AsyncChannel | None,
+        *,
+        idempotent: bool = False,
     ) -> bool:
         """After a call on ``channel`` failed with ``error``: reconnect where it says to
-        go, and tell whether the call may be sent again there (it did nothing). A
-        NotLeader names the leader; in a cluster (discovery), an unavailable node may be
-        gone or not ready, and discovery finds the node to use again."""
+        go, and tell whether the call may be sent again there (it did nothing, or it is
+        ``idempotent``: a read). A NotLeader names the leader; in a cluster (discovery),
+        an unavailable node may be gone or not ready, and discovery finds the node to use
+        again."""
         if isinstance(mapped, NodeIsNotLeader) and mapped.host:
             leader = (mapped.host, mapped.port or self.settings.targets[0][1])
             _log.info("%s is not the leader: redirected to %s:%d", self.connection_target, *leader)
@@ -263,14 +273,15 @@ class AsyncClientBase:
                 error.message,
             )
             await self.reconnect(None, replacing=channel)
-            return error.retryable or error.message == _NOT_READY
+            return idempotent or error.retryable or error.message == _NOT_READY
         return False
 
     async def _open_server_stream(
         self, path: str, payload: bytes, metadata: Metadata, deadline: Deadline
     ) -> tuple[AsyncCall, Callable[[StatusError], Awaitable[AsyncCall | None]]]:
         """A server-streaming call (a read), and how to open it again if it fails before
-        its first answer: once, where a NotLeader (or a node not ready) sends it."""
+        its first answer: once, where a NotLeader sends it (or, in a cluster, wherever
+        discovery finds after an unavailable node: a read may be sent twice)."""
         channels: list[AsyncChannel] = []
 
         async def open_on(channel: AsyncChannel) -> AsyncCall:
@@ -280,11 +291,11 @@ class AsyncClientBase:
             )
 
         async def reopen(error: StatusError) -> AsyncCall | None:
-            if not await self._moved(error, map_error(error), channels[-1]):
+            if not await self._moved(error, map_error(error), channels[-1], idempotent=True):
                 return None
-            return await self._run(open_on, deadline)
+            return await self._run(open_on, deadline, idempotent=True)
 
-        return await self._run(open_on, deadline), reopen
+        return await self._run(open_on, deadline, idempotent=True), reopen
 
     def _deadline(self, timeout: float | None) -> Deadline:
         """The one deadline of an operation starting now: ``timeout`` seconds, or the

@@ -214,11 +214,14 @@ class ClientBase:
         self,
         operation: Callable[[Channel], _T],
         deadline: Deadline = NO_DEADLINE,
+        *,
+        idempotent: bool = False,
     ) -> _T:
-        """Run a call; follow a not-leader redirect or a fresh reconnect once. Every step
-        (discovery, connecting, the call, the retry) spends from one ``deadline``: the
-        operation passes ``deadline.remaining()`` as its call's timeout, and nothing is
-        sent once it has passed."""
+        """Run a call; follow a not-leader redirect or a fresh reconnect once (an
+        ``idempotent`` one, a read, also after its node became unavailable in a cluster).
+        Every step (discovery, connecting, the call, the retry) spends from one
+        ``deadline``: the operation passes ``deadline.remaining()`` as its call's timeout,
+        and nothing is sent once it has passed."""
         for attempt in (1, 2):
             channel: Channel | None = None
             try:
@@ -232,7 +235,8 @@ class ClientBase:
                     raise map_error(
                         StatusError(StatusCode.DEADLINE_EXCEEDED, error.message)
                     ) from error
-                if self._moved(error, mapped, channel) and attempt == 1:
+                moved = self._moved(error, mapped, channel, idempotent=idempotent)
+                if moved and attempt == 1:
                     continue
                 if attempt == 1 and error.code is StatusCode.UNAVAILABLE and error.retryable:
                     # Never reached the server; the channel opens a new connection.
@@ -245,11 +249,19 @@ class ClientBase:
                 raise mapped from error
         raise AssertionError("unreachable")
 
-    def _moved(self, error: StatusError, mapped: Exception, channel: Channel | None) -> bool:
+    def _moved(
+        self,
+        error: StatusError,
+        mapped: Exception,
+        channel: Channel | None,
+        *,
+        idempotent: bool = False,
+    ) -> bool:
         """After a call on ``channel`` failed with ``error``: reconnect where it says to
-        go, and tell whether the call may be sent again there (it did nothing). A
-        NotLeader names the leader; in a cluster (discovery), an unavailable node may be
-        gone or not ready, and discovery finds the node to use again."""
+        go, and tell whether the call may be sent again there (it did nothing, or it is
+        ``idempotent``: a read). A NotLeader names the leader; in a cluster (discovery),
+        an unavailable node may be gone or not ready, and discovery finds the node to use
+        again."""
         if isinstance(mapped, NodeIsNotLeader) and mapped.host:
             leader = (mapped.host, mapped.port or self.settings.targets[0][1])
             _log.info("%s is not the leader: redirected to %s:%d", self.connection_target, *leader)
@@ -262,14 +274,15 @@ class ClientBase:
                 error.message,
             )
             self.reconnect(None, replacing=channel)
-            return error.retryable or error.message == _NOT_READY
+            return idempotent or error.retryable or error.message == _NOT_READY
         return False
 
     def _open_server_stream(
         self, path: str, payload: bytes, metadata: Metadata, deadline: Deadline
     ) -> tuple[BlockingCall, Callable[[StatusError], BlockingCall | None]]:
         """A server-streaming call (a read), and how to open it again if it fails before
-        its first answer: once, where a NotLeader (or a node not ready) sends it."""
+        its first answer: once, where a NotLeader sends it (or, in a cluster, wherever
+        discovery finds after an unavailable node: a read may be sent twice)."""
         channels: list[Channel] = []
 
         def open_on(channel: Channel) -> BlockingCall:
@@ -279,11 +292,11 @@ class ClientBase:
             )
 
         def reopen(error: StatusError) -> BlockingCall | None:
-            if not self._moved(error, map_error(error), channels[-1]):
+            if not self._moved(error, map_error(error), channels[-1], idempotent=True):
                 return None
-            return self._run(open_on, deadline)
+            return self._run(open_on, deadline, idempotent=True)
 
-        return self._run(open_on, deadline), reopen
+        return self._run(open_on, deadline, idempotent=True), reopen
 
     def _deadline(self, timeout: float | None) -> Deadline:
         """The one deadline of an operation starting now: ``timeout`` seconds, or the

@@ -1,8 +1,9 @@
-"""esdbclient 1.1.7 against a secure three-node embedded cluster, as its own
-``TestESDBClusterNode1/2/3`` classes run its whole client test case against a three-node
-cluster: TLS with the cluster's CA, ``admin:changeit``, and a connection string naming one
-node twice so that the client discovers the leader through that node's gossip
-(``MaxDiscoverAttempts=2&DiscoveryInterval=100&GossipTimeout=1``).
+"""esdbclient 1.1.7 against ``esdb-wire-server --cluster 3`` (secure, in a subprocess), as
+its own ``TestESDBClusterNode1/2/3`` classes run its whole client test case against a
+three-node cluster: TLS with the cluster's CA, ``admin:changeit``, and a connection string
+naming one node twice so that the client discovers the leader through that node's gossip
+(``MaxDiscoverAttempts=2&DiscoveryInterval=100&GossipTimeout=1``). Faults go to the CLI's
+stdin (``resign``).
 
 esdbclient's test classes are not in its PyPI distribution (the sdist holds the package
 only), so the modules here run our own conformance tests (:mod:`tests.conformance`)
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from esdb_wire.server.cluster import EmbeddedCluster
+from tests.cluster.cli_cluster import CliCluster
 from tests.conformance._peer import esdbclient_or_skip
 
 if TYPE_CHECKING:
@@ -36,22 +37,24 @@ def esdbclient() -> Any:
 
 
 @pytest.fixture(scope="module")
-def secure_cluster(
-    request: pytest.FixtureRequest, certs: CertificateFiles
-) -> Iterator[EmbeddedCluster]:
-    """A secure three-node cluster for the module (``RUN_PROJECTIONS`` in the module
-    chooses its projections, "none" by default)."""
-    with EmbeddedCluster(
-        3,
-        certificate=certs.node_certificate,
-        private_key=certs.node_key,
-        ca=certs.ca_certificate,
-        run_projections=getattr(request.module, "RUN_PROJECTIONS", "none"),
-    ) as running:
+def secure_cluster(request: pytest.FixtureRequest, certs: CertificateFiles) -> Iterator[CliCluster]:
+    """``esdb-wire-server --cluster 3`` with the test certificates, for the module
+    (``RUN_PROJECTIONS`` in the module chooses ``--run-projections``, "none" by default)."""
+    options = [
+        "--certificate",
+        str(certs.node_certificate),
+        "--private-key",
+        str(certs.node_key),
+        "--ca",
+        str(certs.ca_certificate),
+        "--run-projections",
+        getattr(request.module, "RUN_PROJECTIONS", "none"),
+    ]
+    with CliCluster(3, options) as running:
         yield running
 
 
-def node_uri(cluster: EmbeddedCluster, node: int) -> str:
+def node_uri(cluster: CliCluster, node: int) -> str:
     """esdbclient's cluster test URI through ``node`` (1-based): that node, twice."""
     target = cluster.nodes[node - 1].uri
     return f"esdb://admin:changeit@{target},{target}?{DISCOVERY_OPTIONS}"
@@ -65,7 +68,7 @@ def node(request: pytest.FixtureRequest) -> int:
 
 @pytest.fixture(scope="module")
 def client(
-    esdbclient: Any, secure_cluster: EmbeddedCluster, certs: CertificateFiles, node: int
+    esdbclient: Any, secure_cluster: CliCluster, certs: CertificateFiles, node: int
 ) -> Iterator[EventStoreDBClient]:
     """A synchronous esdbclient that discovered the leader through ``node``."""
     connected: EventStoreDBClient = esdbclient.EventStoreDBClient(

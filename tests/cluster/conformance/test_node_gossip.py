@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from esdb_wire.server.cluster import EmbeddedCluster
 from esdb_wire.server.embedded import EmbeddedServer
+from tests.cluster.cli_cluster import CliCluster
 from tests.conformance._peer import esdbclient_or_skip
 
 esdbclient_or_skip()
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.peers
 
 
 def test_gossip_read_through_each_node(
-    client: EventStoreDBClient, secure_cluster: EmbeddedCluster
+    client: EventStoreDBClient, secure_cluster: CliCluster
 ) -> None:
     members = client.read_gossip()
     assert sorted(m.state for m in members) == [
@@ -34,12 +34,12 @@ def test_gossip_read_through_each_node(
         NODE_STATE_LEADER,
     ]
     assert sorted((m.address, m.port) for m in members) == sorted(
-        (node.member.advertise_host, node.port) for node in secure_cluster.nodes
+        (node.host, node.port) for node in secure_cluster.nodes
     )
 
 
 def test_discovery_through_each_node_lands_on_the_leader(
-    client: EventStoreDBClient, secure_cluster: EmbeddedCluster
+    client: EventStoreDBClient, secure_cluster: CliCluster
 ) -> None:
     leader = secure_cluster.leader
     assert leader is not None

@@ -9,9 +9,9 @@ three-node embedded cluster: a *writer* (``NodePreference=leader``) and a *reade
   persistent subscriptions live on the leader whatever the header says; listing and
   getting their info answer "Server Is Not Ready", which esdbclient reports that way too).
 * A leader-preferring client whose node stops being the leader (esdbclient's test swaps a
-  follower's connection in; here the leader resigns under it) follows NotLeader's
-  ``leader-endpoint-host``/``-port`` trailers to the new leader: its writes, and its reads
-  (with ``requires-leader: true``), succeed there.
+  follower's connection in; here the leader resigns under it: ``resign N`` on the CLI)
+  follows NotLeader's ``leader-endpoint-host``/``-port`` trailers to the new leader: its
+  writes, and its reads (with ``requires-leader: true``), succeed there.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from esdb_wire.server.cluster import EmbeddedCluster
+from tests.cluster.cli_cluster import CliCluster, CliNode
 from tests.conformance._peer import esdbclient_or_skip
 
 esdbclient = esdbclient_or_skip()
@@ -42,13 +42,13 @@ DEADLINE = 10.0
 class Pair:
     """A writer (prefers the leader) and a reader (prefers a follower)."""
 
-    cluster: EmbeddedCluster
+    cluster: CliCluster
     writer: EventStoreDBClient
     reader: EventStoreDBClient
 
 
 @pytest.fixture
-def pair(secure_cluster: EmbeddedCluster, certs: CertificateFiles) -> Iterator[Pair]:
+def pair(secure_cluster: CliCluster, certs: CertificateFiles) -> Iterator[Pair]:
     ca = certs.ca_certificate.read_text()
     seeds = ",".join(node.uri for node in secure_cluster.nodes)
 
@@ -74,14 +74,14 @@ def new_events(count: int) -> list[NewEvent]:
     return [NewEvent(type=f"Happened{i}", data=uuid.uuid4().bytes) for i in range(count)]
 
 
-def node_of(cluster: EmbeddedCluster, client: EventStoreDBClient) -> Any:
+def node_of(cluster: CliCluster, client: EventStoreDBClient) -> CliNode:
     (node,) = [n for n in cluster.nodes if n.uri == client.connection_target]
     return node
 
 
 def test_the_clients_are_on_the_leader_and_a_follower(pair: Pair) -> None:
     assert node_of(pair.cluster, pair.writer).is_leader
-    assert node_of(pair.cluster, pair.reader).state.name == "FOLLOWER"
+    assert node_of(pair.cluster, pair.reader).status.state == "follower"
 
 
 def test_can_subscribe_to_all_on_a_follower(pair: Pair) -> None:

@@ -134,6 +134,7 @@ class _ServerProtocol(asyncio.Protocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.host.connections.add(self)
+        self.hold(self.host.held)  # accepted just before a partition: held too
         log.info("connection from %s", self.peer)
         self._handshake_timer = self.loop.call_later(
             self.limits.handshake_timeout, self._handshake_expired
@@ -516,6 +517,8 @@ class GrpcHost:
         self._server: asyncio.AbstractServer | None = None
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        # New connections are held too (see hold_connections).
+        self.held = False
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -559,6 +562,7 @@ class GrpcHost:
     def hold_connections(self, held: bool) -> None:
         """Hold every open connection (``held``: nothing read or written, as across a
         network partition) or release them."""
+        self.held = held
         for connection in list(self.connections):
             connection.hold(held)
 

@@ -348,3 +348,29 @@ def test_a_read_only_replica_serves_reads_and_never_leads(peer: Peer) -> None:
             node.kill()
         assert cluster.leader is None
         assert cluster.nodes[3].state is VNodeState.READ_ONLY_LEADERLESS
+
+
+def test_shutdown_through_the_operations_api_stops_that_node_only(
+    fresh_cluster: EmbeddedCluster, peer: Peer
+) -> None:
+    follower = fresh_cluster.followers[0]
+    with EventStoreDBClient(f"esdb://{follower.uri}?Tls=false") as client:
+        client.shutdown()
+    deadline = time.monotonic() + 5
+    while follower.health is not Health.STOPPED and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert follower.health is Health.STOPPED
+    assert connect_refused(follower)
+    assert len(peer.gossip(leader_of(fresh_cluster)).members) == 3
+    follower.restart()
+    assert follower.state is VNodeState.FOLLOWER
+
+
+def test_reset_empties_the_log_of_every_node(fresh_cluster: EmbeddedCluster, peer: Peer) -> None:
+    stream = f"s-{uuid.uuid4()}"
+    peer.append(leader_of(fresh_cluster), stream, REQUIRES_LEADER)
+    fresh_cluster.reset()
+    for node in fresh_cluster.nodes:
+        (answer,) = peer.read(node, read_request(stream))
+        assert streams_pb2.ReadResp.FromString(answer).HasField("stream_not_found")
+    assert leader_of(fresh_cluster).state is VNodeState.LEADER  # roles are kept

@@ -17,6 +17,7 @@ from esdb_wire import (
     DeadlineExceeded,
     EventStoreDBClient,
     NewEvent,
+    NewEvents,
     ServiceUnavailable,
     StreamState,
 )
@@ -137,6 +138,22 @@ def test_an_append_on_a_follower_is_redirected_to_the_leader(
         assert client.connection_target == leader.uri
         assert f"{follower.uri} is not the leader: redirected to {leader.uri}" in caplog.text
         assert len(client.get_stream(name)) == 1
+
+
+def test_a_v2_multi_stream_append_on_a_follower_is_redirected(
+    cluster: EmbeddedCluster,
+) -> None:
+    """KurrentDB's v2 API answers a follower's append with its rich NOT_LEADER_NODE error
+    (the leader's host and port in NotLeaderNodeErrorDetails): the client follows it."""
+    follower = cluster.followers[0]
+    with EventStoreDBClient(f"esdb://{follower.uri}?Tls=false") as client:
+        names = [f"cluster-{uuid.uuid4()}" for _ in range(2)]
+        client.multi_append_to_stream(
+            [NewEvents(name, new_events(1), StreamState.NO_STREAM) for name in names]
+        )
+        assert client.connection_target == leader_of(cluster).uri
+        for name in names:
+            assert len(client.get_stream(name)) == 1
 
 
 def test_a_read_requiring_the_leader_is_redirected(cluster: EmbeddedCluster) -> None:

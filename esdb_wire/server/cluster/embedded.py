@@ -22,7 +22,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -295,6 +295,8 @@ class EmbeddedCluster:
         return self
 
     def _node_methods(self, member: Member) -> dict[str, Any]:
+        """The rpcs ``member`` serves: the cluster's services behind its role's gate,
+        with its own gossip view and Operations (resign, shutdown, priority)."""
         subsystems, store = self.subsystems, self.store
         assert subsystems is not None
         assert store is not None
@@ -318,10 +320,10 @@ class EmbeddedCluster:
             resign=resign,
             set_priority=set_priority,
         )
+        # The cluster's projections, users and monitoring; this node's own operations.
         services = [
-            (operations, descriptor) if descriptor.full_name.endswith(_OPERATIONS) else pair
-            for pair in subsystems.services()
-            for descriptor in [pair[1]]
+            (operations if descriptor.full_name.endswith(_OPERATIONS) else service, descriptor)
+            for service, descriptor in subsystems.services()
         ]
         methods = build_methods(
             store,
@@ -454,7 +456,11 @@ class EmbeddedCluster:
             log.info("%s resigns", member.name)
             self._settle(resigning=member)
 
-    async def _change(self, index: int, health: Health, act: Any) -> None:
+    async def _change(
+        self, index: int, health: Health, act: Callable[[ClusterNode], Awaitable[object]]
+    ) -> None:
+        """Move node ``index`` to ``health`` (``act`` does it to its listener), then
+        settle the membership: one change at a time."""
         assert self._changes is not None
         async with self._changes:
             node = self.nodes[index]

@@ -253,6 +253,33 @@ async def test_auto_resubscribe_across_a_leader_kill(fresh_cluster: EmbeddedClus
 
 
 @pytest.mark.timing
+async def test_keepalive_leaves_a_partitioned_leader(fresh_cluster: EmbeddedCluster) -> None:
+    """The leader is cut off (it stops answering; nothing closes the connections): the
+    clients' keepalive PINGs go unanswered, the connections are given up, and a live
+    subscription resubscribes on the new leader with no gap and no duplicate."""
+    uri = fresh_cluster.connection_string(KeepAliveInterval="200", KeepAliveTimeout="300")
+    name = f"cluster-{uuid.uuid4()}"
+    first, second = new_events(2), new_events(2)
+    async with AsyncEventStoreDBClient(uri) as reader, AsyncEventStoreDBClient(uri) as writer:
+        subscription = await reader.subscribe_to_stream(name, auto_resubscribe=True)
+        await writer.append_to_stream(name, current_version=StreamState.NO_STREAM, events=first)
+        received = await take(subscription, 2)
+        old = leader_of(fresh_cluster)
+        old.partition()
+        for _ in range(3):  # the first try may go to the silent node
+            try:
+                await writer.append_to_stream(name, current_version=1, events=second, timeout=3)
+                break
+            except (ServiceUnavailable, DeadlineExceeded):
+                continue
+        received += await take(subscription, 2)
+        subscription.stop()
+        assert reader.connection_target == leader_of(fresh_cluster).uri != old.uri
+        old.heal()
+    assert [e.id for e in received] == [e.id for e in first + second]
+
+
+@pytest.mark.timing
 async def test_discovery_settings_are_honoured(fresh_cluster: EmbeddedCluster) -> None:
     """Every node partitioned (they accept connections and never answer): each round asks
     every seed for at most GossipTimeout, rounds are DiscoveryInterval apart, and after

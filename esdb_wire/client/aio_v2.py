@@ -18,26 +18,27 @@ from typing import Optional, TypeVar
 
 from esdb_wire.client import paths
 from esdb_wire.client.aio_base import AsyncClientBase
-from esdb_wire.client.aio_responses import AsyncCatchupSubscription, AsyncReadResponse
+from esdb_wire.client.aio_responses import (
+    AsyncCatchupSubscription,
+    AsyncReadResponse,
+    open_subscription_call,
+)
 from esdb_wire.client.credentials import CallCredentials
-from esdb_wire.codec.responses import is_unimplemented
+from esdb_wire.codec.responses import FEATURES_REQUEST, is_unimplemented
 from esdb_wire.codec.v2 import (
     APPEND_RECORDS,
     APPEND_SESSION,
-    FEATURES_REQUEST,
     append_records_request,
     append_records_result,
     append_requests,
     append_session_result,
     read_index_request,
     subscribe_index_request,
-    subscription_id_of,
     v2_methods,
 )
 from esdb_wire.exceptions import (
     EventStoreDBClientException,
     FeatureNotSupportedError,
-    SubscriptionConfirmationError,
 )
 from esdb_wire.records import AppendRecordsResult, NewEvents, NewRecord, StreamStateCheck
 from esdb_wire.transport.aio import AsyncCall, AsyncChannel
@@ -81,7 +82,7 @@ class AsyncV2StreamsMixin(AsyncClientBase):
         An event's metadata must be empty or a JSON object (its members become the
         record's properties), else ``ProgrammingError`` before anything is sent.
         """
-        requests = [request.SerializeToString() for request in append_requests(events)]
+        requests = append_requests(events)
         metadata = self._metadata(credentials, requires_leader=True)
         deadline = self._deadline(timeout)
         await self._v2_ready(_APPEND_SESSION, deadline)
@@ -113,7 +114,7 @@ class AsyncV2StreamsMixin(AsyncClientBase):
         much data raises ``TransactionMaxSizeExceededError`` or
         ``RecordMaxSizeExceededError``.
         """
-        request = append_records_request(records, checks).SerializeToString()
+        request = append_records_request(records, checks)
         metadata = self._metadata(credentials, requires_leader=True)
         deadline = self._deadline(timeout)
         await self._v2_ready(_APPEND_RECORDS, deadline)
@@ -142,8 +143,7 @@ class AsyncV2StreamsMixin(AsyncClientBase):
         (events of the streams ``<category>-...``), ``et-<event type>`` or ``all`` (user
         events), with or without its ``$idx-`` prefix. An unknown index raises
         ``NotFound`` when iterated."""
-        request = read_index_request(index_name, position=commit_position, limit=limit)
-        payload = request.SerializeToString()
+        payload = read_index_request(index_name, position=commit_position, limit=limit)
         metadata = self._read_metadata(credentials)
         deadline = self._deadline(timeout)  # a read, unlike a subscription, has one
         await self._v2_ready(_INDEXES, deadline)
@@ -172,21 +172,16 @@ class AsyncV2StreamsMixin(AsyncClientBase):
         await self._v2_ready(_INDEXES, deadline)
 
         async def start(position: int | None) -> tuple[AsyncCall, str]:
-            request = subscribe_index_request(
+            payload = subscribe_index_request(
                 index_name, position=position if position is not None else commit_position
             )
-            payload = request.SerializeToString()
-
-            async def open_and_confirm(channel: AsyncChannel) -> tuple[AsyncCall, str]:
-                call = await channel.unary_stream(
-                    paths.READ, payload, metadata=metadata, timeout=deadline.remaining()
-                )
-                first = await call.receive()
-                if first is None:
-                    raise SubscriptionConfirmationError("the subscription ended at once")
-                return call, subscription_id_of(first)
-
-            return await self._v2_run(_INDEXES, open_and_confirm, deadline)
+            return await self._v2_run(
+                _INDEXES,
+                lambda channel: open_subscription_call(
+                    channel, payload, metadata, deadline.remaining()
+                ),
+                deadline,
+            )
 
         call, subscription_id = await start(None)
         return AsyncCatchupSubscription(

@@ -84,15 +84,8 @@ class V2StreamsMixin(ClientBase):
         record's properties), else ``ProgrammingError`` before anything is sent.
         """
         requests = append_requests(events)
-        metadata = self._metadata(credentials, requires_leader=True)
-        deadline = self._deadline(timeout)
-        self._v2_ready(_APPEND_SESSION, deadline)
-        data = self._v2_run(
-            _APPEND_SESSION,
-            lambda channel: channel.stream_unary(
-                paths.APPEND_SESSION, requests, metadata=metadata, timeout=deadline.remaining()
-            ),
-            deadline,
+        data = self._v2_append(
+            _APPEND_SESSION, paths.APPEND_SESSION, requests, timeout, credentials
         )
         return append_session_result(data).commit_position
 
@@ -116,17 +109,32 @@ class V2StreamsMixin(ClientBase):
         ``RecordMaxSizeExceededError``.
         """
         request = append_records_request(records, checks)
+        data = self._v2_append(
+            _APPEND_RECORDS, paths.APPEND_RECORDS, [request], timeout, credentials
+        )
+        return append_records_result(data)
+
+    def _v2_append(
+        self,
+        feature: _Feature,
+        path: str,
+        requests: list[bytes],
+        timeout: float | None,
+        credentials: CallCredentials | None,
+    ) -> bytes:
+        """The one response of an append at ``path`` (the encoded ``requests``: a unary
+        call's one, or a client-streaming call's), once the server is known to offer
+        ``feature``."""
         metadata = self._metadata(credentials, requires_leader=True)
         deadline = self._deadline(timeout)
-        self._v2_ready(_APPEND_RECORDS, deadline)
-        data = self._v2_run(
-            _APPEND_RECORDS,
-            lambda channel: channel.unary_unary(
-                paths.APPEND_RECORDS, request, metadata=metadata, timeout=deadline.remaining()
+        self._v2_ready(feature, deadline)
+        return self._v2_run(
+            feature,
+            lambda channel: channel.stream_unary(
+                path, requests, metadata=metadata, timeout=deadline.remaining()
             ),
             deadline,
         )
-        return append_records_result(data)
 
     # -- secondary indexes -------------------------------------------------------------
 

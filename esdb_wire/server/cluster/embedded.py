@@ -74,6 +74,7 @@ class ClusterNode:
 
     @property
     def port(self) -> int:
+        """The port it listens on (bound once the cluster started)."""
         return self.member.port
 
     @property
@@ -93,6 +94,7 @@ class ClusterNode:
 
     @property
     def is_leader(self) -> bool:
+        """Whether it leads the cluster now."""
         return self._cluster.membership.leader is self.member
 
     @property
@@ -213,6 +215,7 @@ class EmbeddedCluster:
 
     @property
     def secure(self) -> bool:
+        """True in secure mode (TLS and authentication on every node)."""
         return self.security is not None
 
     @property

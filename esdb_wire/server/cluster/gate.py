@@ -152,6 +152,7 @@ class ClusterGossipService:
         self._members = members
 
     async def Read(self, request: shared_pb2.Empty, context: CallContext) -> gossip_pb2.ClusterInfo:
+        """Every member, as the cluster knows them now."""
         return cluster_info(self._members())
 
 

@@ -43,6 +43,7 @@ from esdb_wire.server.auth import (
 )
 from esdb_wire.server.features import GossipService, ServerFeaturesService
 from esdb_wire.server.host import GrpcHost
+from esdb_wire.server.journal import DEFAULT_SYNC, SYNC_POLICIES
 from esdb_wire.server.monitoring import count_calls
 from esdb_wire.server.persistent import PersistentSubscriptionsService
 from esdb_wire.server.rpc import Method, message_types, methods_of
@@ -193,6 +194,8 @@ class EmbeddedServer:
         bearer_tokens: Mapping[str, str] | None = None,
         limits: ServerLimits | None = None,
         start_standard_projections: bool | None = None,
+        db: PathLike | None = None,
+        db_sync: str = DEFAULT_SYNC,
     ) -> None:
         """``run_projections`` is "none" (the default, as on a real node), "system" (the
         same here) or "all": the standard projections (``$streams``, ``$ce-``, ``$et-``,
@@ -206,6 +209,12 @@ class EmbeddedServer:
         name) accepts ``authorization: Bearer`` tokens as an OAuth plugin would.
         ``allow_anonymous_stream_access`` is the server option of that name (off since
         23.10). These are ignored in insecure mode, where credentials are too.
+
+        ``db`` keeps the log in that journal file (:mod:`esdb_wire.server.journal`),
+        created if missing: a server started again on it finds its streams, metadata,
+        persistent subscription groups and checkpoints, users and projections as they
+        were. ``db_sync`` is the journal's sync policy ("always", "batch" or "never").
+        Without ``db`` everything stays in memory.
         """
         if (certificate is None) != (private_key is None):
             raise ValueError("secure mode needs both a certificate and its private key")
@@ -223,6 +232,11 @@ class EmbeddedServer:
         self.certificate = certificate
         self.private_key = private_key
         self.ca = ca
+        self.admin_password = admin_password
+        if db_sync not in SYNC_POLICIES:
+            raise ValueError(f"db_sync must be one of {', '.join(SYNC_POLICIES)}, not {db_sync!r}")
+        self.db = db
+        self.db_sync = db_sync
         self.security: Security | None = None
         if certificate is not None:
             self.security = Security.with_users(

@@ -74,6 +74,7 @@ class Subsystems:
             store.read_barrier = manager.catch_up_native
             self.projections = manager
         directory = UserDirectory(store)
+        directory.load()
         if users is not None:
             directory.seed(users)
         self.users = directory

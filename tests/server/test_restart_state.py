@@ -73,7 +73,13 @@ def _processed(manager: ProjectionManager, name: str, count: int) -> Callable[[]
     return check
 
 
-def test_projections_come_back_registered_and_resume_from_their_checkpoints() -> None:
+@pytest.mark.parametrize("checkpointed", [True, False])
+def test_projections_come_back_registered_and_resume_from_their_checkpoints(
+    checkpointed: bool,
+) -> None:
+    """Stopped cleanly, each projection checkpoints and resumes there; killed (no
+    checkpoint), it runs again from the start, and what it emitted before is not
+    emitted twice: neither the counter's events nor the standard projections' links."""
     require_peer("py_mini_racer")
 
     async def main() -> None:
@@ -87,7 +93,7 @@ def test_projections_come_back_registered_and_resume_from_their_checkpoints() ->
             store.append(f"shop-{number}", ANY, [event("Sold", b"{}")])
         await _until(lambda: len(_stream(store, "sales")) == 3)
         links = len(_stream(store, "$ce-shop"))
-        await first.close(write_checkpoints=True)
+        await first.close(write_checkpoints=checkpointed)
 
         second = ProjectionManager(store, lag=0.0, start_standard=False)
         await second.start()
@@ -99,9 +105,11 @@ def test_projections_come_back_registered_and_resume_from_their_checkpoints() ->
             # The standard projections were started before: they run again (the
             # persisted state wins over start_standard), from their checkpoints.
             assert second.projections["$by_category"].state == ManagedState.Running
+            await _until(lambda: len(_stream(store, "$ce-shop")) == links)
             assert json.loads(await second.state("counter", "")) == {"count": 3}
+            (stats,) = second.statistics("counter")
             store.append("shop-9", ANY, [event("Sold", b"{}")])
-            await _until(_processed(second, "counter", 1))
+            await _until(_processed(second, "counter", stats["eventsProcessedAfterRestart"] + 1))
             assert json.loads(await second.state("counter", "")) == {"count": 4}
             assert [json.loads(r.data)["n"] for r in _stream(store, "sales")] == [1, 2, 3, 4]
             await _until(lambda: len(_stream(store, "$ce-shop")) == links + 1)

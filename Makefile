@@ -13,7 +13,7 @@ PROTO_SRC := $(wildcard proto/esdb_wire/protos/*.proto)
 PIP_QUIET ?= -q
 
 .PHONY: install test test-purepython test-pypy test-oldest test-newest lint fmt unasync \
-        proto proto-check serve demo bench ci clean
+        proto proto-check serve demo bench dist ci clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,14 +32,14 @@ test: install
 # on the backend, run in the main and newest legs: see tests/timing.py).
 test-purepython: install
 	PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python ESDB_WIRE_REQUIRE_PEERS=1 \
-		$(PY) -m pytest -q -m "not timing" $(PYTEST_ARGS)
+		$(PY) -m pytest -q -m "not timing and not packaging" $(PYTEST_ARGS)
 
 # The suite under PyPy (no grpcio wheels there: peer tests skip).
 test-pypy:
 	@command -v $(PYPY) >/dev/null || { echo "$(PYPY) not found: apt-get install pypy3 pypy3-venv"; exit 1; }
 	test -x .venv-pypy/bin/python || $(PYPY) -m venv .venv-pypy
 	.venv-pypy/bin/python -m pip install $(PIP_QUIET) -e '.[test]'
-	.venv-pypy/bin/python -m pytest -q -m "not timing" $(PYTEST_ARGS)
+	.venv-pypy/bin/python -m pytest -q -m "not timing and not packaging" $(PYTEST_ARGS)
 
 # The lowest dependency versions pyproject.toml admits, then the newest ones (with
 # kurrentdbclient as a peer: it needs a newer grpcio than esdbclient allows).
@@ -47,13 +47,14 @@ test-oldest:
 	test -x .venv-oldest/bin/python || $(PYTHON) -m venv .venv-oldest
 	.venv-oldest/bin/python -m pip install $(PIP_QUIET) \
 		'h2==4.1.0' 'hpack==4.0.0' 'hyperframe==6.0.0' 'protobuf==4.21.1' -e '.[test]'
-	.venv-oldest/bin/python -m pytest -q -m "not timing" $(PYTEST_ARGS)
+	.venv-oldest/bin/python -m pytest -q -m "not timing and not packaging" $(PYTEST_ARGS)
 
 test-newest:
 	test -x .venv-newest/bin/python || $(PYTHON) -m venv .venv-newest
 	.venv-newest/bin/python -m pip install $(PIP_QUIET) --upgrade --upgrade-strategy eager \
 		-e '.[test]' kurrentdbclient
-	ESDB_WIRE_REQUIRE_PEERS=kurrentdbclient .venv-newest/bin/python -m pytest -q $(PYTEST_ARGS)
+	ESDB_WIRE_REQUIRE_PEERS=kurrentdbclient .venv-newest/bin/python -m pytest -q \
+		-m "not packaging" $(PYTEST_ARGS)
 
 # The last step fails when a blocking twin generated from the asyncio client (or from
 # its tests) is stale: edit the asyncio source, then run `make unasync`.
@@ -92,9 +93,14 @@ demo: install
 bench: install
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
+# The sdist and the wheel, into dist/ (tests/packaging installs the wheel into a fresh venv).
+dist: install
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+
 ci:
 	bash .ci/run
 
 clean:
 	rm -rf .venv .venv-pypy .venv-oldest .venv-newest .pytest_cache .mypy_cache .ruff_cache \
-		.hypothesis build *.egg-info
+		.hypothesis build dist *.egg-info

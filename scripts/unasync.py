@@ -63,6 +63,7 @@ PAIRS = {
     "tests/client_admin/test_async_admin.py": "tests/client_admin/test_sync_admin.py",
     "tests/client_secure/test_async_users.py": "tests/client_secure/test_sync_users.py",
     "tests/client_v2/test_async_v2_streams.py": "tests/client_v2/test_sync_v2_streams.py",
+    "tests/instrumentation/test_async_tracing.py": "tests/instrumentation/test_sync_tracing.py",
 }
 
 

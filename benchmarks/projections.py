@@ -19,7 +19,8 @@ import uuid
 from esdb_wire.server.projections.jsruntime import engine_version
 from esdb_wire.server.projections.managed import Mode
 from esdb_wire.server.projections.manager import ProjectionManager
-from esdb_wire.server.store import ANY, EventStore, ProposedEvent
+from esdb_wire.server.records import ANY, ProposedEvent
+from esdb_wire.server.store import EventStore
 
 QUERY = """fromAll().when({
   $init: function () { return { count: 0 }; },

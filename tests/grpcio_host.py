@@ -11,7 +11,8 @@ import threading
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from esdb_wire.server.rpc import UNHANDLED_MESSAGE, Method, RpcError
+from esdb_wire.server.rpc import UNHANDLED_MESSAGE, Method
+from esdb_wire.transport.status import StatusError
 from tests.peers import require_peer
 
 
@@ -65,10 +66,10 @@ class GrpcioHost:
         parse = method.request_type.FromString
 
         async def fail(context: Any, error: BaseException) -> None:
-            if isinstance(error, RpcError):
-                trailers = [(k, v) for k, v in error.trailers]
-                if error.details is not None:
-                    trailers.append(("grpc-status-details-bin", error.details))
+            if isinstance(error, StatusError):
+                trailers = [(k, v) for k, v in error.trailing_metadata]
+                if error.details_bin is not None:
+                    trailers.append(("grpc-status-details-bin", error.details_bin))
                 await context.abort(codes[int(error.code)], error.message, tuple(trailers))
             await context.abort(grpc.StatusCode.UNKNOWN, UNHANDLED_MESSAGE)
 
@@ -95,7 +96,7 @@ class GrpcioHost:
                 try:
                     async for response in method.handler(requests_of(requests), Context(context)):
                         yield _encoded(response)
-                except (RpcError, Exception) as error:
+                except (StatusError, Exception) as error:
                     await fail(context, error)
 
             return grpc.stream_stream_rpc_method_handler(bidi)
@@ -104,7 +105,7 @@ class GrpcioHost:
             async def collect(requests: Any, context: Any) -> bytes:
                 try:
                     response = await method.handler(requests_of(requests), Context(context))
-                except (RpcError, Exception) as error:
+                except (StatusError, Exception) as error:
                     await fail(context, error)
                 return bytes(response.SerializeToString())
 
@@ -115,7 +116,7 @@ class GrpcioHost:
                 try:
                     async for response in method.handler(parse(request), Context(context)):
                         yield _encoded(response)
-                except (RpcError, Exception) as error:
+                except (StatusError, Exception) as error:
                     await fail(context, error)
 
             return grpc.unary_stream_rpc_method_handler(stream)
@@ -123,7 +124,7 @@ class GrpcioHost:
         async def unary(request: bytes, context: Any) -> bytes:
             try:
                 response = await method.handler(parse(request), Context(context))
-            except (RpcError, Exception) as error:
+            except (StatusError, Exception) as error:
                 await fail(context, error)
             return bytes(response.SerializeToString())
 

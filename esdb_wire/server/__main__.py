@@ -26,8 +26,8 @@ from esdb_wire.server.auth import DEFAULT_PASSWORD, parse_user
 from esdb_wire.server.devmode import DevModeUnavailable, default_directory, ensure_certificates
 from esdb_wire.server.embedded import RUN_PROJECTIONS_CHOICES, EmbeddedServer
 from esdb_wire.server.journal import DEFAULT_SYNC, SYNC_POLICIES, JournalError
+from esdb_wire.server.limits import ServerLimits
 from esdb_wire.server.store import DEFAULT_MAX_APPEND_SIZE
-from esdb_wire.transport.server_limits import ServerLimits
 
 # The environment variables a node reads the default users' passwords from.
 _PASSWORD_VARIABLES = {

@@ -43,8 +43,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Final, Protocol
 
 from esdb_wire.server import errors
+from esdb_wire.server.records import SETTINGS, ReadCheck, StreamDeletedError
 from esdb_wire.server.rpc import CallContext, Method
-from esdb_wire.server.store import SETTINGS, EventStore, ReadCheck, StreamDeletedError
+from esdb_wire.server.store import EventStore
 from esdb_wire.transport.status import MetadataValue
 
 # Roles (``SystemRoles``) and the default users (``SystemUsers``).
@@ -314,7 +315,7 @@ class StreamAccess:
         """What a link's target must pass to be resolved for ``user``: :data:`READ` on
         the target's stream, so ``$mr`` for a metastream ``$$X`` and ``$admins`` for
         system streams such as ``$settings`` by default, checked when the link is read
-        (see :func:`~esdb_wire.server.store.readable_target`). None for admins, whom
+        (see :func:`~esdb_wire.server.records.readable_target`). None for admins, whom
         nothing is refused."""
         if user is not None and user.is_admin:
             return None

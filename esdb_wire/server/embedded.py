@@ -44,6 +44,7 @@ from esdb_wire.server.auth import (
 from esdb_wire.server.features import GossipService, ServerFeaturesService
 from esdb_wire.server.host import GrpcHost
 from esdb_wire.server.journal import DEFAULT_SYNC, SYNC_POLICIES
+from esdb_wire.server.limits import ServerLimits
 from esdb_wire.server.monitoring import count_calls
 from esdb_wire.server.persistent import PersistentSubscriptionsService
 from esdb_wire.server.rpc import Method, message_types, methods_of
@@ -51,7 +52,6 @@ from esdb_wire.server.store import DEFAULT_MAX_APPEND_SIZE, EventStore
 from esdb_wire.server.streams import StreamsService
 from esdb_wire.server.streams_v2 import StreamsV2Service
 from esdb_wire.server.subsystems import TYPE_MODULES, Subsystems
-from esdb_wire.transport.server_limits import ServerLimits
 
 _TYPES = message_types(
     shared_pb2,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from esdb_wire.protos import streams_pb2
-from esdb_wire.server.store import Record
+from esdb_wire.server.records import Record
 
 RecordedEventProto = streams_pb2.ReadResp.ReadEvent.RecordedEvent
 

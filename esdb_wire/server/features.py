@@ -8,8 +8,8 @@ from typing import Union
 
 from esdb_wire.protos import gossip_pb2, serverfeatures_pb2, shared_pb2
 from esdb_wire.protos.uuids import uuid_message
+from esdb_wire.server.records import system_clock
 from esdb_wire.server.rpc import CallContext
-from esdb_wire.server.store import system_clock
 
 SERVER_VERSION = "25.0.0"
 DEFAULT_PORT = 2113

@@ -33,8 +33,7 @@ import importlib
 import re
 from typing import Any
 
-from esdb_wire.server.rpc import RpcError
-from esdb_wire.transport.status import StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 try:  # Python 3.11+
     _parser: Any = importlib.import_module("re._parser")
@@ -62,7 +61,7 @@ _START_ANCHORS = {_c.AT_BEGINNING, _c.AT_BEGINNING_STRING}
 _ZERO_WIDTH = {_c.AT} | _ASSERTS
 
 
-class UnsafeRegex(RpcError):
+class UnsafeRegex(StatusError):
     """A filter regex refused because its matching time could explode."""
 
     def __init__(self, pattern: str, reason: str) -> None:
@@ -78,7 +77,7 @@ def compile_filter_regex(pattern: str) -> re.Pattern[str]:
     """Compile a filter regex for ``.search(subject) is not None`` tests.
 
     Raises :class:`re.error` for an invalid pattern (as ``re.compile`` does) and
-    :class:`UnsafeRegex` (an INVALID_ARGUMENT :class:`~esdb_wire.server.rpc.RpcError`)
+    :class:`UnsafeRegex` (an INVALID_ARGUMENT :class:`~esdb_wire.transport.status.StatusError`)
     for one refused by the policy of this module.
     """
     if len(pattern) > MAX_PATTERN_LENGTH:

@@ -1,11 +1,11 @@
 """Serving :mod:`esdb_wire.server.rpc` methods over our own gRPC transport, on asyncio.
 
 One :class:`_ServerProtocol` per accepted connection feeds the sans-IO
-:class:`~esdb_wire.transport.server_connection.ServerConnection`; each call runs its
+:class:`~esdb_wire.server.http2.connection.ServerConnection`; each call runs its
 handler in its own task, so a live subscription never holds up an append.
 
 The host enforces the connection-level parts of
-:class:`~esdb_wire.transport.server_limits.ServerLimits`: a cap on open connections
+:class:`~esdb_wire.server.limits.ServerLimits`: a cap on open connections
 (room is made by closing the connection idle the longest), the handshake and idle
 timeouts, reading a peer's input in slices so one connection cannot hold the event loop,
 and no reading from a peer whose replies pile up unread.
@@ -25,10 +25,10 @@ from typing import Any
 import h2.errors
 from google.protobuf.message import DecodeError, Message
 
-from esdb_wire.server.rpc import UNHANDLED_MESSAGE, Method, RpcError
-from esdb_wire.transport.server_connection import ServerConnection, ServerStream
-from esdb_wire.transport.server_limits import ServerLimits
-from esdb_wire.transport.status import MetadataValue, StatusCode
+from esdb_wire.server.http2.connection import ServerConnection, ServerStream
+from esdb_wire.server.limits import ServerLimits
+from esdb_wire.server.rpc import UNHANDLED_MESSAGE, Method
+from esdb_wire.transport.status import MetadataValue, StatusCode, StatusError
 
 log = logging.getLogger("esdb_wire.server")
 
@@ -340,7 +340,7 @@ class _ServerProtocol(asyncio.Protocol):
                     for path in self.host.methods
                 )
                 text = "Method is unimplemented." if known else "Service is unimplemented."
-                raise RpcError(StatusCode.UNIMPLEMENTED, text)
+                raise StatusError(StatusCode.UNIMPLEMENTED, text)
             if stream.timeout is not None:
                 task = asyncio.current_task()
                 assert task is not None
@@ -348,8 +348,14 @@ class _ServerProtocol(asyncio.Protocol):
             context = _Context(stream, self.peer, self.loop, self.peer_certificate)
             await self._run(method, stream, context)
             core.finish(stream, StatusCode.OK, trailers=context.trailers)
-        except RpcError as error:
-            core.finish(stream, error.code, error.message, error.trailers, details=error.details)
+        except StatusError as error:
+            core.finish(
+                stream,
+                error.code,
+                error.message,
+                error.trailing_metadata,
+                details=error.details_bin,
+            )
         except asyncio.CancelledError:
             if stream.error is None and not stream.closed:
                 if deadline_handle is not None and self.loop.time() >= deadline_handle.when():
@@ -374,7 +380,7 @@ class _ServerProtocol(asyncio.Protocol):
                 argument = request
                 break
             if argument is None:
-                raise RpcError(StatusCode.INTERNAL, "missing request message")
+                raise StatusError(StatusCode.INTERNAL, "missing request message")
         if method.server_streaming:
             async for response in method.handler(argument, context):
                 await self._send(stream, response)
@@ -391,12 +397,14 @@ class _ServerProtocol(asyncio.Protocol):
                 try:
                     yield parse(data)
                 except DecodeError:
-                    raise RpcError(StatusCode.INTERNAL, "Failed to deserialize request") from None
+                    raise StatusError(
+                        StatusCode.INTERNAL, "Failed to deserialize request"
+                    ) from None
                 continue
             if stream.error is not None:
                 if stream.error is StatusCode.CANCELLED:
                     raise asyncio.CancelledError
-                raise RpcError(stream.error, "malformed request stream")
+                raise StatusError(stream.error, "malformed request stream")
             if stream.request_ended or stream.closed:
                 return
             await self._wait(stream)
@@ -457,7 +465,7 @@ class GrpcHost:
         limits: ServerLimits | None = None,
     ) -> None:
         """``limits`` bounds what each peer may cost (see
-        :class:`~esdb_wire.transport.server_limits.ServerLimits`);
+        :class:`~esdb_wire.server.limits.ServerLimits`);
         ``max_receive_message_size``, when given, overrides its value of that name."""
         limits = limits or ServerLimits()
         if max_receive_message_size is not None:

@@ -16,9 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from esdb_wire.server.errors import EXCEPTION
-from esdb_wire.server.rpc import RpcError
-from esdb_wire.server.store import Record
-from esdb_wire.transport.status import StatusCode
+from esdb_wire.server.records import Record
+from esdb_wire.transport.status import StatusCode, StatusError
 
 INDEX_PREFIX: Final = "$idx-"
 ALL_INDEX: Final = "$idx-all"
@@ -46,7 +45,7 @@ def index_filter(prefixes: Sequence[str]) -> IndexPredicate | None:
     if not names:
         return None
     if len(prefixes) > 1:
-        raise RpcError(
+        raise StatusError(
             StatusCode.INVALID_ARGUMENT,
             "Index reads only work with one index name and cannot be combined with stream "
             "prefixes or other indexes",
@@ -64,8 +63,8 @@ def index_predicate(index_name: str) -> IndexPredicate:
     if index_name.startswith(EVENT_TYPE_INDEX_PREFIX):
         event_type = index_name[len(EVENT_TYPE_INDEX_PREFIX) :]
         return lambda record: record.event_type == event_type and is_indexed(record)
-    raise RpcError(
+    raise StatusError(
         StatusCode.NOT_FOUND,
         f"Index '{index_name}' not found.",
-        [(EXCEPTION, "index-not-found"), ("index-name", index_name)],
+        trailing_metadata=((EXCEPTION, "index-not-found"), ("index-name", index_name)),
     )

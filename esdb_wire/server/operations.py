@@ -29,9 +29,10 @@ from typing import Final
 
 from esdb_wire.protos import operations_pb2, shared_pb2
 from esdb_wire.server import errors
-from esdb_wire.server.rpc import CallContext, RpcError
-from esdb_wire.server.store import ANY, EventStore, ProposedEvent
-from esdb_wire.transport.status import StatusCode
+from esdb_wire.server.records import ANY, ProposedEvent
+from esdb_wire.server.rpc import CallContext
+from esdb_wire.server.store import EventStore
+from esdb_wire.transport.status import StatusCode, StatusError
 
 log = logging.getLogger("esdb_wire.server.operations")
 
@@ -75,10 +76,13 @@ class Scavenger:
 
     def stop(self, scavenge_id: str) -> tuple[str, int]:
         if self.current is None or scavenge_id != self.current:
-            raise RpcError(
+            raise StatusError(
                 StatusCode.NOT_FOUND,
                 "Scavenge id was invalid.",
-                [(errors.EXCEPTION, "scavenge-not-found"), ("scavenge-id", scavenge_id)],
+                trailing_metadata=(
+                    (errors.EXCEPTION, "scavenge-not-found"),
+                    ("scavenge-id", scavenge_id),
+                ),
             )
         if self._task is not None:
             self._task.cancel()
@@ -198,6 +202,6 @@ class OperationsService:
     ) -> shared_pb2.Empty:
         if self._restart_persistent is not None:
             # InvalidPersistentSubscriptionsRestart is answered OK too.
-            with contextlib.suppress(RpcError):
+            with contextlib.suppress(StatusError):
                 await self._restart_persistent()
         return _EMPTY

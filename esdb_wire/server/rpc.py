@@ -9,7 +9,9 @@ service. Its shape follows the rpc's streaming flags:
 * client streaming: ``async def M(self, requests: AsyncIterator, context) -> response``
 * bidirectional: ``async def M(self, requests: AsyncIterator, context) -> AsyncIterator``
 
-Handlers end a call with a non-OK status by raising :class:`RpcError`. Any other
+Handlers end a call with a non-OK status by raising the transport's
+:class:`~esdb_wire.transport.status.StatusError` (its ``trailing_metadata`` are the
+trailers, its ``details_bin`` the ``grpc-status-details-bin`` trailer). Any other
 exception becomes UNKNOWN "Exception was thrown by handler." (as the real server says).
 :func:`methods_of` turns a service object into :class:`Method` entries keyed by gRPC
 path, which both our own server and the grpcio adapter mount.
@@ -26,34 +28,9 @@ from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 
 from esdb_wire.protos.wire_names import method_path
-from esdb_wire.transport.status import MetadataValue, StatusCode
+from esdb_wire.transport.status import MetadataValue, StatusCode, StatusError
 
 UNHANDLED_MESSAGE = "Exception was thrown by handler."
-
-
-class RpcError(Exception):
-    """Raised by a handler: end the call with ``code``, ``message`` and trailers.
-
-    ``details`` is the ``grpc-status-details-bin`` trailer (an encoded ``google.rpc.Status``
-    with the same code and message), for APIs with rich errors (KurrentDB's v2 Streams).
-    """
-
-    def __init__(
-        self,
-        code: StatusCode,
-        message: str,
-        trailers: Sequence[tuple[str, MetadataValue]] = (),
-        *,
-        details: bytes | None = None,
-    ) -> None:
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
-        self.trailers = tuple(trailers)
-        self.details = details
-
-    def __str__(self) -> str:
-        return f"{self.code.name}: {self.message}"
 
 
 class CallContext(Protocol):
@@ -141,4 +118,4 @@ async def single(requests: AsyncIterator[Message]) -> Message:
     """The one request of a unary call."""
     async for request in requests:
         return request
-    raise RpcError(StatusCode.INTERNAL, "no request message")
+    raise StatusError(StatusCode.INTERNAL, "no request message")

@@ -14,193 +14,55 @@ from __future__ import annotations
 import asyncio
 import bisect
 import json
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Final, Protocol, Union
+from typing import Final
 
-ANY: Final = -2
-NO_STREAM: Final = -1
-STREAM_EXISTS: Final = -4
-# The revision of a tombstone record and the "$tb" that marks a soft-deleted stream.
-DELETED_STREAM: Final = 2**63 - 1
+from esdb_wire.server.commit_check import AlreadyCommitted, CommitDecision, decide_commit
+from esdb_wire.server.records import (
+    DELETED_STREAM,
+    EPOCH_INFORMATION,
+    METADATA_EVENT_TYPE,
+    METASTREAM_PREFIX,
+    NO_STREAM,
+    SETTINGS,
+    STREAM_DELETED_EVENT_TYPE,
+    STREAM_EXISTS,
+    ProposedEvent,
+    ReadCheck,
+    Record,
+    StreamDeletedError,
+    StreamSlice,
+    Success,
+    WriteObserver,
+    WriteResult,
+    WrongExpectedVersion,
+    event_size,
+    in_default_all_filter,
+    is_metastream,
+    metastream_of,
+    readable_target,
+    system_clock,
+)
+from esdb_wire.server.scavenge import scavengeable, scavenged
+from esdb_wire.server.stream_metadata import (
+    EMPTY_METADATA,
+    METASTREAM_METADATA,
+    StreamMetadata,
+    parse_metadata,
+    visible_bounds,
+)
 
 DEFAULT_MAX_APPEND_SIZE: Final = 1_048_576
 DEFAULT_IDEMPOTENCY_CACHE_SIZE: Final = 100_000
-TICKS_PER_SECOND: Final = 10_000_000
 
-LINK_EVENT_TYPE: Final = "$>"
-METADATA_EVENT_TYPE: Final = "$metadata"
-STREAM_DELETED_EVENT_TYPE: Final = "$streamDeleted"
-EPOCH_INFORMATION: Final = "$epoch-information"
-SETTINGS: Final = "$settings"
-METASTREAM_PREFIX: Final = "$$"
-
-_PS_ALL_PREFIX = "$persistentsubscription-$all::"
 # Bytes a record takes on top of its stream name and event sizes (header, ids, length
 # prefix and suffix); an empty write still takes _EMPTY_WRITE_SIZE bytes of log.
 _RECORD_OVERHEAD = 88
 _EMPTY_WRITE_SIZE = 72
 _TOMBSTONE_DATA = b""
 _SOFT_DELETE_DATA = b'{"$tb":9223372036854775807}'
-
-
-ReadCheck = Callable[[str], bool]
-"""Whether the reader may read a stream (by name): secure mode's check of link targets."""
-
-
-def system_clock() -> int:
-    """Now, in .NET ticks (100 ns) since the Unix epoch."""
-    return time.time_ns() // 100
-
-
-def utf16_length(text: str) -> int:
-    """Length of ``text`` in UTF-16 code units, as .NET counts string length."""
-    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
-
-
-def event_size(event_type: str, data: bytes, custom_metadata: bytes) -> int:
-    """The size counted against the maximum append size (§3.12)."""
-    return len(data) + len(custom_metadata) + 2 * utf16_length(event_type)
-
-
-def metastream_of(stream_name: str) -> str:
-    return METASTREAM_PREFIX + stream_name
-
-
-def is_metastream(stream_name: str) -> bool:
-    return stream_name.startswith(METASTREAM_PREFIX)
-
-
-@dataclass(eq=False)
-class Record:
-    """One event in the log. ``position`` is its commit and prepare position."""
-
-    __slots__ = (
-        "created",
-        "custom_metadata",
-        "data",
-        "end",
-        "event_id",
-        "event_type",
-        "is_json",
-        "position",
-        "revision",
-        "stream_name",
-        "wire_string",
-        "wire_structured",
-    )
-    position: int
-    end: int  # offset just past the record; $all backwards reads need end <= P
-    stream_name: str
-    revision: int
-    event_id: uuid.UUID
-    event_type: str
-    is_json: bool
-    data: bytes
-    custom_metadata: bytes
-    created: int  # .NET ticks since the Unix epoch
-
-    def __post_init__(self) -> None:
-        # Encoded RecordedEvent messages, filled by the first read that needs them.
-        self.wire_structured: bytes | None = None
-        self.wire_string: bytes | None = None
-
-
-@dataclass(eq=False)
-class ProposedEvent:
-    """An event to append."""
-
-    __slots__ = ("custom_metadata", "data", "event_id", "event_type", "is_json")
-    event_id: uuid.UUID
-    event_type: str
-    is_json: bool
-    data: bytes
-    custom_metadata: bytes
-
-
-@dataclass(frozen=True)
-class Success:
-    """A write went through (or was idempotent). ``current_revision`` -1 means no stream."""
-
-    current_revision: int
-    position: int
-
-
-@dataclass(frozen=True)
-class WrongExpectedVersion:
-    """The expected revision did not match; ``current`` is -1 when the stream has no events."""
-
-    current: int
-    expected: int
-
-
-WriteResult = Union[Success, WrongExpectedVersion]
-
-
-class WriteObserver(Protocol):
-    """Told about every record a write puts in the log (e.g. the standard projections).
-
-    Called synchronously, right after the records are in the log and before the write
-    returns. Writes the observer makes to the store from the callback are not reported
-    back to it. It must not raise.
-    """
-
-    def records_written(self, store: EventStore, records: Sequence[Record]) -> None: ...
-
-
-class StreamDeletedError(Exception):
-    """The stream is tombstoned (or, for ``stream_exists``, soft-deleted)."""
-
-    def __init__(self, stream_name: str) -> None:
-        super().__init__(stream_name)
-        self.stream_name = stream_name
-
-
-@dataclass(frozen=True)
-class StreamMetadata:
-    """The parts of a stream's metadata the store applies; ``raw`` is the JSON object."""
-
-    raw: dict[str, object] | None = None
-    max_count: int | None = None
-    max_age: int | None = None  # seconds
-    truncate_before: int | None = None
-
-
-EMPTY_METADATA: Final = StreamMetadata()
-_METASTREAM_METADATA = StreamMetadata(max_count=1)
-
-
-def parse_metadata(record: Record) -> StreamMetadata:
-    """Metadata from a ``$metadata`` event; non-JSON or invalid content means none."""
-    if not record.is_json:
-        return EMPTY_METADATA
-    try:
-        raw = json.loads(record.data)
-    except ValueError:
-        return EMPTY_METADATA
-    if not isinstance(raw, dict):
-        return EMPTY_METADATA
-    values = [raw.get(key) for key in ("$maxCount", "$maxAge", "$tb")]
-    checked: list[int | None] = []
-    for value, minimum in zip(values, (1, 1, 0)):
-        if value is None:
-            checked.append(None)
-        elif isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
-            checked.append(value)
-        else:  # the server rejects the whole document
-            return StreamMetadata(raw=raw)
-    return StreamMetadata(raw, checked[0], checked[1], checked[2])
-
-
-@dataclass(frozen=True)
-class StreamSlice:
-    """The result of a stream read: the visible records and the stream's last revision."""
-
-    records: list[Record]
-    last_revision: int
 
 
 class _Stream:
@@ -217,33 +79,6 @@ class _Stream:
     @property
     def last_revision(self) -> int:
         return len(self.records) - 1
-
-
-@dataclass(frozen=True)
-class _Ok:
-    current: int
-    soft_deleted: bool
-
-
-@dataclass(frozen=True)
-class _Idempotent:
-    last_revision: int
-
-
-_Decision = Union[_Ok, _Idempotent, WrongExpectedVersion]
-
-
-def in_default_all_filter(record: Record) -> bool:
-    """False for the records every ``$all`` read hides (``EventFilter.DefaultAllFilter``)."""
-    name = record.stream_name
-    if not name.startswith("$"):
-        return True
-    if name == EPOCH_INFORMATION:
-        return False
-    return not (
-        name.startswith(_PS_ALL_PREFIX)
-        and (name.endswith("-checkpoint") or name.endswith("-parked"))
-    )
 
 
 class EventStore:
@@ -432,7 +267,7 @@ class EventStore:
     def metadata(self, stream_name: str) -> StreamMetadata:
         """The metadata that applies to reads of ``stream_name``."""
         if is_metastream(stream_name):
-            return _METASTREAM_METADATA
+            return METASTREAM_METADATA
         stream = self._streams.get(stream_name)
         return EMPTY_METADATA if stream is None else stream.meta
 
@@ -455,18 +290,17 @@ class EventStore:
     def _has_metadata(self, stream_name: str) -> bool:
         return self.last_revision(metastream_of(stream_name)) >= 0
 
-    def _first_visible(self, stream_name: str, last: int) -> tuple[int, int]:
-        """Lowest readable revision and the oldest readable ``created`` (ticks)."""
-        meta = self.metadata(stream_name)
-        low = 0
-        if meta.truncate_before is not None:
-            low = meta.truncate_before
-        if meta.max_count is not None:
-            low = max(low, last - meta.max_count + 1)
-        oldest = -1
-        if meta.max_age is not None:
-            oldest = self.clock() - meta.max_age * TICKS_PER_SECOND
-        return low, oldest
+    def visible_bounds(self, stream_name: str, last: int) -> tuple[int, int]:
+        """Lowest readable revision and the oldest readable ``created`` (ticks) of a stream
+        whose last revision is ``last`` (see :func:`.stream_metadata.visible_bounds`)."""
+        return visible_bounds(self.metadata(stream_name), last, self.clock)
+
+    def indexed_record(self, stream_name: str, revision: int) -> Record | None:
+        """What the stream's index holds at ``revision`` (0 to its last), visible or not."""
+        stream = self._streams.get(stream_name)
+        if stream is None or not 0 <= revision < len(stream.records):
+            return None
+        return stream.records[revision]
 
     def read_stream(
         self,
@@ -495,7 +329,7 @@ class EventStore:
             return None
         records = stream.records
         last = len(records) - 1
-        low, oldest = self._first_visible(stream_name, last)
+        low, oldest = self.visible_bounds(stream_name, last)
         if backwards:
             high = last if start is None else min(start, last)
             if oldest < 0:
@@ -517,7 +351,7 @@ class EventStore:
         stream = self._streams.get(stream_name)
         if stream is None or not 0 <= revision <= stream.last_revision:
             return None
-        low, oldest = self._first_visible(stream_name, stream.last_revision)
+        low, oldest = self.visible_bounds(stream_name, stream.last_revision)
         record = stream.records[revision]
         return record if revision >= low and record.created >= oldest else None
 
@@ -585,11 +419,11 @@ class EventStore:
         self, stream_name: str, expected: int, events: Sequence[ProposedEvent]
     ) -> WriteResult:
         """Append ``events`` if ``expected`` allows it (§3.1, §3.2)."""
-        decision = self._check(stream_name, expected, [event.event_id for event in events])
+        decision = self.check_commit(stream_name, expected, [event.event_id for event in events])
         if isinstance(decision, WrongExpectedVersion):
             return decision
         stream = self._stream(stream_name)
-        if isinstance(decision, _Idempotent):
+        if isinstance(decision, AlreadyCommitted):
             record = stream.records[decision.last_revision]
             return Success(decision.last_revision, record.position)
         original = stream_name[len(METASTREAM_PREFIX) :] if is_metastream(stream_name) else None
@@ -668,7 +502,7 @@ class EventStore:
 
     def delete(self, stream_name: str, expected: int) -> WriteResult:
         """Soft delete: write ``{"$tb": 2^63-1}`` to the metastream (§3.9)."""
-        decision = self._check(stream_name, expected, [uuid.uuid4()])
+        decision = self.check_commit(stream_name, expected, [uuid.uuid4()])
         if isinstance(decision, WrongExpectedVersion):
             return decision
         current = self.last_revision(stream_name)
@@ -681,7 +515,7 @@ class EventStore:
 
     def tombstone(self, stream_name: str, expected: int) -> WriteResult:
         """Hard delete: a ``$streamDeleted`` record with revision 2^63-1 (§3.9)."""
-        decision = self._check(stream_name, expected, [uuid.uuid4()])
+        decision = self.check_commit(stream_name, expected, [uuid.uuid4()])
         if isinstance(decision, WrongExpectedVersion):
             return decision
         record = self._write(
@@ -704,68 +538,32 @@ class EventStore:
         updated["$tb"] = recreate_from
         self._write(metastream_of(stream_name), METADATA_EVENT_TYPE, _json_bytes(updated), created)
 
-    def _check(self, stream_name: str, expected: int, event_ids: Sequence[uuid.UUID]) -> _Decision:
-        """The commit decision of §3.1/§3.2 (``IndexWriter.CheckCommit``)."""
+    def check_commit(
+        self, stream_name: str, expected: int, event_ids: Sequence[uuid.UUID]
+    ) -> CommitDecision:
+        """The commit decision of §3.1/§3.2 (``IndexWriter.CheckCommit``) for writing
+        ``event_ids`` to ``stream_name`` (see :mod:`~esdb_wire.server.commit_check`).
+        Raises :class:`StreamDeletedError` for a tombstoned stream, and for a soft-deleted
+        one when ``expected`` is ``stream_exists``."""
         if self.is_tombstoned(stream_name):
             raise StreamDeletedError(stream_name)
-        current = self.last_revision(stream_name)
+        stream = self._streams.get(stream_name)
+        current = -1 if stream is None else stream.last_revision
         soft_deleted = self.is_soft_deleted(stream_name)
         if expected == STREAM_EXISTS:
             if soft_deleted:
                 raise StreamDeletedError(stream_name)
             if current < 0 and not self._has_metadata(stream_name):
                 return WrongExpectedVersion(current, expected)
-        if expected in (ANY, STREAM_EXISTS):
-            return self._check_cached_ids(stream_name, current, expected, event_ids, soft_deleted)
-        if expected < current:
-            return self._check_earlier(stream_name, current, expected, event_ids, soft_deleted)
-        if expected > current:
-            return WrongExpectedVersion(current, expected)
-        return _Ok(current, soft_deleted)
-
-    def _check_cached_ids(
-        self,
-        stream_name: str,
-        current: int,
-        expected: int,
-        event_ids: Sequence[uuid.UUID],
-        soft_deleted: bool,
-    ) -> _Decision:
-        """any / stream_exists: idempotent only if every id is a cached event of this stream."""
-        last = -1
-        for index, event_id in enumerate(event_ids):
-            hit = self._committed.get(event_id)
-            if hit is None or hit[0] != stream_name:
-                if index == 0:
-                    return _Ok(current, soft_deleted)
-                return WrongExpectedVersion(current, expected)
-            last = hit[1]
-        if not event_ids:
-            return _Ok(current, soft_deleted)
-        return _Idempotent(last)
-
-    def _check_earlier(
-        self,
-        stream_name: str,
-        current: int,
-        expected: int,
-        event_ids: Sequence[uuid.UUID],
-        soft_deleted: bool,
-    ) -> _Decision:
-        """expected < current: the ids must be the events at expected+1, expected+2, ..."""
-        records = self._streams[stream_name].records
-        for index, event_id in enumerate(event_ids):
-            revision = expected + 1 + index
-            if revision <= current and records[revision].event_id == event_id:
-                continue
-            if index == 0 and expected == NO_STREAM and soft_deleted:
-                return _Ok(current, soft_deleted)
-            return WrongExpectedVersion(current, expected)
-        if not event_ids:
-            if expected == NO_STREAM and soft_deleted:
-                return _Ok(current, soft_deleted)
-            return WrongExpectedVersion(current, expected)
-        return _Idempotent(expected + len(event_ids))
+        return decide_commit(
+            stream_name,
+            expected,
+            event_ids,
+            current=current,
+            soft_deleted=soft_deleted,
+            records=() if stream is None else stream.records,
+            committed=self._committed,
+        )
 
     # ---- scavenge (esdb_wire.server.operations) ----------------------------------------
 
@@ -779,56 +577,17 @@ class EventStore:
         dropped = 0
         saved = 0
         for record in self._log:
-            if self._scavengeable(record):
+            if scavengeable(self, record):
                 dropped += 1
                 saved += record.end - record.position
                 records = self._streams[record.stream_name].records
-                records[record.revision] = _scavenged(record)
+                records[record.revision] = scavenged(record)
             else:
                 kept.append(record)
         if dropped:
             self._log = kept
             self._positions = [record.position for record in kept]
         return dropped, saved
-
-    def _scavengeable(self, record: Record) -> bool:
-        name = record.stream_name
-        stream = self._streams.get(name)
-        if stream is None or record.revision >= len(stream.records):
-            return False  # a tombstone (revision 2^63-1) or not indexed
-        if stream.records[record.revision] is not record:
-            return False
-        if self.is_tombstoned(name):
-            return True
-        if record.revision == stream.last_revision:
-            return False
-        if self.is_soft_deleted(name):
-            return True
-        low, oldest = self._first_visible(name, stream.last_revision)
-        return record.revision < low or record.created < oldest
-
-
-def _scavenged(record: Record) -> Record:
-    """What stays in a stream's index for a scavenged event: no data, never visible."""
-    return Record(
-        -1, -1, record.stream_name, record.revision, record.event_id, "", False, b"", b"", -1
-    )
-
-
-def readable_target(target: Record | None, may_read: ReadCheck | None) -> Record | None:
-    """``target``, the event a link resolved to, if the reader may read its stream.
-
-    Every path that hands out a link's target goes through here (reads and catch-up
-    subscriptions of a stream or of ``$all`` via :meth:`EventStore.resolve_link`,
-    persistent subscription deliveries directly), so a link never yields an event its
-    reader could not read itself. A refused target is None: the link is answered
-    unresolved, as a link to a deleted event is. ``may_read`` None (insecure mode, the
-    system account, admins) refuses nothing. (Upstream differs: 20.6+ resolves without
-    looking at the reader; 5.x checked the target's ``$r`` and refused the whole page.)
-    """
-    if target is None or may_read is None or may_read(target.stream_name):
-        return target
-    return None
 
 
 def _take(records: list[Record], revisions: range, count: int, oldest: int) -> list[Record]:

@@ -26,14 +26,10 @@ from esdb_wire.codec.v2 import FORMAT_NAMES, SCHEMA_FORMAT_KEY, SCHEMA_ID_KEY, r
 from esdb_wire.protos import v2_shared_pb2, v2_streams_pb2
 from esdb_wire.server import streams_v2_errors as errors
 from esdb_wire.server.auth import READ, WRITE, StreamAccess, User, user_of
+from esdb_wire.server.commit_check import AlreadyCommitted
+from esdb_wire.server.records import ProposedEvent, StreamDeletedError, WrongExpectedVersion
 from esdb_wire.server.rpc import CallContext
-from esdb_wire.server.store import (
-    EventStore,
-    ProposedEvent,
-    StreamDeletedError,
-    WrongExpectedVersion,
-    _Idempotent,
-)
+from esdb_wire.server.store import EventStore
 from esdb_wire.server.streams_v2_errors import ANY, DELETED, EXISTS, NO_STREAM, TOMBSTONED
 
 AppendRecord = v2_streams_pb2.AppendRecord
@@ -145,14 +141,14 @@ class StreamsV2Service:
         for index, (stream, expected) in enumerate(zip(streams, transaction.expected)):
             ids = [event.event_id for at, event in transaction.events if at == index]
             try:
-                decision = store._check(stream, expected, ids)
+                decision = store.check_commit(stream, expected, ids)
             except StreamDeletedError:
                 # As the node: also for a soft-deleted stream expected to exist.
                 raise errors.stream_tombstoned(stream) from None
             if isinstance(decision, WrongExpectedVersion):
                 raise errors.revision_conflict(stream, expected, decision.current)
             last = store.last_revision(stream)
-            if isinstance(decision, _Idempotent):  # a re-sent request: already written
+            if isinstance(decision, AlreadyCommitted):  # a re-sent request: already written
                 skip.add(index)
                 last = decision.last_revision
                 position = max(position, _position_of(store, stream, last))

@@ -1,6 +1,6 @@
 """The errors of the v2 Streams API as a KurrentDB node raises them (``ApiErrors``).
 
-Each is an :class:`~esdb_wire.server.rpc.RpcError` whose ``details`` is the
+Each is a :class:`~esdb_wire.transport.status.StatusError` whose ``details_bin`` is the
 ``grpc-status-details-bin`` trailer: a ``google.rpc.Status`` with the same code and
 message, an ``ErrorInfo`` (reason, domain) and the typed detail. Texts follow the node's.
 """
@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 
 from esdb_wire.codec import v2_errors as codes
 from esdb_wire.protos import error_details_pb2, kurrent_errors_pb2, v2_errors_pb2
-from esdb_wire.server.rpc import RpcError
+from esdb_wire.transport.status import StatusError
 
 V2 = v2_errors_pb2
 
@@ -31,11 +31,11 @@ def rich_error(
     details: Sequence[Message] = (),
     *,
     domain: str = codes.STREAMS_DOMAIN,
-) -> RpcError:
+) -> StatusError:
     """An error with the status code upstream's annotation gives ``reason``."""
     code = codes.STATUS_CODES[(domain, reason)]
     trailer = codes.encode_rich_error(code, message, reason, domain, details)
-    return RpcError(code, message, details=trailer)
+    return StatusError(code, message, details_bin=trailer)
 
 
 def humanize_bytes(size: int) -> str:
@@ -48,7 +48,7 @@ def humanize_bytes(size: int) -> str:
     return f"{value:.3f} TB"
 
 
-def stream_tombstoned(stream: str) -> RpcError:
+def stream_tombstoned(stream: str) -> StatusError:
     return rich_error(
         codes.STREAM_TOMBSTONED,
         f"Stream '{stream}' has been tombstoned. "
@@ -57,7 +57,7 @@ def stream_tombstoned(stream: str) -> RpcError:
     )
 
 
-def revision_conflict(stream: str, expected: int, actual: int) -> RpcError:
+def revision_conflict(stream: str, expected: int, actual: int) -> StatusError:
     return rich_error(
         codes.STREAM_REVISION_CONFLICT,
         f"Append failed due to a revision conflict on stream '{stream}'. "
@@ -70,7 +70,7 @@ def revision_conflict(stream: str, expected: int, actual: int) -> RpcError:
     )
 
 
-def already_in_session(stream: str) -> RpcError:
+def already_in_session(stream: str) -> StatusError:
     return rich_error(
         codes.STREAM_ALREADY_IN_APPEND_SESSION,
         f"Stream '{stream}' already has a different group of messages in this session. "
@@ -80,7 +80,7 @@ def already_in_session(stream: str) -> RpcError:
     )
 
 
-def record_too_large(stream: str, record_id: str, size: int, max_size: int) -> RpcError:
+def record_too_large(stream: str, record_id: str, size: int, max_size: int) -> StatusError:
     return rich_error(
         codes.APPEND_RECORD_SIZE_EXCEEDED,
         f"The size of record {record_id} ({humanize_bytes(size)}) exceeds the maximum "
@@ -94,7 +94,7 @@ def record_too_large(stream: str, record_id: str, size: int, max_size: int) -> R
     )
 
 
-def transaction_too_large(records: int, size: int, max_size: int) -> RpcError:
+def transaction_too_large(records: int, size: int, max_size: int) -> StatusError:
     return rich_error(
         codes.APPEND_TRANSACTION_SIZE_EXCEEDED,
         f"Transaction size ({humanize_bytes(size)}) exceeded the maximum allowed size of "
@@ -104,14 +104,14 @@ def transaction_too_large(records: int, size: int, max_size: int) -> RpcError:
     )
 
 
-def no_requests() -> RpcError:
+def no_requests() -> StatusError:
     return rich_error(
         codes.APPEND_SESSION_NO_REQUESTS,
         "Append session started, but no append requests were sent before ending the session.",
     )
 
 
-def consistency_violation(violations: Sequence[tuple[int, str, int, int]]) -> RpcError:
+def consistency_violation(violations: Sequence[tuple[int, str, int, int]]) -> StatusError:
     """``violations``: (check index, stream, expected state, actual state) of each."""
     details = V2.AppendConsistencyViolationErrorDetails()
     lines = ["Append failed due to consistency violations.", ""]
@@ -148,7 +148,7 @@ def _violation_text(stream: str, expected: int, actual: int) -> str:
     return f"{where}: expected state {expected}, actual state {actual}."
 
 
-def access_denied(operation: str, username: str | None) -> RpcError:
+def access_denied(operation: str, username: str | None) -> StatusError:
     details = kurrent_errors_pb2.AccessDeniedErrorDetails(operation=operation)
     if username is not None:
         details.username = username
@@ -160,7 +160,7 @@ def access_denied(operation: str, username: str | None) -> RpcError:
     )
 
 
-def invalid_request(request_type: str, failures: Sequence[tuple[str, str]]) -> RpcError:
+def invalid_request(request_type: str, failures: Sequence[tuple[str, str]]) -> StatusError:
     """Validation failures, (property, message) each: BAD_REQUEST with a BadRequest."""
     details = error_details_pb2.BadRequest()
     for field, description in failures:

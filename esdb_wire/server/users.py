@@ -34,9 +34,10 @@ from typing import Final
 from esdb_wire.protos import users_pb2
 from esdb_wire.server import errors
 from esdb_wire.server.auth import ADMIN_USER, User, user_of
-from esdb_wire.server.rpc import CallContext, RpcError
-from esdb_wire.server.store import ANY, EventStore, ProposedEvent, StreamDeletedError
-from esdb_wire.transport.status import StatusCode
+from esdb_wire.server.records import ANY, ProposedEvent, StreamDeletedError
+from esdb_wire.server.rpc import CallContext
+from esdb_wire.server.store import EventStore
+from esdb_wire.transport.status import StatusCode, StatusError
 
 log = logging.getLogger("esdb_wire.server.users")
 
@@ -277,18 +278,24 @@ class UserDirectory:
         return getattr(result, "position", -1)
 
 
-def _user_error(error: UserError) -> RpcError:
+def _user_error(error: UserError) -> StatusError:
     if error.kind == "NotFound":
-        return RpcError(
+        return StatusError(
             StatusCode.NOT_FOUND,
             f"User '{error.login_name}' is not found.",
-            [(errors.EXCEPTION, "user-not-found"), ("login-name", error.login_name)],
+            trailing_metadata=(
+                (errors.EXCEPTION, "user-not-found"),
+                ("login-name", error.login_name),
+            ),
         )
     if error.kind == "Conflict":
-        return RpcError(
+        return StatusError(
             StatusCode.FAILED_PRECONDITION,
             "Conflict.",
-            [(errors.EXCEPTION, "user-conflict"), ("login-name", error.login_name)],
+            trailing_metadata=(
+                (errors.EXCEPTION, "user-conflict"),
+                ("login-name", error.login_name),
+            ),
         )
     return errors.access_denied()
 

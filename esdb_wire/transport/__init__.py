@@ -3,8 +3,9 @@
 The sans-IO core: :mod:`.http2` (the client's HTTP/2: frames, header blocks, streams and
 windows), :mod:`.framing` (message framing), :mod:`.metadata` (headers, timeouts),
 :mod:`.status` (status codes, :class:`StatusError`), :mod:`.flow` (per-stream flow control),
-:mod:`.call` and :mod:`.connection` (client calls), :mod:`.server_connection` (server
-calls, on ``h2``). The I/O drivers: :mod:`.blocking` (threads or none) and :mod:`.aio` (asyncio).
+:mod:`.call` and :mod:`.connection` (client calls). The I/O drivers: :mod:`.blocking`
+(threads or none) and :mod:`.aio` (asyncio). The embedded server's side of the protocol
+is :mod:`esdb_wire.server.http2`; it shares framing, metadata, status and flow control.
 """
 
 from __future__ import annotations

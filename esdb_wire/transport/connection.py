@@ -17,7 +17,6 @@ from typing import Callable
 from esdb_wire.transport.call import ClientCall
 from esdb_wire.transport.config import DEFAULT_CONFIG, ConnectionConfig
 from esdb_wire.transport.framing import FramingError, encode_message
-from esdb_wire.transport.hpack_static import StaticHeaderEncoder, encode_field
 from esdb_wire.transport.http2 import events as h2e
 from esdb_wire.transport.http2.engine import Http2Engine, create_engine
 from esdb_wire.transport.http2.errors import (
@@ -27,39 +26,24 @@ from esdb_wire.transport.http2.errors import (
     error_name,
 )
 from esdb_wire.transport.http2.header_block import Headers
-from esdb_wire.transport.metadata import (
-    MetadataError,
-    decode_binary_value,
-    decode_grpc_message,
-    decode_metadata,
-    encode_timeout,
+from esdb_wire.transport.metadata import MetadataError
+from esdb_wire.transport.request_headers import RequestHeaderBlocks
+from esdb_wire.transport.response_status import (
+    MetadataMemo,
+    not_grpc_error,
+    protocol_mismatch,
+    scan_response_headers,
+    scan_trailers,
+    trailers_error,
 )
-from esdb_wire.transport.status import (
-    MetadataItems,
-    StatusCode,
-    StatusError,
-    status_for_h2_error,
-    status_for_http,
-)
+from esdb_wire.transport.status import StatusCode, StatusError, status_for_h2_error
 
 _PING_PAYLOAD = b"esdbwire"
 MAX_TRANSPARENT_RETRIES = 10
-_PATH_CACHE_LIMIT = 1024
-_METADATA_MEMO_LIMIT = 256
 SETTINGS_MAX_CONCURRENT_STREAMS = 0x3
 # Requests given as a list or tuple of at most this many bytes leave in one write with
 # the call's headers (ClientConnection.start_call).
 ONE_WRITE_LIMIT = 65536
-_STATUS_BY_VALUE = {str(int(code)).encode("ascii"): code for code in StatusCode}
-
-
-def _protocol_mismatch(first_bytes: bytes) -> str | None:
-    """Explain a first answer that is not HTTP/2 at all."""
-    if first_bytes[:1] in (b"\x15", b"\x16") and first_bytes[1:2] == b"\x03":
-        return "the server answered with TLS: connect with TLS enabled"
-    if first_bytes.startswith(b"HTTP/"):
-        return "the server answered with HTTP/1.x, not HTTP/2: is this a gRPC endpoint?"
-    return None
 
 
 def small_batch(requests: Iterable[bytes]) -> Sequence[bytes] | None:
@@ -94,30 +78,13 @@ class ClientConnection:
             connection_window_size=config.connection_window_size,
             max_frame_size=config.max_frame_size,
         )
-        # The request header block is assembled from pre-encoded parts.
-        self._encoder = StaticHeaderEncoder()
-        self._block_start = self._encoder.encode_fields(
-            [
-                (b":method", b"POST"),
-                (b":scheme", scheme.encode("ascii")),
-                (b":authority", authority.encode("idna")),
-            ]
-        )
-        self._block_end = self._encoder.encode_fields(
-            [
-                (b"te", b"trailers"),
-                (b"content-type", b"application/grpc"),
-                (b"user-agent", config.user_agent.encode("ascii", "replace")),
-                (b"grpc-accept-encoding", b"identity,deflate,gzip"),
-            ]
-        )
-        self._path_blocks: dict[str, bytes] = {}
+        self._request_headers = RequestHeaderBlocks(authority, scheme, config.user_agent)
         self.calls: dict[int, ClientCall] = {}
         self.queued: deque[ClientCall] = deque()
         self.touched: set[ClientCall] = set()
         # Calls with a deadline (finished ones are dropped as timers are checked).
         self._timed_calls: set[ClientCall] = set()
-        self._metadata_memo: dict[int, tuple[Headers, MetadataItems]] = {}
+        self._metadata = MetadataMemo()
         self.error: StatusError | None = None
         self.accepting = True
         # Whether the server has sent anything at all yet.
@@ -177,18 +144,8 @@ class ClientConnection:
                 )
             )
             return expired
-        path_block = self._path_blocks.get(path)
-        if path_block is None:
-            path_block = encode_field(b":path", path.encode("ascii"))
-            if len(self._path_blocks) < _PATH_CACHE_LIMIT:
-                self._path_blocks[path] = path_block
-        block = self._block_start + path_block + self._block_end
-        deadline = None
-        if timeout is not None:
-            block += encode_field(b"grpc-timeout", encode_timeout(timeout))
-            deadline = now + timeout
-        if metadata:
-            block += self._encoder.encode_fields(metadata)
+        block = self._request_headers.block(path, metadata, timeout)
+        deadline = None if timeout is None else now + timeout
         call = ClientCall(path, block, deadline, self.config.max_receive_message_size)
         if deadline is not None:
             self._timed_calls.add(call)
@@ -311,7 +268,7 @@ class ClientConnection:
         self._ping_sent_at = None
         if not self.answered:
             self.answered = True
-            mismatch = _protocol_mismatch(data)
+            mismatch = protocol_mismatch(data)
             if mismatch is not None:
                 self.connection_lost(mismatch)
                 return
@@ -492,40 +449,19 @@ class ClientConnection:
         if call is None:
             return
         headers = event.headers
-        status = b""
-        content_type = b""
-        encoding = None
-        for name, value in headers:
-            if name == b":status":
-                status = value
-            elif name == b"content-type":
-                content_type = value
-            elif name == b"grpc-encoding":
-                encoding = value.decode("ascii", "replace")
+        status, content_type, encoding = scan_response_headers(headers)
         if event.end_stream:
             # Trailers-Only: one HEADERS frame that ends the stream.
             self._finish_from_trailers(call, headers, http_status=status)
             self._on_stream_ended(call)
             return
-        if status != b"200":
-            code = status_for_http(int(status)) if status.isdigit() else StatusCode.UNKNOWN
-            self._fail_and_reset(
-                call,
-                StatusError(code, f"unexpected HTTP status {status.decode('ascii', 'replace')}"),
-            )
-            return
-        if not content_type.startswith(b"application/grpc"):
-            self._fail_and_reset(
-                call,
-                StatusError(
-                    StatusCode.UNKNOWN,
-                    f"unexpected content-type {content_type.decode('ascii', 'replace')!r}",
-                ),
-            )
+        error = not_grpc_error(status, content_type)
+        if error is not None:
+            self._fail_and_reset(call, error)
             return
         call.outbound.forget_replay()
         try:
-            call.initial_metadata = self._metadata(headers)
+            call.initial_metadata = self._metadata.decode(headers)
             if encoding is not None:
                 call.inbound.decoder.set_encoding(encoding)
         except StatusError as exc:
@@ -545,73 +481,23 @@ class ClientConnection:
         headers: Headers,
         http_status: bytes | None = None,
     ) -> None:
-        grpc_status: bytes | None = None
-        message = b""
-        details: bytes | None = None
         try:
-            for name, value in headers:
-                if name == b"grpc-status":
-                    grpc_status = value
-                elif name == b"grpc-message":
-                    message = value
-                elif name == b"grpc-status-details-bin":
-                    details = decode_binary_value(value)
-            trailing = self._metadata(headers)
+            fields = scan_trailers(headers)
+            trailing = self._metadata.decode(headers)
         except MetadataError as exc:
             call.finish(exc)
             self.touched.add(call)
             return
         if call.initial_metadata is None:
             call.initial_metadata = ()
-        if grpc_status is None:
-            if http_status is not None and http_status != b"200":
-                code = status_for_http(int(http_status)) if http_status.isdigit() else None
-                error = StatusError(
-                    code or StatusCode.UNKNOWN,
-                    f"unexpected HTTP status {http_status.decode('ascii', 'replace')}",
-                    trailing_metadata=trailing,
-                )
-            else:
-                error = StatusError(
-                    StatusCode.UNKNOWN,
-                    "response ended without grpc-status",
-                    trailing_metadata=trailing,
-                )
-            call.finish(error, trailing)
-        else:
-            code = _STATUS_BY_VALUE.get(grpc_status, StatusCode.UNKNOWN)
-            if code is StatusCode.OK:
-                if call.inbound.decoder.pending:
-                    call.finish(
-                        StatusError(StatusCode.INTERNAL, "response ended inside a message"),
-                        trailing,
-                    )
-                else:
-                    call.finish(None, trailing)
-            else:
-                call.finish(
-                    StatusError(
-                        code,
-                        decode_grpc_message(message),
-                        trailing_metadata=trailing,
-                        details_bin=details,
-                    ),
-                    trailing,
-                )
+        error = trailers_error(
+            fields,
+            trailing,
+            http_status=http_status,
+            message_pending=call.inbound.decoder.pending,
+        )
+        call.finish(error, trailing)
         self.touched.add(call)
-
-    def _metadata(self, headers: Headers) -> MetadataItems:
-        """``decode_metadata(headers)``, remembered for header tuples the decoder reuses
-        (a repeated header block decodes to the very same tuple)."""
-        memo = self._metadata_memo.get(id(headers))
-        if memo is not None and memo[0] is headers:
-            return memo[1]
-        items = decode_metadata(headers)
-        if len(self._metadata_memo) >= _METADATA_MEMO_LIMIT:
-            self._metadata_memo.clear()
-        # The entry holds `headers`, so its id cannot be reused while remembered.
-        self._metadata_memo[id(headers)] = (headers, items)
-        return items
 
     def _on_stream_ended(self, call: ClientCall) -> None:
         """The server ended its side of the call's stream."""

@@ -87,6 +87,11 @@ class MessageDecoder:
         """Whether an unfinished message is buffered."""
         return bool(self._buffer)
 
+    @property
+    def pending_prefix(self) -> bytes:
+        """The buffered bytes of the unfinished message's 5-byte prefix (up to all five)."""
+        return bytes(self._buffer[:PREFIX_SIZE])
+
     def feed(self, data: bytes) -> list[bytes]:
         """Decode the messages completed by ``data``."""
         messages: list[bytes] = []

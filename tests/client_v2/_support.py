@@ -20,10 +20,11 @@ from esdb_wire.protos import kurrent_errors_pb2, v2_errors_pb2
 from esdb_wire.server.embedded import build_methods
 from esdb_wire.server.features import GossipService, ServerFeaturesService
 from esdb_wire.server.host import GrpcHost
-from esdb_wire.server.rpc import CallContext, Method, RpcError
+from esdb_wire.server.rpc import CallContext, Method
 from esdb_wire.server.store import EventStore
 from esdb_wire.server.streams_v2 import StreamsV2Service
 from esdb_wire.server.streams_v2_errors import rich_error
+from esdb_wire.transport.status import StatusError
 from tests.client_v1._support import require_grpcio
 
 MAX_RECORD_SIZE = 8 * 1024
@@ -168,7 +169,7 @@ def v2_server(
         server.stop()
 
 
-def failing_session(error: RpcError) -> Handler:
+def failing_session(error: StatusError) -> Handler:
     """An ``AppendSession`` handler that reads the requests, then fails with ``error``."""
 
     async def handler(requests: Any, context: CallContext) -> Any:
@@ -179,7 +180,7 @@ def failing_session(error: RpcError) -> Handler:
     return handler
 
 
-def stream_deleted(stream: str) -> RpcError:
+def stream_deleted(stream: str) -> StatusError:
     """The rich error of a soft-deleted stream (a KurrentDB node's, which the embedded
     server never raises: it appends to a soft-deleted stream, as the node does)."""
     return rich_error(
@@ -189,7 +190,7 @@ def stream_deleted(stream: str) -> RpcError:
     )
 
 
-def not_leader(host: str, port: int) -> RpcError:
+def not_leader(host: str, port: int) -> StatusError:
     """The rich error of a follower asked to write: the leader is at ``host:port``."""
     details = kurrent_errors_pb2.NotLeaderNodeErrorDetails()
     details.current_leader.host = host

@@ -10,16 +10,10 @@ from typing import Any, TypeVar
 import pytest
 
 from esdb_wire.protos import shared_pb2, streams_pb2
-from esdb_wire.server.rpc import RpcError
-from esdb_wire.server.store import (
-    ANY,
-    NO_STREAM,
-    STREAM_EXISTS,
-    EventStore,
-    ProposedEvent,
-    Record,
-)
+from esdb_wire.server.records import ANY, NO_STREAM, STREAM_EXISTS, ProposedEvent, Record
+from esdb_wire.server.store import EventStore
 from esdb_wire.server.streams import StreamsService
+from esdb_wire.transport.status import StatusError
 from tests.server.fake_context import FakeContext
 
 T = TypeVar("T")
@@ -244,14 +238,14 @@ def revisions(responses: Iterable[streams_pb2.ReadResp]) -> list[int]:
     return [r.event.event.stream_revision for r in responses if r.HasField("event")]
 
 
-def rpc_error(awaitable: Awaitable[Any]) -> RpcError:
-    """Run ``awaitable``, which must fail with an :class:`RpcError`."""
-    with pytest.raises(RpcError) as caught:
+def rpc_error(awaitable: Awaitable[Any]) -> StatusError:
+    """Run ``awaitable``, which must fail with a :class:`StatusError`."""
+    with pytest.raises(StatusError) as caught:
         run(awaitable)
     return caught.value
 
 
-def read_error(svc: StreamsService, request: streams_pb2.ReadReq) -> RpcError:
+def read_error(svc: StreamsService, request: streams_pb2.ReadReq) -> StatusError:
     return rpc_error(read_all_responses(svc, request))
 
 

@@ -10,7 +10,8 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from esdb_wire.protos import shared_pb2, streams_pb2
 from esdb_wire.protos.wire_names import unpack_any
-from esdb_wire.server.store import ANY, NO_STREAM, STREAM_EXISTS, EventStore
+from esdb_wire.server.records import ANY, NO_STREAM, STREAM_EXISTS
+from esdb_wire.server.store import EventStore
 from esdb_wire.server.streams import StreamsService
 from esdb_wire.transport.status import StatusCode
 from tests.server.helpers import (

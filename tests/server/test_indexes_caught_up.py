@@ -9,7 +9,8 @@ import pytest
 
 from esdb_wire.protos import streams_pb2
 from esdb_wire.server.indexes import category_of
-from esdb_wire.server.store import ANY, EventStore
+from esdb_wire.server.records import ANY
+from esdb_wire.server.store import EventStore
 from esdb_wire.server.streams import StreamsService
 from esdb_wire.transport.status import StatusCode
 from tests.server.helpers import (
@@ -132,7 +133,7 @@ def test_unknown_index_and_mixed_prefixes() -> None:
     error = read_error(svc, read_all_req(filter_options=index_filter("$idx-user-nope")))
     assert error.code is StatusCode.NOT_FOUND
     assert error.message == "Index '$idx-user-nope' not found."
-    assert ("exception", "index-not-found") in error.trailers
+    assert ("exception", "index-not-found") in error.trailing_metadata
     error = read_error(svc, read_all_req(filter_options=index_filter("$idx-ce-order", "order")))
     assert error.code is StatusCode.INVALID_ARGUMENT
     assert error.message.startswith("Index reads only work with one index name")

@@ -12,7 +12,8 @@ from google.protobuf.message import Message
 from esdb_wire.protos import monitoring_pb2, operations_pb2, shared_pb2
 from esdb_wire.protos.wire_names import method_path
 from esdb_wire.server.embedded import EmbeddedServer
-from esdb_wire.server.store import ANY, EventStore, StreamDeletedError
+from esdb_wire.server.records import ANY, StreamDeletedError
+from esdb_wire.server.store import EventStore
 from esdb_wire.transport.blocking import Channel
 from esdb_wire.transport.status import StatusCode, StatusError
 from tests.server.helpers import event, new_store

@@ -16,7 +16,8 @@ from esdb_wire.server.projections import jsruntime
 from esdb_wire.server.projections import manager as manager_module
 from esdb_wire.server.projections.managed import ManagedState, Mode
 from esdb_wire.server.projections.manager import ProjectionError, ProjectionManager
-from esdb_wire.server.store import ANY, EventStore, ProposedEvent, Record
+from esdb_wire.server.records import ANY, ProposedEvent, Record
+from esdb_wire.server.store import EventStore
 from tests.peers import require_peer
 from tests.server.helpers import event
 

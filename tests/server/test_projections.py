@@ -16,7 +16,8 @@ from esdb_wire.protos.uuids import read_uuid
 from esdb_wire.server import __main__ as cli
 from esdb_wire.server.embedded import EmbeddedServer
 from esdb_wire.server.projections import StandardProjections, category_of, is_projected_stream
-from esdb_wire.server.store import ANY, DELETED_STREAM, NO_STREAM, EventStore, Record, Success
+from esdb_wire.server.records import ANY, DELETED_STREAM, NO_STREAM, Record, Success
+from esdb_wire.server.store import EventStore
 from esdb_wire.transport.blocking import Channel
 from tests.server.helpers import (
     Options,

@@ -9,12 +9,11 @@ from collections.abc import Callable, Mapping
 
 import pytest
 
-from esdb_wire.server.store import (
+from esdb_wire.server.records import (
     ANY,
     DELETED_STREAM,
     NO_STREAM,
     STREAM_EXISTS,
-    EventStore,
     Record,
     StreamDeletedError,
     Success,
@@ -23,6 +22,7 @@ from esdb_wire.server.store import (
     in_default_all_filter,
     utf16_length,
 )
+from esdb_wire.server.store import EventStore
 from tests.server.helpers import TICKS_2024, Clock, event, link, new_store, records
 
 MAX_TB = {"$tb": 2**63 - 1}

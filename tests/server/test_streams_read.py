@@ -9,7 +9,8 @@ import pytest
 
 from esdb_wire.protos import shared_pb2, streams_pb2
 from esdb_wire.protos.uuids import read_uuid, uuid_message
-from esdb_wire.server.store import ANY, DELETED_STREAM, EventStore
+from esdb_wire.server.records import ANY, DELETED_STREAM
+from esdb_wire.server.store import EventStore
 from esdb_wire.transport.status import StatusCode
 from tests.server.helpers import (
     EMPTY,
@@ -183,7 +184,7 @@ def test_tombstoned_stream_and_its_metastream_fail_with_stream_deleted() -> None
         error = read_error(service(store), read_stream_req(name))
         assert error.code == StatusCode.FAILED_PRECONDITION
         assert error.message == f"Event stream '{name}' is deleted."
-        assert error.trailers == (("exception", "stream-deleted"), ("stream-name", name))
+        assert error.trailing_metadata == (("exception", "stream-deleted"), ("stream-name", name))
 
 
 def test_forwards_from_end_or_count_zero_fail_like_the_server() -> None:

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from esdb_wire.protos import streams_pb2
-from esdb_wire.server.rpc import RpcError
-from esdb_wire.server.store import ANY, DELETED_STREAM, EventStore, Record
+from esdb_wire.server.records import ANY, DELETED_STREAM, Record
+from esdb_wire.server.store import EventStore
 from esdb_wire.server.streams import StreamsService
-from esdb_wire.transport.status import StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 from tests.server.helpers import (
     EMPTY,
     Options,
@@ -154,11 +154,14 @@ def test_subscription_to_a_tombstoned_stream_fails_after_confirmation() -> None:
         store.tombstone("s", ANY)
         subscription = decoded(svc.Read(subscribe_stream_req("s"), ctx()))
         assert kinds(await take(subscription, 1)) == ["confirmation"]
-        with pytest.raises(RpcError) as caught:
+        with pytest.raises(StatusError) as caught:
             await take(subscription, 1)
         assert caught.value.code == StatusCode.FAILED_PRECONDITION
         assert caught.value.message == "Event stream 's' is deleted."
-        assert caught.value.trailers == (("exception", "stream-deleted"), ("stream-name", "s"))
+        assert caught.value.trailing_metadata == (
+            ("exception", "stream-deleted"),
+            ("stream-name", "s"),
+        )
 
     run_async(test)
 
@@ -175,7 +178,7 @@ def test_live_tombstone_delivers_the_stream_deleted_event_then_fails() -> None:
         (deleted,) = await take(subscription, 1)
         assert revisions([last_event, deleted]) == [1, DELETED_STREAM]
         assert deleted.event.event.metadata["type"] == "$streamDeleted"
-        with pytest.raises(RpcError) as caught:
+        with pytest.raises(StatusError) as caught:
             await take(subscription, 1)
         assert caught.value.message == "Event stream 's' is deleted."
 
@@ -340,7 +343,7 @@ def test_count_window_is_32_times_the_multiplier() -> None:
 def test_zero_checkpoint_multiplier_fails_before_confirmation() -> None:
     async def test(store: EventStore, svc: StreamsService) -> None:
         subscription = all_subscription(svc, filter_options=keep_filter(2, 0))
-        with pytest.raises(RpcError) as caught:
+        with pytest.raises(StatusError) as caught:
             await take(subscription, 1)
         assert caught.value.code == StatusCode.UNKNOWN
         assert caught.value.message == "Exception was thrown by handler."

@@ -13,10 +13,10 @@ from google.protobuf import struct_pb2
 
 from esdb_wire.codec import v2_errors
 from esdb_wire.protos import v2_shared_pb2, v2_streams_pb2
-from esdb_wire.server.rpc import RpcError
-from esdb_wire.server.store import ANY, NO_STREAM, STREAM_EXISTS, EventStore
+from esdb_wire.server.records import ANY, NO_STREAM, STREAM_EXISTS
+from esdb_wire.server.store import EventStore
 from esdb_wire.server.streams_v2 import StreamsV2Service
-from esdb_wire.transport.status import StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 from tests.server.helpers import aiter_of, ctx, event, new_store, records, run
 
 AppendRequest = v2_streams_pb2.AppendRequest
@@ -80,9 +80,9 @@ def append_records(
     return run(StreamsV2Service(store, **kwargs).AppendRecords(message, ctx()))
 
 
-def rich(error: pytest.ExceptionInfo[RpcError]) -> v2_errors.RichError:
-    assert error.value.details is not None
-    decoded = v2_errors.decode_rich_error(error.value.details)
+def rich(error: pytest.ExceptionInfo[StatusError]) -> v2_errors.RichError:
+    assert error.value.details_bin is not None
+    decoded = v2_errors.decode_rich_error(error.value.details_bin)
     assert decoded is not None
     assert decoded.code is error.value.code
     assert decoded.message == error.value.message
@@ -115,7 +115,7 @@ def test_session_is_all_or_nothing() -> None:
     seed(store, "order-5", 3)
     streams = [f"order-{i}" for i in range(10)]
     before = store.log_end
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         session(store, [request(name, expected=NO_STREAM) for name in streams])
     assert rich(error).detail == v2_errors.RevisionConflict("order-5", NO_STREAM, 2)
     assert error.value.code is StatusCode.FAILED_PRECONDITION
@@ -130,7 +130,7 @@ def test_session_is_all_or_nothing() -> None:
 @pytest.mark.parametrize("second", ["Orders-1", "ORDERS-1", "orders-1"])
 def test_a_stream_twice_in_a_session_is_rejected(second: str) -> None:
     store = new_store()
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         session(store, [request("orders-1"), request("other"), request(second)])
     assert error.value.code is StatusCode.ABORTED
     assert rich(error).detail == v2_errors.DuplicateStreamInSession(second)
@@ -140,7 +140,7 @@ def test_a_stream_twice_in_a_session_is_rejected(second: str) -> None:
 def test_expected_revision_zero_is_checked_and_absent_means_any() -> None:
     store = new_store()
     seed(store, "s", 2)
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         session(store, [request("s", expected=0)])
     assert rich(error).detail == v2_errors.RevisionConflict("s", 0, 1)
     response = session(store, [request("s")])  # no expected_revision: any
@@ -149,7 +149,7 @@ def test_expected_revision_zero_is_checked_and_absent_means_any() -> None:
 
 def test_exists_on_a_missing_stream_is_a_conflict() -> None:
     store = new_store()
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         session(store, [request("t", expected=STREAM_EXISTS)])
     assert rich(error).detail == v2_errors.RevisionConflict("t", STREAM_EXISTS, -1)
 
@@ -158,7 +158,7 @@ def test_tombstoned_stream() -> None:
     store = new_store()
     seed(store, "gone")
     store.tombstone("gone", ANY)
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         session(store, [request("ok"), request("gone")])
     assert error.value.code is StatusCode.FAILED_PRECONDITION
     assert rich(error).detail == v2_errors.StreamTombstoned("gone")
@@ -185,7 +185,7 @@ def test_a_resent_session_is_idempotent() -> None:
 
 
 def test_an_empty_session_fails() -> None:
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         session(new_store(), [])
     assert error.value.code is StatusCode.FAILED_PRECONDITION
     decoded = rich(error)
@@ -207,7 +207,7 @@ def test_an_empty_session_fails() -> None:
     ],
 )
 def test_invalid_requests_are_bad_requests(message: AppendRequest, field: str) -> None:
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         session(new_store(), [message])
     assert error.value.code is StatusCode.INVALID_ARGUMENT
     decoded = rich(error)
@@ -220,7 +220,7 @@ def test_invalid_requests_are_bad_requests(message: AppendRequest, field: str) -
 def test_property_values_need_a_kind() -> None:
     message = record()
     message.properties["empty"].CopyFrom(struct_pb2.Value())
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         session(new_store(), [request("s", [message])])
     assert "Property values must have a type set." in error.value.message
 
@@ -273,7 +273,7 @@ def test_record_ids_are_kept_or_generated() -> None:
 def test_record_size_limit() -> None:
     store = new_store()
     big = record("Big", b"x" * 100, properties={"k": "v"})
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         session(store, [request("a"), request("b", [big])], max_record_size=100)
     assert error.value.code is StatusCode.INVALID_ARGUMENT
     detail = rich(error).detail
@@ -289,7 +289,7 @@ def test_record_size_limit() -> None:
 def test_transaction_size_limit() -> None:
     store = new_store()
     messages = [record("T", b"x" * 40) for _ in range(3)]
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         session(
             store, [request("a", messages[:2]), request("b", messages[2:])], max_append_size=100
         )
@@ -304,7 +304,7 @@ def test_transaction_size_limit() -> None:
 
 def test_the_store_limit_is_the_default_transaction_limit() -> None:
     store = new_store(max_append_size=50)
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         session(store, [request("a", [record("T", b"x" * 60)])])
     assert rich(error).detail == v2_errors.TransactionTooLarge(61, 50)
 
@@ -335,7 +335,7 @@ def test_one_failing_check_writes_nothing_to_ten_streams() -> None:
     before = store.log_end
     messages = [record(stream=name) for name in streams]
     checks = [(name, NO_STREAM) for name in streams] + [("check-me", 1)]
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         append_records(store, messages, checks)
     assert rich(error).detail == v2_errors.ConsistencyViolation(
         (v2_errors.StreamStateViolation(10, "check-me", 1, 3),)
@@ -364,10 +364,10 @@ def test_every_failing_check_is_reported() -> None:
         ("gone", 0),  # -6
         ("exists", 1),  # ok ... but a duplicate check: rejected below
     ]
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         append_records(store, [record(stream="w")], checks)
     assert rich(error).reason == "BAD_REQUEST"
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         append_records(store, [record(stream="w")], checks[:4])
     detail = rich(error).detail
     assert isinstance(detail, v2_errors.ConsistencyViolation)
@@ -418,7 +418,7 @@ def test_check_only_matrix(state: str, expected: int, actual: int | None) -> Non
         append_records(store, messages, [(state, expected)])
         assert store.last_revision("writer") == 0
         return
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         append_records(store, messages, [(state, expected)])
     assert rich(error).detail == v2_errors.ConsistencyViolation(
         (v2_errors.StreamStateViolation(0, state, expected, actual),)
@@ -429,7 +429,7 @@ def test_written_streams_must_not_be_tombstoned() -> None:
     store = new_store()
     store.tombstone("gone", ANY)
     for checks in ([], [("gone", NO_STREAM)], [("gone", -6)]):
-        with pytest.raises(RpcError) as error:
+        with pytest.raises(StatusError) as error:
             append_records(store, [record(stream="gone")], checks)
         detail = rich(error).detail
         assert isinstance(detail, v2_errors.ConsistencyViolation)
@@ -455,7 +455,7 @@ def test_writing_a_deleted_stream_expected_deleted_recreates_it() -> None:
     ],
 )
 def test_invalid_checks(checks: list[tuple[str, int]], field: str) -> None:
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         append_records(new_store(), [record(stream="w")], checks)
     decoded = rich(error)
     assert decoded.reason == "BAD_REQUEST"
@@ -466,20 +466,20 @@ def test_invalid_checks(checks: list[tuple[str, int]], field: str) -> None:
 
 def test_records_need_a_stream_and_a_request_needs_records() -> None:
     for messages in ([record()], []):
-        with pytest.raises(RpcError) as error:
+        with pytest.raises(StatusError) as error:
             append_records(new_store(), messages)
         assert rich(error).reason == "BAD_REQUEST"
 
 
 def test_append_records_size_limits() -> None:
     store = new_store()
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         append_records(store, [record("T", b"x" * 20, stream="a")], max_record_size=10)
     detail = rich(error).detail
     assert isinstance(detail, v2_errors.RecordTooLarge)
     assert detail.stream == "a"
     messages = [record("T", b"x" * 20, stream=s) for s in "abc"]
-    with pytest.raises(RpcError) as error:
+    with pytest.raises(StatusError) as error:
         append_records(store, messages, max_append_size=50)
     assert rich(error).detail == v2_errors.TransactionTooLarge(63, 50)
 

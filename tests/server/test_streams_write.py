@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from esdb_wire.protos import shared_pb2, streams_pb2
-from esdb_wire.server.store import ANY, NO_STREAM, STREAM_EXISTS, EventStore
+from esdb_wire.server.records import ANY, NO_STREAM, STREAM_EXISTS
+from esdb_wire.server.store import EventStore
 from esdb_wire.transport.status import StatusCode
 from tests.server.helpers import (
     EMPTY,
@@ -150,7 +151,7 @@ def test_append_to_tombstoned_stream_is_stream_deleted() -> None:
     error = rpc_error(append(service(store), "s", [proposed()]))
     assert error.code == StatusCode.FAILED_PRECONDITION
     assert error.message == "Event stream 's' is deleted."
-    assert error.trailers == (("exception", "stream-deleted"), ("stream-name", "s"))
+    assert error.trailing_metadata == (("exception", "stream-deleted"), ("stream-name", "s"))
 
 
 def test_stream_exists_on_soft_deleted_stream_is_stream_deleted() -> None:
@@ -171,7 +172,7 @@ def test_missing_required_metadata_is_invalid_argument(
     error = rpc_error(append(service(), "s", [proposed(), message]))
     assert error.code == StatusCode.INVALID_ARGUMENT
     assert error.message == f"Required Metadata Property '{missing}' is missing"
-    assert error.trailers == (
+    assert error.trailing_metadata == (
         ("exception", "missing-required-metadata-property"),
         ("required-metadata-properties", "type,content-type"),
     )
@@ -196,7 +197,7 @@ def test_max_append_size_is_checked_as_events_arrive() -> None:
     error = rpc_error(service(store).Append(requests(), ctx()))
     assert error.code == StatusCode.INVALID_ARGUMENT
     assert error.message == "Maximum Append Size of 100 Exceeded."
-    assert error.trailers == (
+    assert error.trailing_metadata == (
         ("exception", "maximum-append-size-exceeded"),
         ("maximum-append-size", "100"),
     )
@@ -223,7 +224,7 @@ def test_max_append_event_size() -> None:
     assert error.message == (
         f"Event with Id: {event_id}, Size: 7, exceeds Maximum Append Event Size of 5."
     )
-    assert error.trailers == (
+    assert error.trailing_metadata == (
         ("exception", "maximum-append-event-size-exceeded"),
         ("maximum-append-event-size", "5"),
         ("event-id", str(event_id)),
@@ -309,7 +310,7 @@ def test_delete_of_a_missing_stream_is_wrong_expected_version(
         "Delete failed due to WrongExpectedVersion. Stream: s, "
         f"Expected version: {expected_text}, Actual version: -1"
     )
-    assert error.trailers == (
+    assert error.trailing_metadata == (
         ("exception", "wrong-expected-version"),
         ("stream-name", "s"),
         ("expected-version", expected_text),
@@ -326,9 +327,9 @@ def test_tombstone_wrong_expected_version_also_says_delete() -> None:
         "Delete failed due to WrongExpectedVersion. Stream: s, "
         "Expected version: 0, Actual version: 1"
     )
-    assert dict(error.trailers)["actual-version"] == "1"
+    assert dict(error.trailing_metadata)["actual-version"] == "1"
     error = rpc_error(svc.Tombstone(tombstone_req("s", NO_STREAM), ctx()))
-    assert dict(error.trailers)["expected-version"] == "-1"
+    assert dict(error.trailing_metadata)["expected-version"] == "-1"
 
 
 def test_tombstone_of_a_missing_stream_succeeds_with_any_or_no_stream() -> None:

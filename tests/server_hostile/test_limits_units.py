@@ -9,14 +9,10 @@ import h2.events
 import h2.settings
 import pytest
 
-from esdb_wire.transport.server_connection import ServerConnection
-from esdb_wire.transport.server_headers import REMEMBERED_BYTES, ServerHeaderDecoder
-from esdb_wire.transport.server_limits import (
-    ReceiveBudget,
-    ServerInbound,
-    ServerLimits,
-    TokenBucket,
-)
+from esdb_wire.server.http2.accounting import ReceiveBudget, ServerInbound, TokenBucket
+from esdb_wire.server.http2.connection import ServerConnection
+from esdb_wire.server.http2.header_decoder import REMEMBERED_BYTES, ServerHeaderDecoder
+from esdb_wire.server.limits import ServerLimits
 from tests.server_hostile.raw import grpc_message, literal_field, request_headers
 
 

@@ -13,8 +13,9 @@ import pytest
 from esdb_wire.protos import persistent_pb2, shared_pb2
 from esdb_wire.protos.uuids import read_uuid
 from esdb_wire.server.persistent.service import PersistentSubscriptionsService
-from esdb_wire.server.rpc import RpcError
-from esdb_wire.server.store import ANY, EventStore, ProposedEvent, Record
+from esdb_wire.server.records import ANY, ProposedEvent, Record
+from esdb_wire.server.store import EventStore
+from esdb_wire.transport.status import StatusError
 from tests.server.fake_context import FakeContext
 from tests.server.helpers import event, new_store
 
@@ -235,23 +236,23 @@ def ack_id(read_event: ReadEvent) -> uuid.UUID:
     return read_uuid(record.id)
 
 
-def rpc_error(awaitable: Awaitable[Any]) -> RpcError:
-    """Run ``awaitable`` on a fresh loop; it must fail with an :class:`RpcError`."""
+def rpc_error(awaitable: Awaitable[Any]) -> StatusError:
+    """Run ``awaitable`` on a fresh loop; it must fail with a :class:`StatusError`."""
 
     async def main() -> Any:
         return await asyncio.wait_for(awaitable, TIMEOUT)
 
-    with pytest.raises(RpcError) as caught:
+    with pytest.raises(StatusError) as caught:
         asyncio.run(main())
     return caught.value
 
 
-def trailers(error: RpcError) -> dict[str, Any]:
-    return dict(error.trailers)
+def trailers(error: StatusError) -> dict[str, Any]:
+    return dict(error.trailing_metadata)
 
 
 _END = object()
-_Item = Union[ReadResp, RpcError, object]
+_Item = Union[ReadResp, StatusError, object]
 
 
 class Consumer:
@@ -289,7 +290,7 @@ class Consumer:
             async for item in svc.Read(self._requests(first), context):
                 response = ReadResp.FromString(item) if isinstance(item, bytes) else item
                 self.responses.put_nowait(response)
-        except RpcError as error:
+        except StatusError as error:
             self.responses.put_nowait(error)
         self.responses.put_nowait(_END)
 
@@ -312,11 +313,11 @@ class Consumer:
     async def take(self, count: int, timeout: float = TIMEOUT) -> list[ReadEvent]:
         return [await self.next(timeout) for _ in range(count)]
 
-    async def error(self, timeout: float = TIMEOUT) -> RpcError:
+    async def error(self, timeout: float = TIMEOUT) -> StatusError:
         """The error the call ends with (events before it are skipped)."""
         while True:
             item = await self._get(timeout)
-            if isinstance(item, RpcError):
+            if isinstance(item, StatusError):
                 return item
             assert item is not _END, "the call ended without an error"
 

@@ -10,7 +10,7 @@ from collections import Counter
 from esdb_wire.protos import persistent_pb2
 from esdb_wire.protos.uuids import read_uuid
 from esdb_wire.server.persistent.service import PersistentSubscriptionsService
-from esdb_wire.server.store import ANY
+from esdb_wire.server.records import ANY
 from tests.server.helpers import event, link, new_store
 from tests.server_persistent.support import (
     Consumer,

@@ -404,7 +404,7 @@ def test_update_drops_consumers() -> None:
             error = await consumer.error()
             assert error.code is StatusCode.CANCELLED
             assert error.message == "Subscription group g on stream s was dropped."
-            assert dict(error.trailers) == {
+            assert dict(error.trailing_metadata) == {
                 "exception": "persistent-subscription-dropped",
                 "stream-name": "s",
                 "group-name": "g",
@@ -479,7 +479,9 @@ def test_read_of_an_unknown_group() -> None:
         error = await consumer.error()
         assert error.code is StatusCode.NOT_FOUND
         assert error.message == "Subscription group nope on stream s does not exist."
-        assert dict(error.trailers)["exception"] == "persistent-subscription-does-not-exist"
+        assert (
+            dict(error.trailing_metadata)["exception"] == "persistent-subscription-does-not-exist"
+        )
         consumer = Consumer(svc, None, "g")
         assert (await consumer.error()).message == (
             "Subscription group g on stream $all does not exist."
@@ -500,7 +502,7 @@ def test_maximum_subscribers() -> None:
         assert (
             error.message == "Maximum subscriptions reached for subscription group g on stream s."
         )
-        assert dict(error.trailers) == {
+        assert dict(error.trailing_metadata) == {
             "exception": "maximum-subscribers-reached",
             "stream-name": "s",
             "group-name": "g",

@@ -7,7 +7,7 @@ import json
 from collections import defaultdict
 
 from esdb_wire.server.persistent.service import PersistentSubscriptionsService
-from esdb_wire.server.store import ANY, ProposedEvent
+from esdb_wire.server.records import ANY, ProposedEvent
 from tests.server.helpers import event, link, new_store
 from tests.server_persistent.support import (
     Consumer,

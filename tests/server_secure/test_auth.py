@@ -27,10 +27,10 @@ from esdb_wire.server.auth import (
 )
 from esdb_wire.server.embedded import build_methods
 from esdb_wire.server.features import GossipService
-from esdb_wire.server.rpc import RpcError
-from esdb_wire.server.store import ANY, SETTINGS, EventStore
+from esdb_wire.server.records import ANY, SETTINGS
+from esdb_wire.server.store import EventStore
 from esdb_wire.server.streams import StreamsService
-from esdb_wire.transport.status import StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 from tests.server.fake_context import FakeContext
 from tests.server.helpers import (
     aiter_of,
@@ -60,19 +60,19 @@ def users() -> dict[str, tuple[str, tuple[str, ...]]]:
     return table
 
 
-def unauthenticated(call: Any) -> RpcError:
-    with pytest.raises(RpcError) as info:
+def unauthenticated(call: Any) -> StatusError:
+    with pytest.raises(StatusError) as info:
         call()
     assert info.value.code is StatusCode.UNAUTHENTICATED
     assert info.value.message == "Unauthenticated"
-    assert info.value.trailers == ()  # no "exception" key
+    assert info.value.trailing_metadata == ()  # no "exception" key
     return info.value
 
 
-def assert_access_denied(error: RpcError) -> None:
+def assert_access_denied(error: StatusError) -> None:
     assert error.code is StatusCode.PERMISSION_DENIED
     assert error.message == "Access Denied"
-    assert error.trailers == (("exception", "access-denied"),)
+    assert error.trailing_metadata == (("exception", "access-denied"),)
 
 
 # ---- authentication ------------------------------------------------------------------
@@ -275,10 +275,10 @@ def test_wrapped_methods_authenticate_before_the_handler() -> None:
     assert run(wrapped[template.path].handler(None, FakeContext())) == "ok"
     assert run(wrapped[shutdown].handler(None, FakeContext(basic("ops", "changeit")))) == "ok"
     assert calls == [None, OPS]
-    with pytest.raises(RpcError) as info:
+    with pytest.raises(StatusError) as info:
         wrapped[shutdown].handler(None, FakeContext(basic("alice", "secret")))
     assert_access_denied(info.value)
-    with pytest.raises(RpcError) as info:
+    with pytest.raises(StatusError) as info:
         wrapped[shutdown].handler(None, FakeContext())
     assert_access_denied(info.value)
     unauthenticated(lambda: wrapped[template.path].handler(None, FakeContext(basic("a", "b"))))
@@ -314,7 +314,7 @@ async def read(svc: StreamsService, request: streams_pb2.ReadReq, user: User | N
 
 
 def denied(awaitable: Any) -> None:
-    with pytest.raises(RpcError) as info:
+    with pytest.raises(StatusError) as info:
         run(awaitable)
     assert_access_denied(info.value)
 
@@ -331,7 +331,7 @@ def test_streams_service_reads() -> None:
     # Option errors the server finds first still come first.
     request = read_stream_req("orders")
     request.options.ClearField("stream")
-    with pytest.raises(RpcError) as info:
+    with pytest.raises(StatusError) as info:
         run(read(svc, request, None))
     assert info.value.code is StatusCode.INVALID_ARGUMENT
 

@@ -33,7 +33,8 @@ from esdb_wire.protos import persistent_pb2, streams_pb2
 from esdb_wire.server.auth import AuthenticatedContext, StreamAccess, User
 from esdb_wire.server.embedded import EmbeddedServer
 from esdb_wire.server.persistent.service import PersistentSubscriptionsService
-from esdb_wire.server.store import ANY, EventStore
+from esdb_wire.server.records import ANY
+from esdb_wire.server.store import EventStore
 from esdb_wire.server.streams import StreamsService
 from tests.server.fake_context import FakeContext
 from tests.server.helpers import event, link, new_store, read_stream_req, run

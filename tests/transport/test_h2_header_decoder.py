@@ -47,10 +47,10 @@ def test_repeated_blocks_are_remembered_and_table_changes_forget_them() -> None:
     again = encoder.encode([(b":path", b"/s/M"), (b"x-a", b"1")])
     assert first != again  # the first one filled the dynamic table
     assert decoder.decode(first) == decoder.decode(again) == [(b":path", b"/s/M"), (b"x-a", b"1")]
-    assert decoder._blocks._cache == {again: ((b":path", b"/s/M"), (b"x-a", b"1"))}
+    assert decoder.remembered == {again: ((b":path", b"/s/M"), (b"x-a", b"1"))}
     changed = encoder.encode([(b":path", b"/s/N")])
     assert decoder.decode(changed) == [(b":path", b"/s/N")]
-    assert decoder._blocks._cache == {}
+    assert decoder.remembered == {}
     # The indices of `again` now point elsewhere: it must be decoded afresh, correctly.
     reference = Decoder()
     for block in (first, again, changed):

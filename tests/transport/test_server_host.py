@@ -11,7 +11,7 @@ import pytest
 from google.protobuf.wrappers_pb2 import BytesValue, StringValue
 
 from esdb_wire.server.host import GrpcHost
-from esdb_wire.server.rpc import CallContext, Method, RpcError
+from esdb_wire.server.rpc import CallContext, Method
 from esdb_wire.transport.blocking import Channel
 from esdb_wire.transport.status import StatusCode, StatusError
 from tests.peers import require_peer
@@ -49,10 +49,10 @@ class HostService:
             yield request
 
     async def Fail(self, request: BytesValue, context: CallContext) -> BytesValue:
-        raise RpcError(
+        raise StatusError(
             StatusCode.FAILED_PRECONDITION,
             "Event stream 'x' is deleted.",
-            [("exception", "stream-deleted"), ("stream-name", "x")],
+            trailing_metadata=(("exception", "stream-deleted"), ("stream-name", "x")),
         )
 
     async def Crash(self, request: BytesValue, context: CallContext) -> BytesValue:

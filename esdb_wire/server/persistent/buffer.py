@@ -11,13 +11,13 @@ from typing import Final, Union
 
 from esdb_wire.server.persistent.config import GroupConfig, is_live_start
 from esdb_wire.server.persistent.consumers import Message, PushResult
-from esdb_wire.server.store import (
+from esdb_wire.server.records import (
     LINK_EVENT_TYPE,
-    EventStore,
     Record,
     StreamDeletedError,
     in_default_all_filter,
 )
+from esdb_wire.server.store import EventStore
 
 MAX_PULL_BATCH_SIZE: Final = 100  # the service builds its stream reader with 100
 

@@ -14,12 +14,8 @@ from typing import Final
 from esdb_wire.server.persistent.config import GroupSettings, parse_position, position_text
 from esdb_wire.server.persistent.consumers import Message, PushResult
 from esdb_wire.server.persistent.records import ADMINS, append_json, read_last
-from esdb_wire.server.store import (
-    METADATA_EVENT_TYPE,
-    EventStore,
-    StreamDeletedError,
-    metastream_of,
-)
+from esdb_wire.server.records import METADATA_EVENT_TYPE, StreamDeletedError, metastream_of
+from esdb_wire.server.store import EventStore
 
 CHECKPOINT_EVENT_TYPE: Final = "$SubscriptionCheckpoint"
 LEGACY_CHECKPOINT_EVENT_TYPE: Final = "SubscriptionCheckpoint"

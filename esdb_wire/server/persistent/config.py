@@ -10,7 +10,7 @@ from typing import Final, Union
 
 from esdb_wire.server.filters import compile_filter_regex
 from esdb_wire.server.persistent.strategies import ROUND_ROBIN, STRATEGIES
-from esdb_wire.server.store import Record, in_default_all_filter
+from esdb_wire.server.records import Record, in_default_all_filter
 
 ALL_STREAM: Final = "$all"
 

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from enum import Enum
 
-from esdb_wire.server.store import Record
+from esdb_wire.server.records import Record
 
 
 class Message:

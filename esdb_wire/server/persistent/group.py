@@ -28,7 +28,8 @@ from esdb_wire.server.persistent.consumers import (
 )
 from esdb_wire.server.persistent.parking import PARKED_BY_CLIENT_REASON, ParkedMessages
 from esdb_wire.server.persistent.strategies import make_strategy
-from esdb_wire.server.store import ANY, EventStore, StreamDeletedError
+from esdb_wire.server.records import ANY, StreamDeletedError
+from esdb_wire.server.store import EventStore
 
 # Records one pull() may scan before it yields (a filtered $all group can skip many).
 SCAN_BUDGET: Final = 4096

@@ -11,15 +11,15 @@ from typing import Final
 
 from esdb_wire.server.persistent.consumers import Message
 from esdb_wire.server.persistent.records import ADMINS, append_json, iso_time
-from esdb_wire.server.store import (
+from esdb_wire.server.records import (
     ANY,
     LINK_EVENT_TYPE,
     METADATA_EVENT_TYPE,
-    EventStore,
     ProposedEvent,
     StreamDeletedError,
     metastream_of,
 )
+from esdb_wire.server.store import EventStore
 
 PARKED_BY_CLIENT_REASON: Final = "Client explicitly NAK'ed message.\n"
 

@@ -8,7 +8,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Final
 
-from esdb_wire.server.store import ANY, EventStore, ProposedEvent, Record, StreamDeletedError
+from esdb_wire.server.records import ANY, ProposedEvent, Record, StreamDeletedError
+from esdb_wire.server.store import EventStore
 
 ADMINS: Final = "$admins"
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Final
 
 from esdb_wire.server.persistent.consumers import Consumer, Message, PushResult
-from esdb_wire.server.store import LINK_EVENT_TYPE
+from esdb_wire.server.records import LINK_EVENT_TYPE
 
 DISPATCH_TO_SINGLE: Final = "DispatchToSingle"
 ROUND_ROBIN: Final = "RoundRobin"

@@ -27,7 +27,8 @@ from esdb_wire.server.persistent.config import (
 from esdb_wire.server.persistent.group import Group
 from esdb_wire.server.persistent.records import append_json, iso_time, read_last
 from esdb_wire.server.persistent.strategies import DISPATCH_TO_SINGLE, ROUND_ROBIN, STRATEGIES
-from esdb_wire.server.store import METADATA_EVENT_TYPE, EventStore, metastream_of
+from esdb_wire.server.records import METADATA_EVENT_TYPE, metastream_of
+from esdb_wire.server.store import EventStore
 
 CONFIG_STREAM: Final = "$persistentSubscriptionConfig"
 CONFIG_EVENT_TYPE: Final = "$PersistentConfig"

@@ -27,10 +27,9 @@ from esdb_wire.server.persistent.config import (
 from esdb_wire.server.persistent.consumers import Message
 from esdb_wire.server.persistent.group import Group
 from esdb_wire.server.persistent.strategies import DISPATCH_TO_SINGLE, PINNED, ROUND_ROBIN
-from esdb_wire.server.rpc import RpcError
-from esdb_wire.server.store import ReadCheck, Record, readable_target
-from esdb_wire.server.streams import fill_recorded_event, stream_name_of
-from esdb_wire.transport.status import StatusCode
+from esdb_wire.server.records import ReadCheck, Record, readable_target
+from esdb_wire.server.streams_wire import fill_recorded_event, stream_name_of
+from esdb_wire.transport.status import StatusCode, StatusError
 
 CreateReq = persistent_pb2.CreateReq
 UpdateReq = persistent_pb2.UpdateReq
@@ -66,47 +65,50 @@ _Settings = Union[CreateReq.Settings, UpdateReq.Settings]
 # ---- errors (spec §4) ---------------------------------------------------------------------
 
 
-def _group_trailers(kind: str, stream: str, group: str) -> list[tuple[str, str]]:
-    return [(_EXCEPTION, kind), ("stream-name", stream), ("group-name", group)]
+def _group_trailers(kind: str, stream: str, group: str) -> tuple[tuple[str, str], ...]:
+    return ((_EXCEPTION, kind), ("stream-name", stream), ("group-name", group))
 
 
-def does_not_exist(stream: str, group: str) -> RpcError:
-    return RpcError(
+def does_not_exist(stream: str, group: str) -> StatusError:
+    return StatusError(
         StatusCode.NOT_FOUND,
         f"Subscription group {group} on stream {stream} does not exist.",
-        _group_trailers("persistent-subscription-does-not-exist", stream, group),
+        trailing_metadata=_group_trailers("persistent-subscription-does-not-exist", stream, group),
     )
 
 
-def already_exists(stream: str, group: str) -> RpcError:
-    return RpcError(
+def already_exists(stream: str, group: str) -> StatusError:
+    return StatusError(
         StatusCode.ALREADY_EXISTS,
         f"Subscription group {group} on stream {stream} exists.",
-        _group_trailers("persistent-subscription-exists", stream, group),
+        trailing_metadata=_group_trailers("persistent-subscription-exists", stream, group),
     )
 
 
-def maximum_subscribers_reached(stream: str, group: str) -> RpcError:
-    return RpcError(
+def maximum_subscribers_reached(stream: str, group: str) -> StatusError:
+    return StatusError(
         StatusCode.FAILED_PRECONDITION,
         f"Maximum subscriptions reached for subscription group {group} on stream {stream}.",
-        _group_trailers("maximum-subscribers-reached", stream, group),
+        trailing_metadata=_group_trailers("maximum-subscribers-reached", stream, group),
     )
 
 
-def dropped(stream: str, group: str) -> RpcError:
-    return RpcError(
+def dropped(stream: str, group: str) -> StatusError:
+    return StatusError(
         StatusCode.CANCELLED,
         f"Subscription group {group} on stream {stream} was dropped.",
-        _group_trailers("persistent-subscription-dropped", stream, group),
+        trailing_metadata=_group_trailers("persistent-subscription-dropped", stream, group),
     )
 
 
-def failed(stream: str, group: str, reason: str) -> RpcError:
-    return RpcError(
+def failed(stream: str, group: str, reason: str) -> StatusError:
+    return StatusError(
         StatusCode.INTERNAL,
         f"Subscription group {group} on stream {stream} failed: '{reason}'",
-        [*_group_trailers("persistent-subscription-failed", stream, group), ("reason", reason)],
+        trailing_metadata=(
+            *_group_trailers("persistent-subscription-failed", stream, group),
+            ("reason", reason),
+        ),
     )
 
 

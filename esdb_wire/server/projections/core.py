@@ -45,7 +45,8 @@ from esdb_wire.server.projections.source import (
     SourceReader,
     tag_text,
 )
-from esdb_wire.server.store import EventStore, ProposedEvent, Record, StreamDeletedError
+from esdb_wire.server.records import ProposedEvent, Record, StreamDeletedError
+from esdb_wire.server.store import EventStore
 
 log = logging.getLogger("esdb_wire.server.projections")
 

@@ -36,7 +36,8 @@ from esdb_wire.server.projections.jsruntime import (
 from esdb_wire.server.projections.managed import ManagedProjection, ManagedState, Mode, Persisted
 from esdb_wire.server.projections.registry import load_registered
 from esdb_wire.server.projections.source import SourceDefinition
-from esdb_wire.server.store import ANY, NO_STREAM, EventStore, ProposedEvent, StreamDeletedError
+from esdb_wire.server.records import ANY, NO_STREAM, ProposedEvent, StreamDeletedError
+from esdb_wire.server.store import EventStore
 
 log = logging.getLogger("esdb_wire.server.projections")
 

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from esdb_wire.server.projections import names
-from esdb_wire.server.store import (
+from esdb_wire.server.records import (
     ANY,
     METADATA_EVENT_TYPE,
-    EventStore,
     ProposedEvent,
     StreamDeletedError,
     metastream_of,
 )
+from esdb_wire.server.store import EventStore
 
 _SYSTEM_ACL = '"$acl":{"$r":"$all","$mr":"$all"}'
 # CoreProjectionCheckpointWriter.CreateStreamMetadataEvent.

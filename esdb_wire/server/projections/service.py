@@ -32,8 +32,8 @@ from esdb_wire.server.projections.manager import (
     RunAs,
     SubsystemBusy,
 )
-from esdb_wire.server.rpc import CallContext, RpcError
-from esdb_wire.transport.status import StatusCode
+from esdb_wire.server.rpc import CallContext
+from esdb_wire.transport.status import StatusCode, StatusError
 
 P = projections_pb2
 _STAT_MODES = {"transient": Mode.Transient, "one_time": Mode.OneTime, "continuous": Mode.Continuous}
@@ -44,10 +44,10 @@ def _run_as(context: CallContext) -> RunAs:
     return RunAs() if user is None else RunAs(user.name, user.groups)
 
 
-def _refused(error: ProjectionError, name: str, expected: str = "Updated") -> RpcError:
+def _refused(error: ProjectionError, name: str, expected: str = "Updated") -> StatusError:
     if error.kind == NOT_FOUND:
-        return RpcError(StatusCode.NOT_FOUND, f"Projection '{name}' not found")
-    return RpcError(
+        return StatusError(StatusCode.NOT_FOUND, f"Projection '{name}' not found")
+    return StatusError(
         StatusCode.UNKNOWN, f"Envelope callback expected {expected}, received {error.kind} instead"
     )
 
@@ -85,7 +85,7 @@ class ProjectionsService:
                 run_as=_run_as(context),
             )
         except EngineMissing as exc:
-            raise RpcError(StatusCode.FAILED_PRECONDITION, str(exc)) from None
+            raise StatusError(StatusCode.FAILED_PRECONDITION, str(exc)) from None
         except ProjectionError as exc:
             raise _refused(exc, name) from None
         return P.CreateResp()
@@ -177,7 +177,7 @@ class ProjectionsService:
         try:
             self.manager.restart_subsystem()
         except SubsystemBusy as exc:
-            raise RpcError(
+            raise StatusError(
                 StatusCode.FAILED_PRECONDITION,
                 "Projection Subsystem cannot be restarted as it is in the wrong state: "
                 f"{exc.state}",

@@ -24,16 +24,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from esdb_wire.server.store import (
+from esdb_wire.server.records import (
     DELETED_STREAM,
     LINK_EVENT_TYPE,
     METADATA_EVENT_TYPE,
     METASTREAM_PREFIX,
     STREAM_DELETED_EVENT_TYPE,
-    EventStore,
     Record,
-    parse_metadata,
 )
+from esdb_wire.server.store import EventStore
+from esdb_wire.server.stream_metadata import parse_metadata
 
 
 @dataclass

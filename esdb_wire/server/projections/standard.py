@@ -4,7 +4,7 @@
 
 The managed projections subsystem (:mod:`.manager`) runs each as a projection of its
 own; :class:`StandardProjections` runs the first four synchronously as a
-:class:`~esdb_wire.server.store.WriteObserver` (for tests of their output).
+:class:`~esdb_wire.server.records.WriteObserver` (for tests of their output).
 
 * Source: every record in ``$all`` whose stream is not a system stream, plus records of
   the metastream ``$$X`` of a non-system stream ``X`` (``TransactionFileEventFilter``).
@@ -48,7 +48,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from esdb_wire.server.store import (
+from esdb_wire.server.records import (
     ANY,
     DELETED_STREAM,
     LINK_EVENT_TYPE,
@@ -56,13 +56,13 @@ from esdb_wire.server.store import (
     METASTREAM_PREFIX,
     STREAM_DELETED_EVENT_TYPE,
     TICKS_PER_SECOND,
-    EventStore,
     ProposedEvent,
     Record,
     StreamDeletedError,
     metastream_of,
-    parse_metadata,
 )
+from esdb_wire.server.store import EventStore
+from esdb_wire.server.stream_metadata import parse_metadata
 
 STREAM_REFERENCE_EVENT_TYPE: Final = "$@"
 STREAMS_STREAM: Final = "$streams"

@@ -9,6 +9,8 @@ clears the memory. Decoding itself is ``hpack``'s.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from esdb_wire.transport.http2.errors import ErrorCode, Http2ProtocolError
@@ -46,6 +48,23 @@ class HeaderBlockDecoder:
                 ErrorCode.COMPRESSION_ERROR, f"undecodable header block: {exc}"
             ) from None
 
+    def remembered_or_decoded(self, block: bytes) -> Headers:
+        """Like :meth:`decode`, but raises hpack's exceptions as they are (for ``h2``,
+        which turns them into connection errors)."""
+        headers = self._cache.get(block)
+        if headers is None:
+            headers = self.decode_uncached(block)
+        return headers
+
+    @property
+    def remembered(self) -> Mapping[bytes, Headers]:
+        """The remembered blocks and their headers (read-only)."""
+        return MappingProxyType(self._cache)
+
+    def forget(self) -> None:
+        """Drop every remembered block."""
+        self._cache.clear()
+
     @property
     def hpack_decoder(self) -> hpack.Decoder:
         """The underlying decoder (created on first use)."""
@@ -78,9 +97,11 @@ def _new_decoder(max_header_list_size: int) -> hpack.Decoder:
 
 
 class H2HeaderDecoder:
-    """A drop-in for ``h2``'s ``H2Connection.decoder`` (on the server) with the same
-    memory for repeated blocks: after their first requests, gRPC clients send the same
-    header block bytes for every call to a method."""
+    """A drop-in for ``h2``'s ``H2Connection.decoder`` (in the client's ``h2`` engine,
+    :mod:`.h2_engine`) with the same memory for repeated blocks: once their fields are
+    indexed, a gRPC server sends the same header block bytes for every call's response
+    headers and trailers. (The embedded server has its own bounded one,
+    :mod:`esdb_wire.server.http2.header_decoder`.)"""
 
     __slots__ = ("_blocks",)
 
@@ -89,11 +110,12 @@ class H2HeaderDecoder:
 
     def decode(self, data: bytes, raw: bool = False) -> list[tuple[bytes, bytes]]:
         """Like ``hpack.Decoder.decode(data, raw=True)``; raises hpack's exceptions."""
-        blocks = self._blocks
-        headers = blocks._cache.get(data)
-        if headers is None:
-            headers = blocks.decode_uncached(data)
-        return list(headers)
+        return list(self._blocks.remembered_or_decoded(data))
+
+    @property
+    def remembered(self) -> Mapping[bytes, Headers]:
+        """The remembered blocks and their headers (read-only)."""
+        return self._blocks.remembered
 
     @property
     def max_header_list_size(self) -> int:
@@ -103,7 +125,7 @@ class H2HeaderDecoder:
     def max_header_list_size(self, value: int) -> None:
         self._blocks.max_header_list_size = value
         self._blocks.hpack_decoder.max_header_list_size = value
-        self._blocks._cache.clear()  # remembered blocks were checked against the old limit
+        self._blocks.forget()  # remembered blocks were checked against the old limit
 
     @property
     def max_allowed_table_size(self) -> int:

@@ -1,4 +1,4 @@
-"""The sans-IO server side of gRPC over HTTP/2: where a server call's state lives.
+"""The embedded server's sans-IO gRPC over HTTP/2 (on ``h2``): where a server call's state lives.
 
 :class:`ServerConnection` accepts streams, decodes request messages and encodes
 responses and trailers; :class:`ServerStream` is one call. Like the client core it does
@@ -22,6 +22,9 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
+from esdb_wire.server.http2.accounting import ReceiveBudget, ServerInbound, TokenBucket
+from esdb_wire.server.http2.header_decoder import ServerHeaderDecoder
+from esdb_wire.server.limits import ServerLimits
 from esdb_wire.transport.flow import Outbound
 from esdb_wire.transport.framing import FramingError, encode_message
 from esdb_wire.transport.hpack_static import StaticHeaderEncoder
@@ -31,13 +34,6 @@ from esdb_wire.transport.metadata import (
     decode_timeout,
     encode_grpc_message,
     encode_metadata,
-)
-from esdb_wire.transport.server_headers import ServerHeaderDecoder
-from esdb_wire.transport.server_limits import (
-    ReceiveBudget,
-    ServerInbound,
-    ServerLimits,
-    TokenBucket,
 )
 from esdb_wire.transport.status import MetadataItems, MetadataValue, StatusCode
 
@@ -151,6 +147,9 @@ class ServerConnection:
             },
         )
         self._window_size = limits.initial_window_size
+        # h2 encodes and decodes header blocks through its public ``encoder`` and
+        # ``decoder`` attributes; replacing them on the connection this object owns is
+        # the hook for a cacheable encoder and a decoder that remembers repeated blocks.
         self._h2.encoder = StaticHeaderEncoder()  # type: ignore[assignment]
         self.header_decoder = ServerHeaderDecoder(limits.max_header_list_size)
         self._h2.decoder = self.header_decoder  # type: ignore[assignment]

@@ -43,7 +43,7 @@ from esdb_wire.server.auth import (
 )
 from esdb_wire.server.features import GossipService, ServerFeaturesService
 from esdb_wire.server.host import GrpcHost
-from esdb_wire.server.journal import DEFAULT_SYNC, SYNC_POLICIES
+from esdb_wire.server.journal import DEFAULT_SYNC, SYNC_POLICIES, Journal
 from esdb_wire.server.limits import ServerLimits
 from esdb_wire.server.monitoring import count_calls
 from esdb_wire.server.persistent import PersistentSubscriptionsService
@@ -285,13 +285,28 @@ class EmbeddedServer:
 
     async def start_async(self) -> EmbeddedServer:
         """Start listening on the running event loop."""
-        self.store = EventStore(max_append_size=self.max_append_size)
+        journal = None
+        if self.db is not None:
+            journal = Journal(self.db, sync=self.db_sync)
+        try:
+            self.store = EventStore(max_append_size=self.max_append_size, journal=journal)
+        except BaseException:
+            if journal is not None:
+                journal.close()
+            raise
+        try:
+            return await self._start_serving(self.store)
+        except BaseException:
+            await self.stop_async()
+            raise
+
+    async def _start_serving(self, store: EventStore) -> EmbeddedServer:
         self.subsystems = Subsystems(
             run_projections=self.run_projections,
             start_standard_projections=self.start_standard_projections,
         )
         await self.subsystems.start(
-            self.store,
+            store,
             users=None if self.security is None else self.security.users,
             node_endpoint=lambda: f"{self.host}:{self.port}",
             connections=lambda: 0 if self._grpc is None else len(self._grpc.connections),
@@ -302,9 +317,9 @@ class EmbeddedServer:
         context = None
         if self.certificate is not None and self.private_key is not None:
             context = server_ssl_context(self.certificate, self.private_key, self.ca)
-        self._persistent = PersistentSubscriptionsService(self.store)
+        self._persistent = PersistentSubscriptionsService(store)
         methods = build_methods(
-            self.store,
+            store,
             gossip,
             security=self.security,
             persistent=self._persistent,
@@ -327,6 +342,8 @@ class EmbeddedServer:
         if self.subsystems is not None:
             await self.subsystems.stop()
             self.subsystems = None
+        if self.store is not None:
+            self.store.close()  # a journal is synced and closed; an in-memory store stays
 
     async def reset_async(self) -> None:
         """:meth:`reset`, on the server's own event loop (inside an asyncio program that

@@ -439,7 +439,7 @@ class Journal:
     def _append(self, payload: bytes) -> None:
         if not self._replayed:
             raise RuntimeError("replay() the journal before writing to it")
-        self._check_healthy()
+        self.check_healthy()
         record = memoryview(frame(payload))
         try:
             while record:
@@ -455,7 +455,7 @@ class Journal:
         if self._background is not None:
             self._background.written()
 
-    def _check_healthy(self) -> None:
+    def check_healthy(self) -> None:
         background = self._background
         if self.failure is None and background is not None and background.failure is not None:
             self.failure = background.failure
@@ -464,7 +464,7 @@ class Journal:
 
     def clear(self) -> None:
         """Forget every record (the store was reset): the file is only the magic again."""
-        self._check_healthy()
+        self.check_healthy()
         os.ftruncate(self._fd, len(MAGIC))
         os.lseek(self._fd, len(MAGIC), os.SEEK_SET)
         if self.sync != SYNC_NEVER:

@@ -123,6 +123,7 @@ class Subsystems:
         return found
 
     async def stop(self) -> None:
-        """Stop the projections."""
+        """Stop the projections; on a durable store each running one checkpoints first,
+        so that a restart on the journal resumes it there."""
         if self.projections is not None:
-            await self.projections.close()
+            await self.projections.close(write_checkpoints=self.projections.store.durable)

@@ -15,7 +15,8 @@ import pytest
 from esdb_wire.server.projections.managed import ManagedState, Mode
 from esdb_wire.server.projections.manager import ProjectionManager
 from esdb_wire.server.projections.names import STANDARD_NAMES
-from esdb_wire.server.store import ANY, EventStore, Record
+from esdb_wire.server.records import ANY, Record
+from esdb_wire.server.store import EventStore
 from esdb_wire.server.users import UserDirectory
 from tests.peers import require_peer
 from tests.server.helpers import event

@@ -17,7 +17,8 @@ from typing import Any
 from esdb_wire.server.projections import names, standard
 from esdb_wire.server.projections.managed import ManagedProjection, Mode, Persisted
 from esdb_wire.server.projections.source import SourceDefinition
-from esdb_wire.server.store import EventStore, Record, StreamDeletedError
+from esdb_wire.server.records import Record, StreamDeletedError
+from esdb_wire.server.store import EventStore
 
 _ALL = 2**31
 

@@ -22,11 +22,13 @@ write is refused before it changes anything; reads go on. Restart the server.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from esdb_wire.server.journal import Journal, JournalEvent, WriteEntry
+from esdb_wire.server.records import Record
 
 if TYPE_CHECKING:
     from esdb_wire.server.store import EventStore
@@ -112,3 +114,14 @@ def replay(journal: Journal, store: EventStore) -> bool:
         else:
             store.drop_records(entry.positions)
     return restarted
+
+
+def next_epoch_number(last_epoch: Record | None) -> int:
+    """The number of the epoch a store starts: 0 for a new log, one more than the last
+    ``$epoch-information`` of a replayed one (as a node writes an epoch at each start)."""
+    if last_epoch is None:
+        return 0
+    try:
+        return int(json.loads(last_epoch.data)["epochNumber"]) + 1
+    except (ValueError, KeyError, TypeError):
+        return 0

@@ -7,7 +7,9 @@ foreground.
 Insecure mode (the default here; ``--insecure`` on the command line) is plaintext HTTP/2
 and ignores credentials, as a node started with ``--insecure`` does. Secure mode (given a
 certificate and its private key) serves TLS with ALPN h2, authenticates every call and
-checks stream ACLs (see :mod:`esdb_wire.server.auth`).
+checks stream ACLs (see :mod:`esdb_wire.server.auth`). Given ``db``, the log is kept in a
+journal file too (:mod:`esdb_wire.server.durable`) and a server started on it again finds
+everything as it was.
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ def build_methods(
 
 
 class EmbeddedServer:
-    """An in-memory EventStoreDB-compatible gRPC server.
+    """An EventStoreDB-compatible gRPC server, in memory, or on a journal file (``db``).
 
     Insecure (plaintext, no authentication) unless given a ``certificate`` and its
     ``private_key``:

@@ -48,7 +48,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol, Union
+from typing import Final, NamedTuple, Protocol, Union
 
 log = logging.getLogger("esdb_wire.server.journal")
 
@@ -101,9 +101,9 @@ class JournalEvent(Protocol):
     def created(self) -> int: ...
 
 
-@dataclass(frozen=True)
-class StoredEvent:
-    """One event read back from the journal (the fields of :class:`JournalEvent`)."""
+class StoredEvent(NamedTuple):
+    """One event read back from the journal: the fields of :class:`JournalEvent`, in the
+    order of :class:`~esdb_wire.server.records.Record`'s."""
 
     position: int
     end: int

@@ -22,7 +22,13 @@ from typing import Final
 
 from esdb_wire.server.all_reads import AllReads
 from esdb_wire.server.commit_check import AlreadyCommitted, CommitDecision, decide_commit
-from esdb_wire.server.durable import UNJOURNALED, JournaledWrites, Unjournaled, replay
+from esdb_wire.server.durable import (
+    UNJOURNALED,
+    JournaledWrites,
+    Unjournaled,
+    next_epoch_number,
+    replay,
+)
 from esdb_wire.server.journal import Journal, JournalError, StoredEvent
 from esdb_wire.server.records import (
     DELETED_STREAM,
@@ -169,15 +175,9 @@ class EventStore(AllReads):
         """A new log's first records: the epoch and the settings; a restarted one's (on
         its journal) is a new epoch, numbered after the last, as a node writes at start."""
         created = self.clock()
-        number = 0
-        if restarted:
-            last = self.indexed_record(EPOCH_INFORMATION, self.last_revision(EPOCH_INFORMATION))
-            try:
-                number = int(json.loads(last.data)["epochNumber"]) + 1 if last else 0
-            except (ValueError, KeyError, TypeError):
-                number = 0
+        last = self.indexed_record(EPOCH_INFORMATION, self.last_revision(EPOCH_INFORMATION))
         epoch = {
-            "epochNumber": number,
+            "epochNumber": next_epoch_number(last),
             "epochId": str(uuid.uuid4()),
             "epochPosition": self._log_end,
             "leaderInstanceId": str(uuid.uuid4()),
@@ -575,18 +575,7 @@ class EventStore(AllReads):
         committed = self._committed
         for event in events:
             name = event.stream_name
-            record = Record(
-                event.position,
-                event.end,
-                name,
-                event.revision,
-                event.event_id,
-                event.event_type,
-                event.is_json,
-                event.data,
-                event.custom_metadata,
-                event.created,
-            )
+            record = Record(*event)
             stream = self._stream(name)
             if record.revision == DELETED_STREAM:
                 stream.tombstone = record

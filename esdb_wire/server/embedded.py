@@ -400,7 +400,14 @@ class EmbeddedServer:
             target=loop.run_forever, name="esdb_wire-embedded-server", daemon=True
         )
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.start_async(), loop).result(30)
+        try:
+            asyncio.run_coroutine_threadsafe(self.start_async(), loop).result(30)
+        except BaseException:  # e.g. the port or the journal is taken: no thread left behind
+            loop.call_soon_threadsafe(loop.stop)
+            self._thread.join(30)
+            loop.close()
+            self._loop = self._thread = None
+            raise
         return self
 
     def stop(self, grace: float = 1.0) -> None:

@@ -358,7 +358,10 @@ class Journal:
         self.failure: Exception | None = None
         self._replayed = False
         created = not self.path.exists()
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise JournalError(f"cannot open the journal {self.path}: {exc.strerror}") from None
         try:
             _lock(self._fd, self.path)
             if created:
@@ -400,14 +403,16 @@ class Journal:
         self._finish_replay(size, scan)
 
     def _starts_with_magic(self, size: int) -> bool:
-        head = os.pread(self._fd, len(MAGIC), 0)
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        head = os.read(self._fd, len(MAGIC))
         # A file shorter than the magic, and a prefix of it, is a creation cut short.
         return head == MAGIC if size >= len(MAGIC) else MAGIC.startswith(head)
 
     def _finish_replay(self, size: int, scan: _Scan) -> None:
         if scan.valid_end < len(MAGIC):
             os.ftruncate(self._fd, 0)
-            os.pwrite(self._fd, MAGIC, 0)
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            os.write(self._fd, MAGIC)
             scan.valid_end = len(MAGIC)
             _sync(self._fd)
         elif scan.valid_end < size:

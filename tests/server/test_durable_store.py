@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from esdb_wire import EmbeddedServer, EventStoreDBClient, NewEvent, StreamState
 from esdb_wire.server.journal import Journal, JournalError, ScavengeEntry, WriteEntry
 from esdb_wire.server.records import (
     ANY,
@@ -191,3 +192,20 @@ def test_reset_empties_the_journal(tmp_path: Path) -> None:
         assert again.last_revision("b") == 0
     finally:
         again.close()
+
+
+def test_embedded_server_on_a_journal(tmp_path: Path) -> None:
+    """``EmbeddedServer(db=...)``: started again on its journal it has the data; a second
+    server on the same journal is refused, and leaves no thread behind."""
+    path = tmp_path / "db"
+    with EmbeddedServer(db=path, db_sync="always") as server:
+        with EventStoreDBClient(server.esdb_uri) as client:
+            client.append_to_stream(
+                "kept", current_version=StreamState.NO_STREAM, events=NewEvent("K", b"")
+            )
+        with pytest.raises(JournalError, match="in use by another server"):
+            EmbeddedServer(db=path).start()
+    with EmbeddedServer(db=path) as server, EventStoreDBClient(server.esdb_uri) as client:
+        assert [event.type for event in client.get_stream("kept")] == ["K"]
+    with pytest.raises(ValueError, match="db_sync must be one of"):
+        EmbeddedServer(db=path, db_sync="sometimes")

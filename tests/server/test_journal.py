@@ -248,3 +248,10 @@ def test_an_unknown_sync_policy_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="always, batch, never"):
         Journal(tmp_path / "db", sync="sometimes")
     assert not (tmp_path / "db").exists()
+
+
+def test_a_journal_that_cannot_be_opened_says_why(tmp_path: Path) -> None:
+    with pytest.raises(JournalError, match=r"cannot open the journal .*No such file"):
+        Journal(tmp_path / "missing-folder" / "db")
+    with pytest.raises(JournalError, match=r"cannot open the journal .*directory"):
+        Journal(tmp_path)

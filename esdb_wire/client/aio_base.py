@@ -12,15 +12,15 @@ from esdb_wire.client import paths
 from esdb_wire.client.aio_backend import AsyncLock, async_sleep
 from esdb_wire.client.credentials import CallCredentials, basic_credentials, bearer_credentials
 from esdb_wire.client.settings import ClientSettings, settings_from_uri
-from esdb_wire.cluster import ClusterMember, members_of, select_member
+from esdb_wire.cluster import ClusterMember, select_member
 from esdb_wire.codec.errors import map_error
+from esdb_wire.codec.gossip import GOSSIP_REQUEST, cluster_members
 from esdb_wire.exceptions import (
     DiscoveryFailed,
     EventStoreDBClientException,
     NodeIsNotLeader,
     ServiceUnavailable,
 )
-from esdb_wire.protos import gossip_pb2, shared_pb2
 from esdb_wire.transport.aio import AsyncChannel
 from esdb_wire.transport.deadline import NO_DEADLINE, Deadline
 from esdb_wire.transport.status import StatusCode, StatusError
@@ -29,7 +29,6 @@ from esdb_wire.transport.status import StatusCode, StatusError
 # and discovery at DEBUG, the chosen node, redirects and reconnects at INFO, a failed
 # discovery round at WARNING.
 _log = logging.getLogger("esdb_wire.client")
-_EMPTY = shared_pb2.Empty().SerializeToString()
 Metadata = list[tuple[str, str]]
 _T = TypeVar("_T")
 _Client = TypeVar("_Client", bound="AsyncClientBase")
@@ -164,9 +163,11 @@ class AsyncClientBase:
     ) -> list[ClusterMember]:
         async with self._open(seed) as channel:
             data = await channel.unary_unary(
-                paths.GOSSIP_READ, _EMPTY, timeout=deadline.cap(self.settings.gossip_timeout)
+                paths.GOSSIP_READ,
+                GOSSIP_REQUEST,
+                timeout=deadline.cap(self.settings.gossip_timeout),
             )
-        return members_of(gossip_pb2.ClusterInfo.FromString(data))
+        return cluster_members(data)
 
     async def reconnect(
         self, target: tuple[str, int] | None = None, *, replacing: AsyncChannel | None = None
@@ -250,6 +251,27 @@ class AsyncClientBase:
         connection string's ``DefaultDeadline`` (every call but subscriptions)."""
         return Deadline.after(timeout if timeout is not None else self.settings.default_deadline)
 
+    async def _unary_call(
+        self,
+        path: str,
+        payload: bytes,
+        timeout: float | None,
+        credentials: CallCredentials | None,
+        *,
+        requires_leader: bool = True,
+    ) -> bytes:
+        """One encoded request to ``path``, its one encoded response: within ``timeout``
+        (else the ``DefaultDeadline``), with ``credentials`` (else the client's)."""
+        metadata = self._metadata(credentials, requires_leader=requires_leader)
+        deadline = self._deadline(timeout)
+        data = await self._run(
+            lambda channel: channel.unary_unary(
+                path, payload, metadata=metadata, timeout=deadline.remaining()
+            ),
+            deadline,
+        )
+        return bytes(data)
+
     # -- cluster -----------------------------------------------------------------------
 
     async def read_gossip(
@@ -260,11 +282,11 @@ class AsyncClientBase:
         deadline = Deadline.after(timeout if timeout is not None else self.settings.gossip_timeout)
         data = await self._run(
             lambda channel: channel.unary_unary(
-                paths.GOSSIP_READ, _EMPTY, metadata=metadata, timeout=deadline.remaining()
+                paths.GOSSIP_READ, GOSSIP_REQUEST, metadata=metadata, timeout=deadline.remaining()
             ),
             deadline,
         )
-        return tuple(members_of(gossip_pb2.ClusterInfo.FromString(data)))
+        return tuple(cluster_members(data))
 
     # -- lifecycle ---------------------------------------------------------------------
 

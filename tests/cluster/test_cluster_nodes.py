@@ -374,3 +374,17 @@ def test_reset_empties_the_log_of_every_node(fresh_cluster: EmbeddedCluster, pee
         (answer,) = peer.read(node, read_request(stream))
         assert streams_pb2.ReadResp.FromString(answer).HasField("stream_not_found")
     assert leader_of(fresh_cluster).state is VNodeState.LEADER  # roles are kept
+
+
+def test_a_cluster_on_a_journal_finds_its_log_again(tmp_path: Any, peer: Peer) -> None:
+    """``db``: the cluster's one log is kept in a journal file, as a node's is."""
+    db = tmp_path / "cluster.db"
+    stream = f"s-{uuid.uuid4()}"
+    with EmbeddedCluster(3, db=db) as cluster:
+        peer.append(leader_of(cluster), stream, REQUIRES_LEADER)
+    with EmbeddedCluster(3, db=db) as again:
+        for node in again.nodes:
+            events = [
+                streams_pb2.ReadResp.FromString(m) for m in peer.read(node, read_request(stream))
+            ]
+            assert sum(1 for e in events if e.HasField("event")) == 1

@@ -22,8 +22,9 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable
 
+from esdb_wire.server.auth import DEFAULT_PASSWORD
 from esdb_wire.server.cluster.embedded import ClusterNode, EmbeddedCluster
-from esdb_wire.server.limits import ServerLimits
+from esdb_wire.server.embedded import EmbeddedServer
 
 COMMANDS = ("status", "kill", "stop", "restart", "partition", "heal", "resign", "help")
 HELP = (
@@ -32,27 +33,30 @@ HELP = (
 )
 
 
-def cluster_from_args(
-    args: argparse.Namespace, limits: ServerLimits | None = None
-) -> EmbeddedCluster:
-    """The cluster the parsed command line asks for (already checked as for one node)."""
-    secure = not args.insecure
+def cluster_from_args(args: argparse.Namespace, server: EmbeddedServer) -> EmbeddedCluster:
+    """The cluster the parsed command line asks for: ``server`` is the single node
+    :func:`~esdb_wire.server.__main__.server_from_args` made of the same options (checked,
+    with ``--dev``'s certificates and projections resolved); every node is configured
+    like it."""
+    secure = server.secure
     return EmbeddedCluster(
         args.cluster,
-        host=args.host,
-        port=args.port,
+        host=server.host,
+        port=server.port,
         advertise_host=args.advertise_host,
         read_only_replicas=args.read_only_replicas,
-        max_append_size=args.max_append_size,
-        run_projections=args.run_projections,
-        certificate=args.certificate if secure else None,
-        private_key=args.private_key if secure else None,
-        ca=args.ca if secure else None,
+        max_append_size=server.max_append_size,
+        run_projections=server.run_projections,
+        certificate=server.certificate,
+        private_key=server.private_key,
+        ca=server.ca,
         users=dict(args.user) if secure else None,
         admin_password=args.default_admin_password,
         ops_password=args.default_ops_password,
         allow_anonymous_stream_access=args.allow_anonymous_stream_access,
-        limits=limits,
+        limits=server.limits,
+        db=server.db,
+        db_sync=server.db_sync,
     )
 
 
@@ -129,11 +133,16 @@ def _read_commands(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | N
     loop.call_soon_threadsafe(queue.put_nowait, None)
 
 
-async def serve_cluster(cluster: EmbeddedCluster) -> None:
-    """Run ``cluster`` until SIGINT or SIGTERM, carrying out commands from stdin."""
+async def serve_cluster(cluster: EmbeddedCluster, *, dev: bool = False) -> None:
+    """Run ``cluster`` until SIGINT or SIGTERM, carrying out commands from stdin
+    (``dev``: say how to connect, as ``--dev`` does)."""
     await cluster.start_async()
     mode = "secure" if cluster.secure else "insecure"
     print(f"esdb_wire embedded cluster ({mode}) listening on {cluster.esdb_uri}", flush=True)
+    if dev:
+        shown = "changeit" if cluster.admin_password == DEFAULT_PASSWORD else "<admin password>"
+        print(f"dev mode: trust {cluster.ca}; projections: {cluster.run_projections}", flush=True)
+        print(f"connect with: {cluster.connection_string('admin', shown)}", flush=True)
     for line in status_lines(cluster):
         print(line, flush=True)
     print(HELP, flush=True)

@@ -39,6 +39,7 @@ from esdb_wire.server.embedded import (
     build_methods,
     server_ssl_context,
 )
+from esdb_wire.server.journal import DEFAULT_SYNC, SYNC_POLICIES, Journal
 from esdb_wire.server.limits import ServerLimits
 from esdb_wire.server.monitoring import count_calls
 from esdb_wire.server.operations import OperationsService
@@ -143,7 +144,8 @@ class EmbeddedCluster:
     (one each), or at consecutive ports from ``port`` (2110: 2110, 2111, 2112...), or at
     free ports. ``advertise_host`` is the host gossip and NotLeader tell clients (default
     ``host``). Secure with ``certificate`` and ``private_key`` (every node uses them; the
-    certificate must name the advertised host), else insecure; the other options are
+    certificate must name the advertised host), else insecure; ``db`` keeps the cluster's
+    one log in a journal file; the other options are
     :class:`~esdb_wire.server.embedded.EmbeddedServer`'s.
     """
 
@@ -166,6 +168,8 @@ class EmbeddedCluster:
         ops_password: str = DEFAULT_PASSWORD,
         allow_anonymous_stream_access: bool = False,
         limits: ServerLimits | None = None,
+        db: PathLike | None = None,
+        db_sync: str = DEFAULT_SYNC,
     ) -> None:
         total = size + read_only_replicas
         if size < 1 or read_only_replicas < 0:
@@ -176,6 +180,8 @@ class EmbeddedCluster:
             raise ValueError("secure mode needs both a certificate and its private key")
         if ca is not None and certificate is None:
             raise ValueError("a CA is only used in secure mode (give a certificate too)")
+        if db_sync not in SYNC_POLICIES:
+            raise ValueError(f"db_sync must be one of {', '.join(SYNC_POLICIES)}, not {db_sync!r}")
         if run_projections.lower() not in RUN_PROJECTIONS_CHOICES:
             choices = ", ".join(RUN_PROJECTIONS_CHOICES)
             raise ValueError(f"run_projections must be one of {choices}, not {run_projections!r}")
@@ -186,6 +192,8 @@ class EmbeddedCluster:
         self.max_append_size = max_append_size
         self.run_projections = run_projections
         self.certificate, self.private_key, self.ca = certificate, private_key, ca
+        self.admin_password = admin_password
+        self.db, self.db_sync = db, db_sync
         self.limits = limits or ServerLimits()
         self.security: Security | None = None
         if certificate is not None:
@@ -262,7 +270,23 @@ class EmbeddedCluster:
     async def start_async(self) -> EmbeddedCluster:
         """Start every node on the running event loop."""
         self._changes = asyncio.Lock()
-        store = self.store = EventStore(max_append_size=self.max_append_size)
+        journal = None if self.db is None else Journal(self.db, sync=self.db_sync)
+        try:
+            store = self.store = EventStore(max_append_size=self.max_append_size, journal=journal)
+        except BaseException:
+            if journal is not None:
+                journal.close()
+            raise
+        try:
+            await self._start_nodes(store)
+        except BaseException:  # e.g. a port taken: nothing left running
+            await self.stop_async(0)
+            raise
+        log.info("cluster of %d nodes: %s", len(self.nodes), self._summary())
+        return self
+
+    async def _start_nodes(self, store: EventStore) -> None:
+        """The subsystems on ``store``, then every node's listener."""
         subsystems = self.subsystems = Subsystems(run_projections=self.run_projections)
         await subsystems.start(
             store,
@@ -288,14 +312,8 @@ class EmbeddedCluster:
                 limits=self.limits,
             )
             self.nodes.append(ClusterNode(self, member, listener))
-        try:
-            for node in self.nodes:
-                node.member.port = await node.listener.start()
-        except BaseException:
-            await self.stop_async(0)
-            raise
-        log.info("cluster of %d nodes: %s", len(self.nodes), self._summary())
-        return self
+        for node in self.nodes:
+            node.member.port = await node.listener.start()
 
     def _node_methods(self, member: Member) -> dict[str, Any]:
         """The rpcs ``member`` serves: the cluster's services behind its role's gate,
@@ -348,6 +366,8 @@ class EmbeddedCluster:
         if self.subsystems is not None:
             await self.subsystems.stop()
             self.subsystems = None
+        if self.store is not None:
+            self.store.close()  # a journal is synced and closed; an in-memory store stays
 
     def start(self) -> EmbeddedCluster:
         """Start on a background event loop thread; returns once every port is bound."""

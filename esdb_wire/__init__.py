@@ -61,27 +61,6 @@ if TYPE_CHECKING:
     from esdb_wire.cluster import (
         ClusterMember as ClusterMember,
     )
-    from esdb_wire.codec.persistent import (
-        ConnectionInfo as ConnectionInfo,
-    )
-    from esdb_wire.codec.persistent import (
-        SubscriptionInfo as SubscriptionInfo,
-    )
-    from esdb_wire.codec.requests import (
-        DEFAULT_EXCLUDE_FILTER as DEFAULT_EXCLUDE_FILTER,
-    )
-    from esdb_wire.codec.requests import (
-        ESDB_EVENTS_REGEX as ESDB_EVENTS_REGEX,
-    )
-    from esdb_wire.codec.requests import (
-        ESDB_PERSISTENT_CONFIG_EVENTS_REGEX as ESDB_PERSISTENT_CONFIG_EVENTS_REGEX,
-    )
-    from esdb_wire.codec.requests import (
-        ESDB_SYSTEM_EVENTS_REGEX as ESDB_SYSTEM_EVENTS_REGEX,
-    )
-    from esdb_wire.codec.requests import (
-        StreamState as StreamState,
-    )
     from esdb_wire.events import (
         CaughtUp as CaughtUp,
     )
@@ -131,13 +110,34 @@ if TYPE_CHECKING:
         StreamNotFound as StreamNotFound,
     )
     from esdb_wire.exceptions import (
+        UndecodableResponse as UndecodableResponse,
+    )
+    from esdb_wire.exceptions import (
         WrongCurrentVersion as WrongCurrentVersion,
+    )
+    from esdb_wire.filters import (
+        DEFAULT_EXCLUDE_FILTER as DEFAULT_EXCLUDE_FILTER,
+    )
+    from esdb_wire.filters import (
+        ESDB_EVENTS_REGEX as ESDB_EVENTS_REGEX,
+    )
+    from esdb_wire.filters import (
+        ESDB_PERSISTENT_CONFIG_EVENTS_REGEX as ESDB_PERSISTENT_CONFIG_EVENTS_REGEX,
+    )
+    from esdb_wire.filters import (
+        ESDB_SYSTEM_EVENTS_REGEX as ESDB_SYSTEM_EVENTS_REGEX,
     )
     from esdb_wire.operations import (
         DatabaseScavengeResult as DatabaseScavengeResult,
     )
     from esdb_wire.operations import (
         ScavengeResult as ScavengeResult,
+    )
+    from esdb_wire.persistent import (
+        ConnectionInfo as ConnectionInfo,
+    )
+    from esdb_wire.persistent import (
+        SubscriptionInfo as SubscriptionInfo,
     )
     from esdb_wire.projections import (
         ProjectionResult as ProjectionResult,
@@ -157,8 +157,14 @@ if TYPE_CHECKING:
     from esdb_wire.records import (
         StreamStateCheck as StreamStateCheck,
     )
+    from esdb_wire.server.cluster.embedded import (
+        EmbeddedCluster as EmbeddedCluster,
+    )
     from esdb_wire.server.embedded import (
         EmbeddedServer as EmbeddedServer,
+    )
+    from esdb_wire.streams import (
+        StreamState as StreamState,
     )
     from esdb_wire.users import (
         UserDetails as UserDetails,
@@ -180,13 +186,14 @@ _EXPORTS = {
     "CaughtUp": "esdb_wire.events",
     "Checkpoint": "esdb_wire.events",
     "ClusterMember": "esdb_wire.cluster",
-    "ConnectionInfo": "esdb_wire.codec.persistent",
-    "DEFAULT_EXCLUDE_FILTER": "esdb_wire.codec.requests",
+    "ConnectionInfo": "esdb_wire.persistent",
+    "DEFAULT_EXCLUDE_FILTER": "esdb_wire.filters",
     "DatabaseScavengeResult": "esdb_wire.operations",
     "DeadlineExceeded": "esdb_wire.exceptions",
-    "ESDB_EVENTS_REGEX": "esdb_wire.codec.requests",
-    "ESDB_PERSISTENT_CONFIG_EVENTS_REGEX": "esdb_wire.codec.requests",
-    "ESDB_SYSTEM_EVENTS_REGEX": "esdb_wire.codec.requests",
+    "ESDB_EVENTS_REGEX": "esdb_wire.filters",
+    "ESDB_PERSISTENT_CONFIG_EVENTS_REGEX": "esdb_wire.filters",
+    "ESDB_SYSTEM_EVENTS_REGEX": "esdb_wire.filters",
+    "EmbeddedCluster": "esdb_wire.server.cluster.embedded",
     "EmbeddedServer": "esdb_wire.server.embedded",
     "EsdbClient": "esdb_wire.client.sync",
     "EsdbClientException": "esdb_wire.exceptions",
@@ -211,9 +218,10 @@ _EXPORTS = {
     "StatsStream": "esdb_wire.client.sync_admin",
     "StreamIsDeleted": "esdb_wire.exceptions",
     "StreamNotFound": "esdb_wire.exceptions",
-    "StreamState": "esdb_wire.codec.requests",
+    "StreamState": "esdb_wire.streams",
     "StreamStateCheck": "esdb_wire.records",
-    "SubscriptionInfo": "esdb_wire.codec.persistent",
+    "SubscriptionInfo": "esdb_wire.persistent",
+    "UndecodableResponse": "esdb_wire.exceptions",
     "UserDetails": "esdb_wire.users",
     "WrongCurrentVersion": "esdb_wire.exceptions",
 }
@@ -240,6 +248,7 @@ __all__ = [
     "ConnectionInfo",
     "DatabaseScavengeResult",
     "DeadlineExceeded",
+    "EmbeddedCluster",
     "EmbeddedServer",
     "EsdbClient",
     "EsdbClientException",
@@ -267,6 +276,7 @@ __all__ = [
     "StreamState",
     "StreamStateCheck",
     "SubscriptionInfo",
+    "UndecodableResponse",
     "UserDetails",
     "WrongCurrentVersion",
     "__version__",

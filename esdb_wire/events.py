@@ -177,22 +177,27 @@ class RecordedEvent:
 
     @property
     def is_system_event(self) -> bool:
+        """Whether its type is a system event type (it starts with ``$``)."""
         return self.type.startswith("$")
 
     @property
     def is_link_event(self) -> bool:
+        """Whether it is a link (type ``$>``) that was not resolved to its event."""
         return self.type == "$>"
 
     @property
     def is_resolved_event(self) -> bool:
+        """Whether it was reached through a link that was resolved (see ``link``)."""
         return self.link is not None
 
     @property
     def is_checkpoint(self) -> bool:
+        """Whether it is a :class:`Checkpoint` (a position, not an event)."""
         return False
 
     @property
     def is_caught_up(self) -> bool:
+        """Whether it is a :class:`CaughtUp` (a subscription went live), not an event."""
         return False
 
     def _key(self) -> tuple[Any, ...]:
@@ -238,6 +243,7 @@ class Checkpoint(RecordedEvent):
 
     @property
     def is_checkpoint(self) -> bool:
+        """True: a checkpoint."""
         return True
 
 
@@ -251,4 +257,5 @@ class CaughtUp(RecordedEvent):
 
     @property
     def is_caught_up(self) -> bool:
+        """True: the subscription caught up."""
         return True

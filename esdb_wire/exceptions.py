@@ -14,7 +14,7 @@ from uuid import UUID
 from esdb_wire.transport.status import StatusError
 
 if TYPE_CHECKING:
-    from esdb_wire.codec.requests import StreamState
+    from esdb_wire.streams import StreamState
 
 
 class EventStoreDBClientException(Exception):
@@ -104,6 +104,19 @@ class AlreadyExists(EventStoreDBClientException):
 
 class SubscriptionConfirmationError(EventStoreDBClientException):
     """A subscription did not start with a confirmation."""
+
+
+class UndecodableResponse(EventStoreDBClientException):
+    """A response message of the server could not be decoded: it is not the protobuf
+    message the call answers with (a server bug, a proxy mangling the data, or not an
+    EventStoreDB/KurrentDB server at all). ``method`` names the call (``Streams.Read``),
+    ``message_type`` the message it expected (``event_store.client.streams.ReadResp``);
+    protobuf's own error is the ``__cause__``."""
+
+    def __init__(self, *args: object, method: str, message_type: str) -> None:
+        super().__init__(*args)
+        self.method = method
+        self.message_type = message_type
 
 
 class CheckpointPastTheEnd(EventStoreDBClientException):

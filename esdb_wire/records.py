@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Final, Union
 from uuid import UUID, uuid4
 
-from esdb_wire.codec.requests import StreamState
 from esdb_wire.events import NewEvent
+from esdb_wire.streams import StreamState
 
 # Expected states a consistency check may name besides a revision and StreamState's
 # NO_STREAM / EXISTS (the v2 API's constants; ANY is not allowed in a check).
@@ -29,7 +29,7 @@ ExpectedState = Union[int, StreamState]
 @dataclass(frozen=True)
 class NewEvents:
     """New events for one stream, with the stream's expected current version (a
-    revision, or :class:`~esdb_wire.codec.requests.StreamState`)."""
+    revision, or :class:`~esdb_wire.streams.StreamState`)."""
 
     stream_name: str
     events: Sequence[NewEvent]

@@ -49,6 +49,7 @@ PAIRS = {
     "esdb_wire/client/aio_v2.py": "esdb_wire/client/sync_v2.py",
     "esdb_wire/client/aio.py": "esdb_wire/client/sync.py",
     "tests/client/test_async_client.py": "tests/client/test_sync_client.py",
+    "tests/client/test_async_undecodable.py": "tests/client/test_sync_undecodable.py",
     "tests/client_v1/_async_helpers.py": "tests/client_v1/_sync_helpers.py",
     "tests/client_v1/test_async_v1_streams.py": "tests/client_v1/test_sync_v1_streams.py",
     "tests/client_v1/test_async_v1_subscriptions.py": (
@@ -64,6 +65,7 @@ PAIRS = {
     "tests/client_secure/test_async_users.py": "tests/client_secure/test_sync_users.py",
     "tests/client_v2/test_async_v2_streams.py": "tests/client_v2/test_sync_v2_streams.py",
     "tests/instrumentation/test_async_tracing.py": "tests/instrumentation/test_sync_tracing.py",
+    "tests/cluster/test_async_cluster_client.py": "tests/cluster/test_sync_cluster_client.py",
 }
 
 

@@ -12,7 +12,6 @@ from google.protobuf import struct_pb2
 
 from esdb_wire import exceptions as exc
 from esdb_wire.codec import v2, v2_errors
-from esdb_wire.codec.requests import StreamState
 from esdb_wire.events import NewEvent
 from esdb_wire.protos import (
     error_details_pb2,
@@ -33,6 +32,7 @@ from esdb_wire.records import (
     StreamPositionResult,
     StreamStateCheck,
 )
+from esdb_wire.streams import StreamState
 from esdb_wire.transport.status import StatusCode, StatusError
 
 V2 = v2_errors_pb2
@@ -90,7 +90,7 @@ def test_absent_expected_revision_means_any() -> None:
 
 def test_append_requests_one_per_stream() -> None:
     batch = [NewEvents(f"s-{i}", [NewEvent("T", b"{}")], StreamState.ANY) for i in range(3)]
-    requests = v2.append_requests(batch)
+    requests = [v2_streams_pb2.AppendRequest.FromString(r) for r in v2.append_requests(batch)]
     assert [r.stream for r in requests] == ["s-0", "s-1", "s-2"]
     assert [r.expected_revision for r in requests] == [-2, -2, -2]
     assert len(v2.append_requests(batch[0])) == 1
@@ -133,7 +133,7 @@ def test_append_records_request_keeps_order_and_checks() -> None:
         StreamStateCheck("d-1", STREAM_TOMBSTONED),
     ]
     request = v2.append_records_request(records, checks)
-    decoded = v2_streams_pb2.AppendRecordsRequest.FromString(request.SerializeToString())
+    decoded = v2_streams_pb2.AppendRecordsRequest.FromString(request)
     assert [(r.stream, r.schema.name) for r in decoded.records] == [
         ("a-1", "T1"),
         ("b-1", "T2"),
@@ -143,10 +143,13 @@ def test_append_records_request_keeps_order_and_checks() -> None:
     states = [(c.stream_state.stream, c.stream_state.expected_state) for c in decoded.checks]
     assert states == [("a-1", -1), ("c-1", 0), ("d-1", -6)]
     assert decoded.checks[1].stream_state.HasField("expected_state")  # 0 is encoded
-    single = v2.append_records_request(records[0], checks[0])
+    single = v2_streams_pb2.AppendRecordsRequest.FromString(
+        v2.append_records_request(records[0], checks[0])
+    )
     assert len(single.records) == 1
     assert len(single.checks) == 1
-    assert len(v2.append_records_request(records).checks) == 0
+    unchecked = v2_streams_pb2.AppendRecordsRequest.FromString(v2.append_records_request(records))
+    assert len(unchecked.checks) == 0
 
 
 def test_new_record_equality_is_by_id() -> None:

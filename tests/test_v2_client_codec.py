@@ -13,10 +13,11 @@ from esdb_wire import exceptions as exc
 from esdb_wire.client import paths
 from esdb_wire.codec import v2, v2_errors
 from esdb_wire.codec.errors import map_error
-from esdb_wire.codec.requests import StreamState
 from esdb_wire.protos import error_details_pb2, kurrent_errors_pb2, v2_errors_pb2, v2_streams_pb2
+from esdb_wire.protos.streams_pb2 import ReadReq
 from esdb_wire.protos.wire_names import method_path
 from esdb_wire.records import ConsistencyCheck, StreamStateCheck
+from esdb_wire.streams import StreamState
 from esdb_wire.transport.status import StatusCode, StatusError
 
 V2 = v2_errors_pb2
@@ -153,13 +154,13 @@ def test_without_a_known_detail_the_status_code_decides() -> None:
 def test_index_requests() -> None:
     assert v2.index_name("ce-order") == "$idx-ce-order"
     assert v2.index_name("$idx-et-Placed") == "$idx-et-Placed"
-    read = v2.read_index_request("ce-order", position=7, limit=3).options
+    read = ReadReq.FromString(v2.read_index_request("ce-order", position=7, limit=3)).options
     assert read.WhichOneof("filter_option") == "filter"
     expression = read.filter.stream_identifier
     assert (expression.regex, list(expression.prefix)) == ("", ["$idx-ce-order"])
     assert (read.all.position.commit_position, read.count) == (7, 3)
     assert read.read_direction == read.Forwards
-    subscribe = v2.subscribe_index_request("$idx-all").options
+    subscribe = ReadReq.FromString(v2.subscribe_index_request("$idx-all")).options
     assert list(subscribe.filter.stream_identifier.prefix) == ["$idx-all"]
     assert subscribe.HasField("subscription")
     assert subscribe.all.HasField("start")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -16,7 +17,7 @@ _LISTENING = re.compile(r"listening on esdb://[^:]+:(\d+)")
 
 class EmbeddedServerProcess(ServerProcess):
     """``python -m esdb_wire.server --host 127.0.0.1 --port 0 --insecure --quiet
-    [--http2-engine E]`` (under a watchdog).
+    [--http2-engine E]`` (under a watchdog), plus ``extra_args``.
 
     Reuses :class:`benchmarks.procs.ServerProcess`'s stop (close stdin, terminate, kill).
     """
@@ -29,6 +30,7 @@ class EmbeddedServerProcess(ServerProcess):
         max_append_size: int | None = None,
         startup_timeout: float = 60.0,
         http2_engine: str | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.kind = "esdb_wire.server"
         self.http2_engine = http2_engine
@@ -50,6 +52,7 @@ class EmbeddedServerProcess(ServerProcess):
             command += ["--max-append-size", str(max_append_size)]
         if http2_engine is not None:
             command += ["--http2-engine", http2_engine]
+        command += extra_args
         self.proc = subprocess.Popen(
             command, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )

@@ -310,7 +310,7 @@ def breakdown_table(documents: dict[str, dict[str, Any]]) -> str:
     )
     lines.append(
         row(
-            "floor + read_item (decode + objects, tight loop)",
+            "floor + read_response_item (decode + objects, tight loop)",
             [documents[e]["floor_with_objects_us_per_event"] for e in engines],
             shares=False,
         )

@@ -8,18 +8,17 @@ snake_case. Monitoring (no .NET method) is :meth:`AsyncMonitoringMixin.read_stat
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from types import TracebackType
+from collections.abc import Sequence
 
 from esdb_wire.client import paths
-from esdb_wire.client.aio_backend import async_done
 from esdb_wire.client.aio_base import AsyncClientBase
+from esdb_wire.client.aio_responses import AsyncResponseStream
 from esdb_wire.client.credentials import CallCredentials
 from esdb_wire.codec import admin
 from esdb_wire.codec.errors import ended_remotely
-from esdb_wire.exceptions import NotFound
+from esdb_wire.exceptions import NotFound, UndecodableResponse
 from esdb_wire.operations import DatabaseScavengeResult
-from esdb_wire.transport.aio import AsyncCall, AsyncChannel
+from esdb_wire.transport.aio import AsyncChannel
 from esdb_wire.transport.deadline import Deadline
 from esdb_wire.transport.status import StatusError
 from esdb_wire.users import UserDetails
@@ -29,27 +28,9 @@ DEFAULT_STATS_REFRESH_PERIOD = 10.0
 
 
 class AsyncManagementBase(AsyncClientBase):
-    """The call shapes of the management services: one request and one response, or one
-    request and a finite stream of responses collected into a list."""
-
-    async def _management_unary(
-        self,
-        path: str,
-        payload: bytes,
-        timeout: float | None,
-        credentials: CallCredentials | None,
-        *,
-        requires_leader: bool = True,
-    ) -> bytes:
-        metadata = self._metadata(credentials, requires_leader=requires_leader)
-        deadline = self._deadline(timeout)
-        data = await self._run(
-            lambda channel: channel.unary_unary(
-                path, payload, metadata=metadata, timeout=deadline.remaining()
-            ),
-            deadline,
-        )
-        return bytes(data)
+    """The call shape of the management services besides one request and one response
+    (:meth:`~AsyncClientBase._unary_call`): one request and a finite stream of responses
+    collected into a list."""
 
     async def _management_collect(
         self,
@@ -97,7 +78,7 @@ class AsyncUsersMixin(AsyncManagementBase):
         """Create a user who can authenticate at once; ``AlreadyExists`` if the login is
         taken."""
         payload = admin.create_user_request(login_name, full_name, groups, password)
-        await self._management_unary(paths.USERS_CREATE, payload, timeout, credentials)
+        await self._unary_call(paths.USERS_CREATE, payload, timeout, credentials)
 
     async def update_user(
         self,
@@ -111,7 +92,7 @@ class AsyncUsersMixin(AsyncManagementBase):
         """Replace a user's full name and groups (the password is kept: see
         :meth:`reset_password`); ``NotFound`` for an unknown user."""
         payload = admin.update_user_request(login_name, full_name, groups)
-        await self._management_unary(paths.USERS_UPDATE, payload, timeout, credentials)
+        await self._unary_call(paths.USERS_UPDATE, payload, timeout, credentials)
 
     async def delete_user(
         self,
@@ -123,7 +104,7 @@ class AsyncUsersMixin(AsyncManagementBase):
         """Delete a user (they can no longer authenticate); ``NotFound`` for an unknown
         user."""
         payload = admin.delete_user_request(login_name)
-        await self._management_unary(paths.USERS_DELETE, payload, timeout, credentials)
+        await self._unary_call(paths.USERS_DELETE, payload, timeout, credentials)
 
     async def enable_user(
         self,
@@ -134,7 +115,7 @@ class AsyncUsersMixin(AsyncManagementBase):
     ) -> None:
         """Let a disabled user authenticate again."""
         payload = admin.enable_user_request(login_name)
-        await self._management_unary(paths.USERS_ENABLE, payload, timeout, credentials)
+        await self._unary_call(paths.USERS_ENABLE, payload, timeout, credentials)
 
     async def disable_user(
         self,
@@ -145,7 +126,7 @@ class AsyncUsersMixin(AsyncManagementBase):
     ) -> None:
         """Refuse a user's credentials until :meth:`enable_user` (the account stays)."""
         payload = admin.disable_user_request(login_name)
-        await self._management_unary(paths.USERS_DISABLE, payload, timeout, credentials)
+        await self._unary_call(paths.USERS_DISABLE, payload, timeout, credentials)
 
     async def get_user(
         self,
@@ -185,7 +166,7 @@ class AsyncUsersMixin(AsyncManagementBase):
         """Change a user's password, given the current one (a user changes their own:
         call with that user's credentials on a secure node)."""
         payload = admin.change_password_request(login_name, current_password, new_password)
-        await self._management_unary(paths.USERS_CHANGE_PASSWORD, payload, timeout, credentials)
+        await self._unary_call(paths.USERS_CHANGE_PASSWORD, payload, timeout, credentials)
 
     async def reset_password(
         self,
@@ -197,7 +178,7 @@ class AsyncUsersMixin(AsyncManagementBase):
     ) -> None:
         """Set a user's password without the current one (an administrator's call)."""
         payload = admin.reset_password_request(login_name, new_password)
-        await self._management_unary(paths.USERS_RESET_PASSWORD, payload, timeout, credentials)
+        await self._unary_call(paths.USERS_RESET_PASSWORD, payload, timeout, credentials)
 
 
 class AsyncOperationsMixin(AsyncManagementBase):
@@ -216,7 +197,7 @@ class AsyncOperationsMixin(AsyncManagementBase):
         log); if one is already running, its id with ``ScavengeResult.IN_PROGRESS``.
         ``ValueError`` unless ``thread_count`` > 0 and ``start_from_chunk`` >= 0."""
         payload = admin.start_scavenge_request(thread_count, start_from_chunk)
-        data = await self._management_unary(
+        data = await self._unary_call(
             paths.OPS_START_SCAVENGE, payload, timeout, credentials, requires_leader=False
         )
         return admin.scavenge_result(data)
@@ -231,17 +212,17 @@ class AsyncOperationsMixin(AsyncManagementBase):
         """Stop the running scavenge ``scavenge_id``; ``NotFound`` if it is not the one
         running (finished, or never started)."""
         payload = admin.stop_scavenge_request(scavenge_id)
-        data = await self._management_unary(
+        data = await self._unary_call(
             paths.OPS_STOP_SCAVENGE, payload, timeout, credentials, requires_leader=False
         )
-        return admin.scavenge_result(data)
+        return admin.scavenge_result(data, stop=True)
 
     async def shutdown(
         self, *, timeout: float | None = None, credentials: CallCredentials | None = None
     ) -> None:
         """Shut the server node down (gracefully); this is not :meth:`close`, which ends
         only the client's connection."""
-        await self._management_unary(
+        await self._unary_call(
             paths.OPS_SHUTDOWN, admin.EMPTY, timeout, credentials, requires_leader=False
         )
 
@@ -249,7 +230,7 @@ class AsyncOperationsMixin(AsyncManagementBase):
         self, *, timeout: float | None = None, credentials: CallCredentials | None = None
     ) -> None:
         """Ask the node to merge its index tables."""
-        await self._management_unary(
+        await self._unary_call(
             paths.OPS_MERGE_INDEXES, admin.EMPTY, timeout, credentials, requires_leader=False
         )
 
@@ -257,7 +238,7 @@ class AsyncOperationsMixin(AsyncManagementBase):
         self, *, timeout: float | None = None, credentials: CallCredentials | None = None
     ) -> None:
         """Ask the node to resign leadership (in a cluster, a new election follows)."""
-        await self._management_unary(
+        await self._unary_call(
             paths.OPS_RESIGN_NODE, admin.EMPTY, timeout, credentials, requires_leader=False
         )
 
@@ -270,7 +251,7 @@ class AsyncOperationsMixin(AsyncManagementBase):
     ) -> None:
         """Set the node's priority in leader elections."""
         payload = admin.set_node_priority_request(node_priority)
-        await self._management_unary(
+        await self._unary_call(
             paths.OPS_SET_NODE_PRIORITY, payload, timeout, credentials, requires_leader=False
         )
 
@@ -279,7 +260,7 @@ class AsyncOperationsMixin(AsyncManagementBase):
     ) -> None:
         """Restart the persistent subscriptions subsystem (consumers are dropped and may
         reconnect)."""
-        await self._management_unary(
+        await self._unary_call(
             paths.OPS_RESTART_PERSISTENT_SUBSCRIPTIONS,
             admin.EMPTY,
             timeout,
@@ -316,53 +297,27 @@ class AsyncMonitoringMixin(AsyncClientBase):
         return AsyncStatsStream(call, closed=lambda: self.is_closed)
 
 
-class AsyncStatsStream:
+class AsyncStatsStream(AsyncResponseStream[dict[str, str]]):
     """Sets of node statistics as they arrive, as an async iterator of ``dict[str, str]``;
     ``stop()`` (or leaving its ``async with`` block), or closing the client, ends it.
     Should the server end it (a node shutting down), iterating raises
     ``ServiceUnavailable``. ``closed`` tells whether the client was closed."""
 
-    def __init__(self, call: AsyncCall, *, closed: Callable[[], bool] = lambda: False) -> None:
-        self._call = call
-        self._closed = closed
-        self._stopped = False
-
-    def __aiter__(self) -> AsyncIterator[dict[str, str]]:
-        return self
-
     async def __anext__(self) -> dict[str, str]:
-        if self._stopped or self._closed():
+        if self._ended_locally():
             self._stopped = True
             raise StopAsyncIteration
         try:
             data = await self._call.receive()
         except StatusError as error:
-            if self._stopped or self._closed():  # ended by its user while waiting
+            if self._ended_locally():  # ended by its user while waiting
                 self._stopped = True
                 raise StopAsyncIteration from None
             raise ended_remotely(error) from error
         if data is None:  # the server ended the stream (it never does on its own)
             raise ended_remotely(None)
-        return admin.stats(data)
-
-    def stop(self) -> Awaitable[None]:
-        """End the stream (cancels its call); iteration stops. Stopping twice is
-        harmless (asyncio: it is done at once, so awaiting the result is optional)."""
-        self._stopped = True
-        self._call.cancel()
-        return async_done()
-
-    async def aclose(self) -> None:
-        """The same as :meth:`stop`."""
-        self.stop()
-
-    async def __aenter__(self) -> AsyncStatsStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        try:
+            return admin.stats(data)
+        except UndecodableResponse:
+            self._abandon()  # its call sends what cannot be read
+            raise

@@ -18,16 +18,15 @@ from esdb_wire.client.aio_admin import (
 )
 from esdb_wire.client.aio_persistent import AsyncPersistentSubscriptionsMixin
 from esdb_wire.client.aio_projections import AsyncProjectionsMixin
-from esdb_wire.client.aio_responses import AsyncCatchupSubscription, AsyncReadResponse
+from esdb_wire.client.aio_responses import (
+    AsyncCatchupSubscription,
+    AsyncReadResponse,
+    open_subscription_call,
+)
 from esdb_wire.client.aio_v2 import AsyncV2StreamsMixin
 from esdb_wire.client.credentials import CallCredentials
-from esdb_wire.codec.events import proposed_message
 from esdb_wire.codec.requests import (
-    DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
-    DEFAULT_EXCLUDE_FILTER,
-    DEFAULT_WINDOW_SIZE,
-    StreamState,
-    append_options,
+    append_requests,
     batch_append_request,
     delete_request,
     filter_regex,
@@ -37,10 +36,10 @@ from esdb_wire.codec.requests import (
     subscribe_stream_request,
 )
 from esdb_wire.codec.responses import (
+    FEATURES_REQUEST,
     append_position,
     batch_append_position,
     batch_append_supported,
-    confirmation_id,
     delete_position,
     is_unimplemented,
 )
@@ -49,15 +48,17 @@ from esdb_wire.exceptions import (
     AccessDeniedError,
     EventStoreDBClientException,
     NotFound,
-    SubscriptionConfirmationError,
 )
-from esdb_wire.protos import shared_pb2, streams_pb2
+from esdb_wire.filters import (
+    DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
+    DEFAULT_EXCLUDE_FILTER,
+    DEFAULT_WINDOW_SIZE,
+)
+from esdb_wire.streams import StreamState
 from esdb_wire.transport.aio import AsyncCall, AsyncChannel
 from esdb_wire.transport.deadline import Deadline
 from esdb_wire.transport.status import StatusCode, StatusError
 
-_parse_read = streams_pb2.ReadResp.FromString
-_EMPTY = shared_pb2.Empty().SerializeToString()
 Metadata = list[tuple[str, str]]
 
 
@@ -148,18 +149,14 @@ class AsyncEventStoreDBClient(
         deadline: Deadline,
         metadata: Metadata,
     ) -> int:
-        requests = [append_options(stream_name, expected).SerializeToString()]
-        requests.extend(
-            streams_pb2.AppendReq(proposed_message=proposed_message(event)).SerializeToString()
-            for event in events
-        )
+        requests = append_requests(stream_name, expected, events)
         data = await self._run(
             lambda channel: channel.stream_unary(
                 paths.APPEND, requests, metadata=metadata, timeout=deadline.remaining()
             ),
             deadline,
         )
-        return append_position(streams_pb2.AppendResp.FromString(data), stream_name, expected)
+        return append_position(data, stream_name, expected)
 
     async def _batch_append_call(
         self,
@@ -178,7 +175,7 @@ class AsyncEventStoreDBClient(
             # As esdbclient does: the first response answers the batch; then cancel.
             stream = await channel.stream_stream(
                 paths.BATCH_APPEND,
-                [request.SerializeToString()],
+                [request],
                 metadata=metadata,
                 timeout=timeout,
                 end=True,
@@ -190,8 +187,7 @@ class AsyncEventStoreDBClient(
             return response
 
         data = await self._run(call, deadline)
-        response = streams_pb2.BatchAppendResp.FromString(data)
-        return batch_append_position(response, stream_name, expected)
+        return batch_append_position(data, stream_name, expected)
 
     async def _supports_batch_append(self, deadline: Deadline) -> bool:
         """Whether the server offers BatchAppend (asked once per connection; a server
@@ -203,7 +199,7 @@ class AsyncEventStoreDBClient(
         try:
             data = await self._run(
                 lambda channel: channel.unary_unary(
-                    paths.SUPPORTED_METHODS, _EMPTY, timeout=deadline.cap(gossip_timeout)
+                    paths.SUPPORTED_METHODS, FEATURES_REQUEST, timeout=deadline.cap(gossip_timeout)
                 ),
                 deadline,
             )
@@ -247,16 +243,8 @@ class AsyncEventStoreDBClient(
     ) -> int:
         request = delete_request(stream_name, expected, tombstone=tombstone)
         path = paths.TOMBSTONE if tombstone else paths.DELETE
-        metadata = self._metadata(credentials, requires_leader=True)
-        deadline = self._deadline(timeout)
-        data = await self._run(
-            lambda channel: channel.unary_unary(
-                path, request.SerializeToString(), metadata=metadata, timeout=deadline.remaining()
-            ),
-            deadline,
-        )
-        kind = streams_pb2.TombstoneResp if tombstone else streams_pb2.DeleteResp
-        return delete_position(kind.FromString(data))
+        data = await self._unary_call(path, request, timeout, credentials)
+        return delete_position(data, tombstone=tombstone)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -332,21 +320,15 @@ class AsyncEventStoreDBClient(
 
     async def _read(
         self,
-        request: streams_pb2.ReadReq,
+        payload: bytes,
         stream_name: str | None,
         timeout: float | None,
         credentials: CallCredentials | None,
     ) -> AsyncReadResponse:
-        payload = request.SerializeToString()
         metadata = self._read_metadata(credentials)
         deadline = self._deadline(timeout)  # a read, unlike a subscription, has one
-        call = await self._run(
-            lambda channel: channel.unary_stream(
-                paths.READ, payload, metadata=metadata, timeout=deadline.remaining()
-            ),
-            deadline,
-        )
-        return AsyncReadResponse(call, stream_name, closed=lambda: self._closed)
+        call, reopen = await self._open_server_stream(paths.READ, payload, metadata, deadline)
+        return AsyncReadResponse(call, stream_name, closed=lambda: self._closed, reopen=reopen)
 
     async def get_current_version(
         self,
@@ -469,7 +451,7 @@ class AsyncEventStoreDBClient(
             commit_position = await self._end_of_all(credentials)
             from_end = False
 
-        def request(position: int | None) -> streams_pb2.ReadReq:
+        def request(position: int | None) -> bytes:
             return subscribe_all_request(
                 position=position if position is not None else commit_position,
                 from_end=from_end and position is None,
@@ -512,7 +494,7 @@ class AsyncEventStoreDBClient(
             stream_position = version if isinstance(version, int) else None
             from_end = False
 
-        def request(position: int | None) -> streams_pb2.ReadReq:
+        def request(position: int | None) -> bytes:
             return subscribe_stream_request(
                 stream_name,
                 position=position if position is not None else stream_position,
@@ -550,7 +532,7 @@ class AsyncEventStoreDBClient(
 
     async def _subscribe(
         self,
-        request: Callable[[int | None], streams_pb2.ReadReq],
+        request: Callable[[int | None], bytes],
         *,
         all_positions: bool,
         include_checkpoints: bool,
@@ -564,18 +546,10 @@ class AsyncEventStoreDBClient(
         metadata = self._read_metadata(credentials)
 
         async def start(position: int | None) -> tuple[AsyncCall, str]:
-            payload = request(position).SerializeToString()
-
-            async def open_and_confirm(channel: AsyncChannel) -> tuple[AsyncCall, str]:
-                call = await channel.unary_stream(
-                    paths.READ, payload, metadata=metadata, timeout=timeout
-                )
-                first = await call.receive()
-                if first is None:
-                    raise SubscriptionConfirmationError("the subscription ended at once")
-                return call, confirmation_id(_parse_read(first))
-
-            return await self._run(open_and_confirm)
+            payload = request(position)
+            return await self._run(
+                lambda channel: open_subscription_call(channel, payload, metadata, timeout)
+            )
 
         call, subscription_id = await start(None)
         return AsyncCatchupSubscription(

@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from types import TracebackType
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
 from esdb_wire.client import paths
 from esdb_wire.client.aio_backend import async_wait_ended
 from esdb_wire.client.aio_base import AsyncClientBase
+from esdb_wire.client.aio_responses import AsyncResponseStream
 from esdb_wire.client.credentials import CallCredentials
 from esdb_wire.codec.errors import ended_remotely, map_error
 from esdb_wire.codec.persistent import (
-    DEFAULT_CHECKPOINT_AFTER,
-    DEFAULT_EVENT_BUFFER_SIZE,
-    DEFAULT_HISTORY_BUFFER_SIZE,
-    DEFAULT_LIVE_BUFFER_SIZE,
-    DEFAULT_MAX_ACK_BATCH_SIZE,
-    DEFAULT_MAX_ACK_DELAY,
-    DEFAULT_MAX_CHECKPOINT_COUNT,
-    DEFAULT_MAX_RETRY_COUNT,
-    DEFAULT_MAX_SUBSCRIBER_COUNT,
-    DEFAULT_MESSAGE_TIMEOUT,
-    DEFAULT_MIN_CHECKPOINT_COUNT,
-    DEFAULT_READ_BATCH_SIZE,
-    DEFAULT_STOPPING_GRACE,
     AckBatcher,
-    ConsumerStrategy,
-    NackAction,
-    SubscriptionInfo,
     SubscriptionSettings,
     ack_id,
     confirmation,
@@ -43,25 +27,43 @@ from esdb_wire.codec.persistent import (
     replay_parked_request,
     start_position,
     subscription_info,
+    subscription_infos,
     update_request,
 )
-from esdb_wire.codec.requests import (
-    DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
-    DEFAULT_EXCLUDE_FILTER,
-    DEFAULT_WINDOW_SIZE,
-    filter_regex,
-)
+from esdb_wire.codec.requests import filter_regex
 from esdb_wire.events import RecordedEvent
 from esdb_wire.exceptions import (
     EventStoreDBClientException,
     NotFound,
     SubscriptionConfirmationError,
+    UndecodableResponse,
 )
-from esdb_wire.protos import persistent_pb2
+from esdb_wire.filters import (
+    DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
+    DEFAULT_EXCLUDE_FILTER,
+    DEFAULT_WINDOW_SIZE,
+)
+from esdb_wire.persistent import (
+    DEFAULT_CHECKPOINT_AFTER,
+    DEFAULT_EVENT_BUFFER_SIZE,
+    DEFAULT_HISTORY_BUFFER_SIZE,
+    DEFAULT_LIVE_BUFFER_SIZE,
+    DEFAULT_MAX_ACK_BATCH_SIZE,
+    DEFAULT_MAX_ACK_DELAY,
+    DEFAULT_MAX_CHECKPOINT_COUNT,
+    DEFAULT_MAX_RETRY_COUNT,
+    DEFAULT_MAX_SUBSCRIBER_COUNT,
+    DEFAULT_MESSAGE_TIMEOUT,
+    DEFAULT_MIN_CHECKPOINT_COUNT,
+    DEFAULT_READ_BATCH_SIZE,
+    DEFAULT_STOPPING_GRACE,
+    ConsumerStrategy,
+    NackAction,
+    SubscriptionInfo,
+)
 from esdb_wire.transport.aio import AsyncCall, AsyncChannel
 from esdb_wire.transport.status import StatusError
 
-_parse = persistent_pb2.ReadResp.FromString
 _SETTINGS = frozenset(SubscriptionSettings._fields)
 
 
@@ -106,7 +108,7 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
             window_size=window_size,
             checkpoint_interval_multiplier=checkpoint_interval_multiplier,
         )
-        await self._persistent_unary(paths.PS_CREATE, request, timeout, credentials)
+        await self._unary_call(paths.PS_CREATE, request, timeout, credentials)
 
     async def create_subscription_to_stream(
         self,
@@ -139,7 +141,7 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
             stream_position=stream_position,
             from_end=from_end,
         )
-        await self._persistent_unary(paths.PS_CREATE, request, timeout, credentials)
+        await self._unary_call(paths.PS_CREATE, request, timeout, credentials)
 
     async def update_subscription_to_all(
         self,
@@ -224,7 +226,7 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
             commit_position=position if stream_name is None else None,
             from_end=bool(from_end),
         )
-        await self._persistent_unary(paths.PS_UPDATE, request, timeout, credentials)
+        await self._unary_call(paths.PS_UPDATE, request, timeout, credentials)
 
     async def delete_subscription(
         self,
@@ -236,7 +238,7 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
     ) -> None:
         """Delete a group (of ``stream_name``, or of ``$all``); consumers are dropped."""
         request = delete_request(group_name, stream_name)
-        await self._persistent_unary(paths.PS_DELETE, request, timeout, credentials)
+        await self._unary_call(paths.PS_DELETE, request, timeout, credentials)
 
     async def get_subscription_info(
         self,
@@ -248,18 +250,16 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
     ) -> SubscriptionInfo:
         """Settings and statistics of a group."""
         request = get_info_request(group_name, stream_name)
-        data = await self._persistent_unary(paths.PS_GET_INFO, request, timeout, credentials)
-        return subscription_info(persistent_pb2.GetInfoResp.FromString(data).subscription_info)
+        data = await self._unary_call(paths.PS_GET_INFO, request, timeout, credentials)
+        return subscription_info(data)
 
     async def list_subscriptions(
         self, *, timeout: float | None = None, credentials: CallCredentials | None = None
     ) -> list[SubscriptionInfo]:
         """Every group on the server."""
         request = list_request(None, all_groups=True)
-        data = await self._persistent_unary(paths.PS_LIST, request, timeout, credentials)
-        return [
-            subscription_info(s) for s in persistent_pb2.ListResp.FromString(data).subscriptions
-        ]
+        data = await self._unary_call(paths.PS_LIST, request, timeout, credentials)
+        return subscription_infos(data)
 
     async def list_subscriptions_to_stream(
         self,
@@ -271,12 +271,10 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
         """The groups of one stream (an empty list if it never had any)."""
         request = list_request(stream_name, all_groups=False)
         try:
-            data = await self._persistent_unary(paths.PS_LIST, request, timeout, credentials)
+            data = await self._unary_call(paths.PS_LIST, request, timeout, credentials)
         except NotFound:
             return []
-        return [
-            subscription_info(s) for s in persistent_pb2.ListResp.FromString(data).subscriptions
-        ]
+        return subscription_infos(data)
 
     async def replay_parked_events(
         self,
@@ -288,7 +286,7 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
     ) -> None:
         """Redeliver the group's parked events."""
         request = replay_parked_request(group_name, stream_name)
-        await self._persistent_unary(paths.PS_REPLAY_PARKED, request, timeout, credentials)
+        await self._unary_call(paths.PS_REPLAY_PARKED, request, timeout, credentials)
 
     async def read_subscription_to_all(
         self,
@@ -348,18 +346,21 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
         timeout: float | None,
         credentials: CallCredentials | None,
     ) -> AsyncPersistentSubscription:
-        options = read_options_request(group_name, stream_name, buffer_size).SerializeToString()
+        options = read_options_request(group_name, stream_name, buffer_size)
         metadata = self._metadata(credentials, requires_leader=True)
 
         async def open_and_confirm(channel: AsyncChannel) -> tuple[AsyncCall, str]:
             call = await channel.stream_stream(
                 paths.PS_READ, [options], metadata=metadata, timeout=timeout
             )
-            first = await call.receive()
-            subscription_id = confirmation(_parse(first)) if first is not None else None
-            if subscription_id is None:
+            try:
+                first = await call.receive()
+                subscription_id = confirmation(first) if first is not None else None
+                if subscription_id is None:
+                    raise SubscriptionConfirmationError("no subscription confirmation")
+            except EventStoreDBClientException:
                 call.cancel()
-                raise SubscriptionConfirmationError("no subscription confirmation")
+                raise
             return call, subscription_id
 
         call, subscription_id = await self._run(open_and_confirm)
@@ -371,26 +372,8 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
             closed=lambda: self._closed,
         )
 
-    async def _persistent_unary(
-        self,
-        path: str,
-        request: Any,
-        timeout: float | None,
-        credentials: CallCredentials | None,
-    ) -> bytes:
-        payload = request.SerializeToString()
-        metadata = self._metadata(credentials, requires_leader=True)
-        deadline = self._deadline(timeout)
-        data = await self._run(
-            lambda channel: channel.unary_unary(
-                path, payload, metadata=metadata, timeout=deadline.remaining()
-            ),
-            deadline,
-        )
-        return bytes(data)
 
-
-class AsyncPersistentSubscription:
+class AsyncPersistentSubscription(AsyncResponseStream[RecordedEvent]):
     """A consumer of a persistent subscription group: iterate it for events, then ``ack``
     or ``nack`` each (by ``event.ack_id``). Acks are sent in batches, at the latest when
     the iterator goes back to waiting; ``stop()`` (or the end of an ``async with`` block)
@@ -409,19 +392,10 @@ class AsyncPersistentSubscription:
         *,
         closed: Callable[[], bool] = lambda: False,
     ) -> None:
-        self._call = call
+        super().__init__(call, closed=closed)
         self.subscription_id = subscription_id
         self._acks = acks
         self._stopping_grace = stopping_grace
-        self._closed = closed
-        self._stopped = False
-
-    def __aiter__(self) -> AsyncIterator[RecordedEvent]:
-        return self
-
-    def _ended_locally(self) -> bool:
-        """Whether its user ended it: stopped it, or closed the client."""
-        return self._stopped or self._closed()
 
     async def __anext__(self) -> RecordedEvent:
         call = self._call
@@ -442,7 +416,11 @@ class AsyncPersistentSubscription:
                 raise StopAsyncIteration
             if data is None:
                 raise ended_remotely(None)
-            event = delivered_event(_parse(data))
+            try:
+                event = delivered_event(data)
+            except UndecodableResponse:
+                self._abandon()  # its call sends what cannot be read
+                raise
             if event is not None:
                 return event
 
@@ -485,14 +463,3 @@ class AsyncPersistentSubscription:
             pass
         finally:
             self._call.cancel()
-
-    async def __aenter__(self) -> AsyncPersistentSubscription:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

@@ -51,7 +51,7 @@ class AsyncProjectionsMixin(AsyncManagementBase):
             track_emitted_streams=track_emitted_streams,
             engine_version=engine_version,
         )
-        await self._management_unary(paths.PROJ_CREATE, payload, timeout, credentials)
+        await self._unary_call(paths.PROJ_CREATE, payload, timeout, credentials)
 
     async def create_one_time_projection(
         self,
@@ -65,7 +65,7 @@ class AsyncProjectionsMixin(AsyncManagementBase):
         then stops with its result. The server names it (find it with
         :meth:`list_all_projection_statistics`: ``mode == "OneTime"``)."""
         payload = codec.create_one_time_request(query, engine_version=engine_version)
-        await self._management_unary(paths.PROJ_CREATE, payload, timeout, credentials)
+        await self._unary_call(paths.PROJ_CREATE, payload, timeout, credentials)
 
     async def create_transient_projection(
         self,
@@ -80,7 +80,7 @@ class AsyncProjectionsMixin(AsyncManagementBase):
         registered in ``$projections-$all``, writes no checkpoints and cannot emit (any
         user may create one)."""
         payload = codec.create_transient_request(name, query, engine_version=engine_version)
-        await self._management_unary(paths.PROJ_CREATE, payload, timeout, credentials)
+        await self._unary_call(paths.PROJ_CREATE, payload, timeout, credentials)
 
     async def update_projection(
         self,
@@ -94,7 +94,7 @@ class AsyncProjectionsMixin(AsyncManagementBase):
         """Replace a projection's query (and ``emit_enabled``; None keeps the current
         setting, an esdb_wire addition)."""
         payload = codec.update_request(name, query, emit_enabled)
-        await self._management_unary(paths.PROJ_UPDATE, payload, timeout, credentials)
+        await self._unary_call(paths.PROJ_UPDATE, payload, timeout, credentials)
 
     async def delete_projection(
         self,
@@ -114,7 +114,7 @@ class AsyncProjectionsMixin(AsyncManagementBase):
             delete_state_stream=delete_state_stream,
             delete_checkpoint_stream=delete_checkpoint_stream,
         )
-        await self._management_unary(paths.PROJ_DELETE, payload, timeout, credentials)
+        await self._unary_call(paths.PROJ_DELETE, payload, timeout, credentials)
 
     async def get_projection_statistics(
         self,
@@ -159,7 +159,7 @@ class AsyncProjectionsMixin(AsyncManagementBase):
         """Stop a projection after writing a checkpoint: enabled again, it resumes from
         there."""
         payload = codec.disable_request(name, write_checkpoint=True)
-        await self._management_unary(paths.PROJ_DISABLE, payload, timeout, credentials)
+        await self._unary_call(paths.PROJ_DISABLE, payload, timeout, credentials)
 
     async def abort_projection(
         self,
@@ -171,7 +171,7 @@ class AsyncProjectionsMixin(AsyncManagementBase):
         """Stop a projection at once, without a checkpoint: enabled again, it resumes
         from its last checkpoint."""
         payload = codec.disable_request(name, write_checkpoint=False)
-        await self._management_unary(paths.PROJ_DISABLE, payload, timeout, credentials)
+        await self._unary_call(paths.PROJ_DISABLE, payload, timeout, credentials)
 
     async def enable_projection(
         self,
@@ -182,7 +182,7 @@ class AsyncProjectionsMixin(AsyncManagementBase):
     ) -> None:
         """Start a disabled (or aborted) projection again."""
         payload = codec.enable_request(name)
-        await self._management_unary(paths.PROJ_ENABLE, payload, timeout, credentials)
+        await self._unary_call(paths.PROJ_ENABLE, payload, timeout, credentials)
 
     async def reset_projection(
         self,
@@ -194,7 +194,7 @@ class AsyncProjectionsMixin(AsyncManagementBase):
         """Start a projection over from the beginning (a new epoch: its state and
         emitted events are rebuilt)."""
         payload = codec.reset_request(name, write_checkpoint=True)
-        await self._management_unary(paths.PROJ_RESET, payload, timeout, credentials)
+        await self._unary_call(paths.PROJ_RESET, payload, timeout, credentials)
 
     async def get_projection_state(
         self,
@@ -207,7 +207,7 @@ class AsyncProjectionsMixin(AsyncManagementBase):
         """A projection's state (of ``partition``, for a partitioned projection), as
         plain JSON values (numbers are floats)."""
         payload = codec.state_request(name, partition)
-        data = await self._management_unary(paths.PROJ_STATE, payload, timeout, credentials)
+        data = await self._unary_call(paths.PROJ_STATE, payload, timeout, credentials)
         return codec.projection_state(data)
 
     async def get_projection_result(
@@ -221,7 +221,7 @@ class AsyncProjectionsMixin(AsyncManagementBase):
         """A projection's result (its state through ``transformBy``/``filterBy``; of
         ``partition``, for a partitioned projection), as plain JSON values."""
         payload = codec.result_request(name, partition)
-        data = await self._management_unary(paths.PROJ_RESULT, payload, timeout, credentials)
+        data = await self._unary_call(paths.PROJ_RESULT, payload, timeout, credentials)
         return codec.projection_result(data)
 
     async def restart_projections_subsystem(
@@ -230,6 +230,4 @@ class AsyncProjectionsMixin(AsyncManagementBase):
         """Restart the projections subsystem: every projection stops, then the enabled
         ones start again from their checkpoints. ``FailedPrecondition`` while the
         subsystem is not started (e.g. still restarting)."""
-        await self._management_unary(
-            paths.PROJ_RESTART_SUBSYSTEM, codec.EMPTY, timeout, credentials
-        )
+        await self._unary_call(paths.PROJ_RESTART_SUBSYSTEM, codec.EMPTY, timeout, credentials)

@@ -13,19 +13,32 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import Any, Generic, TypeVar
 
+from esdb_wire.client import paths
 from esdb_wire.client.aio_backend import async_done, async_sleep
 from esdb_wire.codec.errors import ended_remotely
-from esdb_wire.codec.responses import read_item
+from esdb_wire.codec.responses import (
+    confirmed_subscription_id,
+    read_response_item,
+    subscription_item,
+)
 from esdb_wire.events import RecordedEvent
-from esdb_wire.exceptions import CheckpointPastTheEnd, DiscoveryFailed, ServiceUnavailable
-from esdb_wire.protos import streams_pb2
-from esdb_wire.transport.aio import AsyncCall
+from esdb_wire.exceptions import (
+    CheckpointPastTheEnd,
+    DiscoveryFailed,
+    EventStoreDBClientException,
+    ServiceUnavailable,
+    SubscriptionConfirmationError,
+    UndecodableResponse,
+)
+from esdb_wire.transport.aio import AsyncCall, AsyncChannel
 from esdb_wire.transport.status import StatusError
 
-_parse_read = streams_pb2.ReadResp.FromString
+_Item = TypeVar("_Item")
+_Stream = TypeVar("_Stream", bound="AsyncResponseStream[Any]")
 _log = logging.getLogger("esdb_wire.client")
 # How long an auto-resubscribing subscription keeps trying to get its call back, and the
 # pauses between its attempts (doubling from the first to the longest).
@@ -37,22 +50,92 @@ def _never() -> bool:
     return False
 
 
-class AsyncReadResponse:
+async def open_subscription_call(
+    channel: AsyncChannel,
+    request: bytes,
+    metadata: list[tuple[str, str]],
+    timeout: float | None,
+) -> tuple[AsyncCall, str]:
+    """Open a catch-up subscription's ``Streams.Read`` call with the encoded ``request``
+    and return it with the subscription id its first message confirms; a call that ends
+    at once, or starts otherwise, is cancelled and raises."""
+    call = await channel.unary_stream(paths.READ, request, metadata=metadata, timeout=timeout)
+    try:
+        first = await call.receive()
+        if first is None:
+            raise SubscriptionConfirmationError("the subscription ended at once")
+        return call, confirmed_subscription_id(first)
+    except EventStoreDBClientException:
+        call.cancel()
+        raise
+
+
+class AsyncResponseStream(Generic[_Item]):
+    """The items of one call's responses, as an async iterator that its user ends:
+    ``stop()``, ``aclose()``, leaving its ``async with`` block, or closing the client
+    (``closed`` tells whether it was closed)."""
+
+    def __init__(self, call: AsyncCall, *, closed: Callable[[], bool] = _never) -> None:
+        self._call = call
+        self._closed = closed
+        self._stopped = False
+
+    def __aiter__(self: _Stream) -> _Stream:
+        return self
+
+    async def __anext__(self) -> _Item:
+        raise NotImplementedError
+
+    def _ended_locally(self) -> bool:
+        """Whether its user ended it: stopped it, or closed the client."""
+        return self._stopped or self._closed()
+
+    def _abandon(self) -> None:
+        """End it at once: its call is cancelled (what it has not sent is lost)."""
+        self._stopped = True
+        self._call.cancel()
+
+    def stop(self) -> Awaitable[None]:
+        """End it (its call is cancelled); iteration stops. Stopping twice is harmless
+        (asyncio: it is done at once, so awaiting the result is optional, as in
+        esdbclient's ``await response.stop()``)."""
+        self._abandon()
+        return async_done()
+
+    async def aclose(self) -> None:
+        """The same as :meth:`stop`."""
+        await self.stop()
+
+    async def __aenter__(self: _Stream) -> _Stream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+class AsyncReadResponse(AsyncResponseStream[RecordedEvent]):
     """The events of one read, as an async iterator; ``stop()`` (or ``async with``) ends
     it early. Nothing is read until it is iterated. ``closed`` tells whether the client
     was closed (which ends the read too)."""
 
     def __init__(
-        self, call: AsyncCall, stream_name: str | None, *, closed: Callable[[], bool] = _never
+        self,
+        call: AsyncCall,
+        stream_name: str | None,
+        *,
+        closed: Callable[[], bool] = _never,
+        reopen: Callable[[StatusError], Awaitable[AsyncCall | None]] | None = None,
     ) -> None:
-        self._call = call
+        super().__init__(call, closed=closed)
         self._stream_name = stream_name
-        self._closed = closed
-        self._stopped = False
+        # If the call fails before its first answer: a new call (once), or None.
+        self._reopen = reopen
         self._pending: deque[bytes] = deque()
-
-    def __aiter__(self) -> AsyncIterator[RecordedEvent]:
-        return self
 
     async def __anext__(self) -> RecordedEvent:
         pending = self._pending
@@ -66,35 +149,26 @@ class AsyncReadResponse:
                     if self._stopped or self._closed():
                         self._stopped = True
                         raise StopAsyncIteration from None
-                    raise ended_remotely(error) from error
+                    reopen, self._reopen = self._reopen, None
+                    call = None if reopen is None else await reopen(error)
+                    if call is None:
+                        raise ended_remotely(error) from error
+                    self._call = call
+                    continue
+                self._reopen = None  # answered: never sent again
                 if not batch:
                     raise StopAsyncIteration
                 pending.extend(batch)
-            item = read_item(_parse_read(pending.popleft()), self._stream_name)
+            try:
+                item = read_response_item(pending.popleft(), self._stream_name)
+            except UndecodableResponse:
+                self._abandon()  # its call sends what cannot be read
+                raise
             if item is not None:
                 return item
 
-    def stop(self) -> Awaitable[None]:
-        """End the read; iteration stops. Stopping twice is harmless (asyncio: it is done
-        at once, so awaiting the result is optional, as in esdbclient's
-        ``await response.stop()``)."""
-        self._stopped = True
-        self._call.cancel()
-        return async_done()
 
-    async def __aenter__(self) -> AsyncReadResponse:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-class AsyncCatchupSubscription:
+class AsyncCatchupSubscription(AsyncResponseStream[RecordedEvent]):
     """Recorded events, then live ones, as an async iterator (also ``Checkpoint`` and
     ``CaughtUp`` items when asked for). ``stop()`` or ``async with`` ends it; so does
     closing its client. Nothing else does: if the server ends it (the connection breaks,
@@ -125,30 +199,19 @@ class AsyncCatchupSubscription:
         closed: Callable[[], bool] = _never,
         description: str = "a catch-up subscription",
     ) -> None:
+        super().__init__(call, closed=closed)
         self._start = start
-        self._call = call
         self.subscription_id = subscription_id
         self._all_positions = all_positions
         self._include_checkpoints = include_checkpoints
         self._include_caught_up = include_caught_up
         self._auto_resubscribe = auto_resubscribe
         self._server_last_position = last_position
-        self._closed = closed
         self._description = description
         # Where to resume: after the last event or checkpoint received; and the last event.
         self._last_position: int | None = None
         self._last_event: int | None = None
-        self._stopped = False
         self._pending: deque[bytes] = deque()
-
-    def __aiter__(self) -> AsyncIterator[RecordedEvent]:
-        return self
-
-    def _ended_locally(self) -> bool:
-        """Whether its user ended it: stopped it, or closed the client."""
-        if self._closed():
-            self._stopped = True
-        return self._stopped
 
     async def __anext__(self) -> RecordedEvent:
         while True:
@@ -167,26 +230,28 @@ class AsyncCatchupSubscription:
                     await self._resubscribe_or_raise(failure)
                     continue
                 pending.extend(batch)
-            response = _parse_read(pending.popleft())
-            item = read_item(
-                response, include_checkpoints=True, include_caught_up=self._include_caught_up
-            )
+            try:
+                item, position = subscription_item(
+                    pending.popleft(), include_caught_up=self._include_caught_up
+                )
+            except UndecodableResponse:
+                self._abandon()  # its call sends what cannot be read
+                raise
             if item is None:
                 continue
-            self._remember(response, item)
+            self._remember(item, position)
             if item.is_checkpoint and not self._include_checkpoints:
                 continue
             return item
 
-    def _remember(self, response: streams_pb2.ReadResp, item: RecordedEvent) -> None:
-        """Track where to resume: the $all position (of the link, if resolved), or the
-        revision in the subscribed stream."""
+    def _remember(self, item: RecordedEvent, position: int | None) -> None:
+        """Track where to resume: the $all ``position`` of the delivery (of the link, if
+        resolved; else the item's), or the revision in the subscribed stream."""
         if item.is_caught_up:
             return
         if self._all_positions:
-            event = response.event
-            if response.WhichOneof("content") == "event" and event.HasField("commit_position"):
-                self._last_position = self._last_event = int(event.commit_position)
+            if position is not None:
+                self._last_position = self._last_event = position
             elif item.commit_position is not None:
                 self._last_position = int(item.commit_position)
                 if not item.is_checkpoint:
@@ -267,25 +332,3 @@ class AsyncCatchupSubscription:
         if last is None or position > last:
             return event  # nothing was received between that event and the checkpoint
         return position
-
-    def stop(self) -> Awaitable[None]:
-        """End the subscription (cancels its call); iteration stops. Stopping twice is
-        harmless (asyncio: it is done at once, so awaiting the result is optional)."""
-        self._stopped = True
-        self._call.cancel()
-        return async_done()
-
-    async def aclose(self) -> None:
-        """The same as :meth:`stop`."""
-        self.stop()
-
-    async def __aenter__(self) -> AsyncCatchupSubscription:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -8,8 +8,9 @@ from typing import Any
 
 from esdb_wire.client.aio_client import AsyncEventStoreDBClient
 from esdb_wire.client.aio_responses import AsyncCatchupSubscription
-from esdb_wire.codec.requests import ESDB_EVENTS_REGEX, StreamState
 from esdb_wire.events import NewEvent, RecordedEvent
+from esdb_wire.filters import ESDB_EVENTS_REGEX
+from esdb_wire.streams import StreamState
 
 
 class AsyncEsdbClient(AsyncEventStoreDBClient):

@@ -18,26 +18,27 @@ from typing import Optional, TypeVar
 
 from esdb_wire.client import paths
 from esdb_wire.client.aio_base import AsyncClientBase
-from esdb_wire.client.aio_responses import AsyncCatchupSubscription, AsyncReadResponse
+from esdb_wire.client.aio_responses import (
+    AsyncCatchupSubscription,
+    AsyncReadResponse,
+    open_subscription_call,
+)
 from esdb_wire.client.credentials import CallCredentials
-from esdb_wire.codec.responses import is_unimplemented
+from esdb_wire.codec.responses import FEATURES_REQUEST, is_unimplemented
 from esdb_wire.codec.v2 import (
     APPEND_RECORDS,
     APPEND_SESSION,
-    FEATURES_REQUEST,
     append_records_request,
     append_records_result,
     append_requests,
     append_session_result,
     read_index_request,
     subscribe_index_request,
-    subscription_id_of,
     v2_methods,
 )
 from esdb_wire.exceptions import (
     EventStoreDBClientException,
     FeatureNotSupportedError,
-    SubscriptionConfirmationError,
 )
 from esdb_wire.records import AppendRecordsResult, NewEvents, NewRecord, StreamStateCheck
 from esdb_wire.transport.aio import AsyncCall, AsyncChannel
@@ -81,16 +82,9 @@ class AsyncV2StreamsMixin(AsyncClientBase):
         An event's metadata must be empty or a JSON object (its members become the
         record's properties), else ``ProgrammingError`` before anything is sent.
         """
-        requests = [request.SerializeToString() for request in append_requests(events)]
-        metadata = self._metadata(credentials, requires_leader=True)
-        deadline = self._deadline(timeout)
-        await self._v2_ready(_APPEND_SESSION, deadline)
-        data = await self._v2_run(
-            _APPEND_SESSION,
-            lambda channel: channel.stream_unary(
-                paths.APPEND_SESSION, requests, metadata=metadata, timeout=deadline.remaining()
-            ),
-            deadline,
+        requests = append_requests(events)
+        data = await self._v2_append(
+            _APPEND_SESSION, paths.APPEND_SESSION, requests, timeout, credentials
         )
         return append_session_result(data).commit_position
 
@@ -113,18 +107,33 @@ class AsyncV2StreamsMixin(AsyncClientBase):
         much data raises ``TransactionMaxSizeExceededError`` or
         ``RecordMaxSizeExceededError``.
         """
-        request = append_records_request(records, checks).SerializeToString()
+        request = append_records_request(records, checks)
+        data = await self._v2_append(
+            _APPEND_RECORDS, paths.APPEND_RECORDS, [request], timeout, credentials
+        )
+        return append_records_result(data)
+
+    async def _v2_append(
+        self,
+        feature: _Feature,
+        path: str,
+        requests: list[bytes],
+        timeout: float | None,
+        credentials: CallCredentials | None,
+    ) -> bytes:
+        """The one response of an append at ``path`` (the encoded ``requests``: a unary
+        call's one, or a client-streaming call's), once the server is known to offer
+        ``feature``."""
         metadata = self._metadata(credentials, requires_leader=True)
         deadline = self._deadline(timeout)
-        await self._v2_ready(_APPEND_RECORDS, deadline)
-        data = await self._v2_run(
-            _APPEND_RECORDS,
-            lambda channel: channel.unary_unary(
-                paths.APPEND_RECORDS, request, metadata=metadata, timeout=deadline.remaining()
+        await self._v2_ready(feature, deadline)
+        return await self._v2_run(
+            feature,
+            lambda channel: channel.stream_unary(
+                path, requests, metadata=metadata, timeout=deadline.remaining()
             ),
             deadline,
         )
-        return append_records_result(data)
 
     # -- secondary indexes -------------------------------------------------------------
 
@@ -142,8 +151,7 @@ class AsyncV2StreamsMixin(AsyncClientBase):
         (events of the streams ``<category>-...``), ``et-<event type>`` or ``all`` (user
         events), with or without its ``$idx-`` prefix. An unknown index raises
         ``NotFound`` when iterated."""
-        request = read_index_request(index_name, position=commit_position, limit=limit)
-        payload = request.SerializeToString()
+        payload = read_index_request(index_name, position=commit_position, limit=limit)
         metadata = self._read_metadata(credentials)
         deadline = self._deadline(timeout)  # a read, unlike a subscription, has one
         await self._v2_ready(_INDEXES, deadline)
@@ -172,21 +180,16 @@ class AsyncV2StreamsMixin(AsyncClientBase):
         await self._v2_ready(_INDEXES, deadline)
 
         async def start(position: int | None) -> tuple[AsyncCall, str]:
-            request = subscribe_index_request(
+            payload = subscribe_index_request(
                 index_name, position=position if position is not None else commit_position
             )
-            payload = request.SerializeToString()
-
-            async def open_and_confirm(channel: AsyncChannel) -> tuple[AsyncCall, str]:
-                call = await channel.unary_stream(
-                    paths.READ, payload, metadata=metadata, timeout=deadline.remaining()
-                )
-                first = await call.receive()
-                if first is None:
-                    raise SubscriptionConfirmationError("the subscription ended at once")
-                return call, subscription_id_of(first)
-
-            return await self._v2_run(_INDEXES, open_and_confirm, deadline)
+            return await self._v2_run(
+                _INDEXES,
+                lambda channel: open_subscription_call(
+                    channel, payload, metadata, deadline.remaining()
+                ),
+                deadline,
+            )
 
         call, subscription_id = await start(None)
         return AsyncCatchupSubscription(

@@ -17,6 +17,7 @@ class CallCredentials:
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
+        """The gRPC metadata that carries the credentials (one ``authorization`` pair)."""
         return (("authorization", self._header),)
 
     def __repr__(self) -> str:

@@ -9,18 +9,17 @@ snake_case. Monitoring (no .NET method) is :meth:`MonitoringMixin.read_stats`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from types import TracebackType
+from collections.abc import Sequence
 
 from esdb_wire.client import paths
 from esdb_wire.client.credentials import CallCredentials
-from esdb_wire.client.sync_backend import done
 from esdb_wire.client.sync_base import ClientBase
+from esdb_wire.client.sync_responses import ResponseStream
 from esdb_wire.codec import admin
 from esdb_wire.codec.errors import ended_remotely
-from esdb_wire.exceptions import NotFound
+from esdb_wire.exceptions import NotFound, UndecodableResponse
 from esdb_wire.operations import DatabaseScavengeResult
-from esdb_wire.transport.blocking import BlockingCall, Channel
+from esdb_wire.transport.blocking import Channel
 from esdb_wire.transport.deadline import Deadline
 from esdb_wire.transport.status import StatusError
 from esdb_wire.users import UserDetails
@@ -30,27 +29,9 @@ DEFAULT_STATS_REFRESH_PERIOD = 10.0
 
 
 class ManagementBase(ClientBase):
-    """The call shapes of the management services: one request and one response, or one
-    request and a finite stream of responses collected into a list."""
-
-    def _management_unary(
-        self,
-        path: str,
-        payload: bytes,
-        timeout: float | None,
-        credentials: CallCredentials | None,
-        *,
-        requires_leader: bool = True,
-    ) -> bytes:
-        metadata = self._metadata(credentials, requires_leader=requires_leader)
-        deadline = self._deadline(timeout)
-        data = self._run(
-            lambda channel: channel.unary_unary(
-                path, payload, metadata=metadata, timeout=deadline.remaining()
-            ),
-            deadline,
-        )
-        return bytes(data)
+    """The call shape of the management services besides one request and one response
+    (:meth:`~ClientBase._unary_call`): one request and a finite stream of responses
+    collected into a list."""
 
     def _management_collect(
         self,
@@ -98,7 +79,7 @@ class UsersMixin(ManagementBase):
         """Create a user who can authenticate at once; ``AlreadyExists`` if the login is
         taken."""
         payload = admin.create_user_request(login_name, full_name, groups, password)
-        self._management_unary(paths.USERS_CREATE, payload, timeout, credentials)
+        self._unary_call(paths.USERS_CREATE, payload, timeout, credentials)
 
     def update_user(
         self,
@@ -112,7 +93,7 @@ class UsersMixin(ManagementBase):
         """Replace a user's full name and groups (the password is kept: see
         :meth:`reset_password`); ``NotFound`` for an unknown user."""
         payload = admin.update_user_request(login_name, full_name, groups)
-        self._management_unary(paths.USERS_UPDATE, payload, timeout, credentials)
+        self._unary_call(paths.USERS_UPDATE, payload, timeout, credentials)
 
     def delete_user(
         self,
@@ -124,7 +105,7 @@ class UsersMixin(ManagementBase):
         """Delete a user (they can no longer authenticate); ``NotFound`` for an unknown
         user."""
         payload = admin.delete_user_request(login_name)
-        self._management_unary(paths.USERS_DELETE, payload, timeout, credentials)
+        self._unary_call(paths.USERS_DELETE, payload, timeout, credentials)
 
     def enable_user(
         self,
@@ -135,7 +116,7 @@ class UsersMixin(ManagementBase):
     ) -> None:
         """Let a disabled user authenticate again."""
         payload = admin.enable_user_request(login_name)
-        self._management_unary(paths.USERS_ENABLE, payload, timeout, credentials)
+        self._unary_call(paths.USERS_ENABLE, payload, timeout, credentials)
 
     def disable_user(
         self,
@@ -146,7 +127,7 @@ class UsersMixin(ManagementBase):
     ) -> None:
         """Refuse a user's credentials until :meth:`enable_user` (the account stays)."""
         payload = admin.disable_user_request(login_name)
-        self._management_unary(paths.USERS_DISABLE, payload, timeout, credentials)
+        self._unary_call(paths.USERS_DISABLE, payload, timeout, credentials)
 
     def get_user(
         self,
@@ -186,7 +167,7 @@ class UsersMixin(ManagementBase):
         """Change a user's password, given the current one (a user changes their own:
         call with that user's credentials on a secure node)."""
         payload = admin.change_password_request(login_name, current_password, new_password)
-        self._management_unary(paths.USERS_CHANGE_PASSWORD, payload, timeout, credentials)
+        self._unary_call(paths.USERS_CHANGE_PASSWORD, payload, timeout, credentials)
 
     def reset_password(
         self,
@@ -198,7 +179,7 @@ class UsersMixin(ManagementBase):
     ) -> None:
         """Set a user's password without the current one (an administrator's call)."""
         payload = admin.reset_password_request(login_name, new_password)
-        self._management_unary(paths.USERS_RESET_PASSWORD, payload, timeout, credentials)
+        self._unary_call(paths.USERS_RESET_PASSWORD, payload, timeout, credentials)
 
 
 class OperationsMixin(ManagementBase):
@@ -217,7 +198,7 @@ class OperationsMixin(ManagementBase):
         log); if one is already running, its id with ``ScavengeResult.IN_PROGRESS``.
         ``ValueError`` unless ``thread_count`` > 0 and ``start_from_chunk`` >= 0."""
         payload = admin.start_scavenge_request(thread_count, start_from_chunk)
-        data = self._management_unary(
+        data = self._unary_call(
             paths.OPS_START_SCAVENGE, payload, timeout, credentials, requires_leader=False
         )
         return admin.scavenge_result(data)
@@ -232,17 +213,17 @@ class OperationsMixin(ManagementBase):
         """Stop the running scavenge ``scavenge_id``; ``NotFound`` if it is not the one
         running (finished, or never started)."""
         payload = admin.stop_scavenge_request(scavenge_id)
-        data = self._management_unary(
+        data = self._unary_call(
             paths.OPS_STOP_SCAVENGE, payload, timeout, credentials, requires_leader=False
         )
-        return admin.scavenge_result(data)
+        return admin.scavenge_result(data, stop=True)
 
     def shutdown(
         self, *, timeout: float | None = None, credentials: CallCredentials | None = None
     ) -> None:
         """Shut the server node down (gracefully); this is not :meth:`close`, which ends
         only the client's connection."""
-        self._management_unary(
+        self._unary_call(
             paths.OPS_SHUTDOWN, admin.EMPTY, timeout, credentials, requires_leader=False
         )
 
@@ -250,7 +231,7 @@ class OperationsMixin(ManagementBase):
         self, *, timeout: float | None = None, credentials: CallCredentials | None = None
     ) -> None:
         """Ask the node to merge its index tables."""
-        self._management_unary(
+        self._unary_call(
             paths.OPS_MERGE_INDEXES, admin.EMPTY, timeout, credentials, requires_leader=False
         )
 
@@ -258,7 +239,7 @@ class OperationsMixin(ManagementBase):
         self, *, timeout: float | None = None, credentials: CallCredentials | None = None
     ) -> None:
         """Ask the node to resign leadership (in a cluster, a new election follows)."""
-        self._management_unary(
+        self._unary_call(
             paths.OPS_RESIGN_NODE, admin.EMPTY, timeout, credentials, requires_leader=False
         )
 
@@ -271,7 +252,7 @@ class OperationsMixin(ManagementBase):
     ) -> None:
         """Set the node's priority in leader elections."""
         payload = admin.set_node_priority_request(node_priority)
-        self._management_unary(
+        self._unary_call(
             paths.OPS_SET_NODE_PRIORITY, payload, timeout, credentials, requires_leader=False
         )
 
@@ -280,7 +261,7 @@ class OperationsMixin(ManagementBase):
     ) -> None:
         """Restart the persistent subscriptions subsystem (consumers are dropped and may
         reconnect)."""
-        self._management_unary(
+        self._unary_call(
             paths.OPS_RESTART_PERSISTENT_SUBSCRIPTIONS,
             admin.EMPTY,
             timeout,
@@ -317,53 +298,27 @@ class MonitoringMixin(ClientBase):
         return StatsStream(call, closed=lambda: self.is_closed)
 
 
-class StatsStream:
+class StatsStream(ResponseStream[dict[str, str]]):
     """Sets of node statistics as they arrive, as an iterator of ``dict[str, str]``;
     ``stop()`` (or leaving its ``with`` block), or closing the client, ends it.
     Should the server end it (a node shutting down), iterating raises
     ``ServiceUnavailable``. ``closed`` tells whether the client was closed."""
 
-    def __init__(self, call: BlockingCall, *, closed: Callable[[], bool] = lambda: False) -> None:
-        self._call = call
-        self._closed = closed
-        self._stopped = False
-
-    def __iter__(self) -> Iterator[dict[str, str]]:
-        return self
-
     def __next__(self) -> dict[str, str]:
-        if self._stopped or self._closed():
+        if self._ended_locally():
             self._stopped = True
             raise StopIteration
         try:
             data = self._call.receive()
         except StatusError as error:
-            if self._stopped or self._closed():  # ended by its user while waiting
+            if self._ended_locally():  # ended by its user while waiting
                 self._stopped = True
                 raise StopIteration from None
             raise ended_remotely(error) from error
         if data is None:  # the server ended the stream (it never does on its own)
             raise ended_remotely(None)
-        return admin.stats(data)
-
-    def stop(self) -> None:
-        """End the stream (cancels its call); iteration stops. Stopping twice is
-        harmless."""
-        self._stopped = True
-        self._call.cancel()
-        return done()
-
-    def close(self) -> None:
-        """The same as :meth:`stop`."""
-        self.stop()
-
-    def __enter__(self) -> StatsStream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        try:
+            return admin.stats(data)
+        except UndecodableResponse:
+            self._abandon()  # its call sends what cannot be read
+            raise

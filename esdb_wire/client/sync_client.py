@@ -20,15 +20,14 @@ from esdb_wire.client.sync_admin import (
 )
 from esdb_wire.client.sync_persistent import PersistentSubscriptionsMixin
 from esdb_wire.client.sync_projections import ProjectionsMixin
-from esdb_wire.client.sync_responses import CatchupSubscription, ReadResponse
+from esdb_wire.client.sync_responses import (
+    CatchupSubscription,
+    ReadResponse,
+    open_subscription_call,
+)
 from esdb_wire.client.sync_v2 import V2StreamsMixin
-from esdb_wire.codec.events import proposed_message
 from esdb_wire.codec.requests import (
-    DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
-    DEFAULT_EXCLUDE_FILTER,
-    DEFAULT_WINDOW_SIZE,
-    StreamState,
-    append_options,
+    append_requests,
     batch_append_request,
     delete_request,
     filter_regex,
@@ -38,10 +37,10 @@ from esdb_wire.codec.requests import (
     subscribe_stream_request,
 )
 from esdb_wire.codec.responses import (
+    FEATURES_REQUEST,
     append_position,
     batch_append_position,
     batch_append_supported,
-    confirmation_id,
     delete_position,
     is_unimplemented,
 )
@@ -50,15 +49,17 @@ from esdb_wire.exceptions import (
     AccessDeniedError,
     EventStoreDBClientException,
     NotFound,
-    SubscriptionConfirmationError,
 )
-from esdb_wire.protos import shared_pb2, streams_pb2
+from esdb_wire.filters import (
+    DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
+    DEFAULT_EXCLUDE_FILTER,
+    DEFAULT_WINDOW_SIZE,
+)
+from esdb_wire.streams import StreamState
 from esdb_wire.transport.blocking import BlockingCall, Channel
 from esdb_wire.transport.deadline import Deadline
 from esdb_wire.transport.status import StatusCode, StatusError
 
-_parse_read = streams_pb2.ReadResp.FromString
-_EMPTY = shared_pb2.Empty().SerializeToString()
 Metadata = list[tuple[str, str]]
 
 
@@ -149,18 +150,14 @@ class EventStoreDBClient(
         deadline: Deadline,
         metadata: Metadata,
     ) -> int:
-        requests = [append_options(stream_name, expected).SerializeToString()]
-        requests.extend(
-            streams_pb2.AppendReq(proposed_message=proposed_message(event)).SerializeToString()
-            for event in events
-        )
+        requests = append_requests(stream_name, expected, events)
         data = self._run(
             lambda channel: channel.stream_unary(
                 paths.APPEND, requests, metadata=metadata, timeout=deadline.remaining()
             ),
             deadline,
         )
-        return append_position(streams_pb2.AppendResp.FromString(data), stream_name, expected)
+        return append_position(data, stream_name, expected)
 
     def _batch_append_call(
         self,
@@ -179,7 +176,7 @@ class EventStoreDBClient(
             # As esdbclient does: the first response answers the batch; then cancel.
             stream = channel.stream_stream(
                 paths.BATCH_APPEND,
-                [request.SerializeToString()],
+                [request],
                 metadata=metadata,
                 timeout=timeout,
                 end=True,
@@ -191,8 +188,7 @@ class EventStoreDBClient(
             return response
 
         data = self._run(call, deadline)
-        response = streams_pb2.BatchAppendResp.FromString(data)
-        return batch_append_position(response, stream_name, expected)
+        return batch_append_position(data, stream_name, expected)
 
     def _supports_batch_append(self, deadline: Deadline) -> bool:
         """Whether the server offers BatchAppend (asked once per connection; a server
@@ -204,7 +200,7 @@ class EventStoreDBClient(
         try:
             data = self._run(
                 lambda channel: channel.unary_unary(
-                    paths.SUPPORTED_METHODS, _EMPTY, timeout=deadline.cap(gossip_timeout)
+                    paths.SUPPORTED_METHODS, FEATURES_REQUEST, timeout=deadline.cap(gossip_timeout)
                 ),
                 deadline,
             )
@@ -248,16 +244,8 @@ class EventStoreDBClient(
     ) -> int:
         request = delete_request(stream_name, expected, tombstone=tombstone)
         path = paths.TOMBSTONE if tombstone else paths.DELETE
-        metadata = self._metadata(credentials, requires_leader=True)
-        deadline = self._deadline(timeout)
-        data = self._run(
-            lambda channel: channel.unary_unary(
-                path, request.SerializeToString(), metadata=metadata, timeout=deadline.remaining()
-            ),
-            deadline,
-        )
-        kind = streams_pb2.TombstoneResp if tombstone else streams_pb2.DeleteResp
-        return delete_position(kind.FromString(data))
+        data = self._unary_call(path, request, timeout, credentials)
+        return delete_position(data, tombstone=tombstone)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -333,21 +321,15 @@ class EventStoreDBClient(
 
     def _read(
         self,
-        request: streams_pb2.ReadReq,
+        payload: bytes,
         stream_name: str | None,
         timeout: float | None,
         credentials: CallCredentials | None,
     ) -> ReadResponse:
-        payload = request.SerializeToString()
         metadata = self._read_metadata(credentials)
         deadline = self._deadline(timeout)  # a read, unlike a subscription, has one
-        call = self._run(
-            lambda channel: channel.unary_stream(
-                paths.READ, payload, metadata=metadata, timeout=deadline.remaining()
-            ),
-            deadline,
-        )
-        return ReadResponse(call, stream_name, closed=lambda: self._closed)
+        call, reopen = self._open_server_stream(paths.READ, payload, metadata, deadline)
+        return ReadResponse(call, stream_name, closed=lambda: self._closed, reopen=reopen)
 
     def get_current_version(
         self,
@@ -470,7 +452,7 @@ class EventStoreDBClient(
             commit_position = self._end_of_all(credentials)
             from_end = False
 
-        def request(position: int | None) -> streams_pb2.ReadReq:
+        def request(position: int | None) -> bytes:
             return subscribe_all_request(
                 position=position if position is not None else commit_position,
                 from_end=from_end and position is None,
@@ -513,7 +495,7 @@ class EventStoreDBClient(
             stream_position = version if isinstance(version, int) else None
             from_end = False
 
-        def request(position: int | None) -> streams_pb2.ReadReq:
+        def request(position: int | None) -> bytes:
             return subscribe_stream_request(
                 stream_name,
                 position=position if position is not None else stream_position,
@@ -549,7 +531,7 @@ class EventStoreDBClient(
 
     def _subscribe(
         self,
-        request: Callable[[int | None], streams_pb2.ReadReq],
+        request: Callable[[int | None], bytes],
         *,
         all_positions: bool,
         include_checkpoints: bool,
@@ -563,16 +545,10 @@ class EventStoreDBClient(
         metadata = self._read_metadata(credentials)
 
         def start(position: int | None) -> tuple[BlockingCall, str]:
-            payload = request(position).SerializeToString()
-
-            def open_and_confirm(channel: Channel) -> tuple[BlockingCall, str]:
-                call = channel.unary_stream(paths.READ, payload, metadata=metadata, timeout=timeout)
-                first = call.receive()
-                if first is None:
-                    raise SubscriptionConfirmationError("the subscription ended at once")
-                return call, confirmation_id(_parse_read(first))
-
-            return self._run(open_and_confirm)
+            payload = request(position)
+            return self._run(
+                lambda channel: open_subscription_call(channel, payload, metadata, timeout)
+            )
 
         call, subscription_id = start(None)
         return CatchupSubscription(

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from types import TracebackType
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -12,25 +11,10 @@ from esdb_wire.client import paths
 from esdb_wire.client.credentials import CallCredentials
 from esdb_wire.client.sync_backend import wait_ended
 from esdb_wire.client.sync_base import ClientBase
+from esdb_wire.client.sync_responses import ResponseStream
 from esdb_wire.codec.errors import ended_remotely, map_error
 from esdb_wire.codec.persistent import (
-    DEFAULT_CHECKPOINT_AFTER,
-    DEFAULT_EVENT_BUFFER_SIZE,
-    DEFAULT_HISTORY_BUFFER_SIZE,
-    DEFAULT_LIVE_BUFFER_SIZE,
-    DEFAULT_MAX_ACK_BATCH_SIZE,
-    DEFAULT_MAX_ACK_DELAY,
-    DEFAULT_MAX_CHECKPOINT_COUNT,
-    DEFAULT_MAX_RETRY_COUNT,
-    DEFAULT_MAX_SUBSCRIBER_COUNT,
-    DEFAULT_MESSAGE_TIMEOUT,
-    DEFAULT_MIN_CHECKPOINT_COUNT,
-    DEFAULT_READ_BATCH_SIZE,
-    DEFAULT_STOPPING_GRACE,
     AckBatcher,
-    ConsumerStrategy,
-    NackAction,
-    SubscriptionInfo,
     SubscriptionSettings,
     ack_id,
     confirmation,
@@ -44,25 +28,43 @@ from esdb_wire.codec.persistent import (
     replay_parked_request,
     start_position,
     subscription_info,
+    subscription_infos,
     update_request,
 )
-from esdb_wire.codec.requests import (
-    DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
-    DEFAULT_EXCLUDE_FILTER,
-    DEFAULT_WINDOW_SIZE,
-    filter_regex,
-)
+from esdb_wire.codec.requests import filter_regex
 from esdb_wire.events import RecordedEvent
 from esdb_wire.exceptions import (
     EventStoreDBClientException,
     NotFound,
     SubscriptionConfirmationError,
+    UndecodableResponse,
 )
-from esdb_wire.protos import persistent_pb2
+from esdb_wire.filters import (
+    DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
+    DEFAULT_EXCLUDE_FILTER,
+    DEFAULT_WINDOW_SIZE,
+)
+from esdb_wire.persistent import (
+    DEFAULT_CHECKPOINT_AFTER,
+    DEFAULT_EVENT_BUFFER_SIZE,
+    DEFAULT_HISTORY_BUFFER_SIZE,
+    DEFAULT_LIVE_BUFFER_SIZE,
+    DEFAULT_MAX_ACK_BATCH_SIZE,
+    DEFAULT_MAX_ACK_DELAY,
+    DEFAULT_MAX_CHECKPOINT_COUNT,
+    DEFAULT_MAX_RETRY_COUNT,
+    DEFAULT_MAX_SUBSCRIBER_COUNT,
+    DEFAULT_MESSAGE_TIMEOUT,
+    DEFAULT_MIN_CHECKPOINT_COUNT,
+    DEFAULT_READ_BATCH_SIZE,
+    DEFAULT_STOPPING_GRACE,
+    ConsumerStrategy,
+    NackAction,
+    SubscriptionInfo,
+)
 from esdb_wire.transport.blocking import BlockingCall, Channel
 from esdb_wire.transport.status import StatusError
 
-_parse = persistent_pb2.ReadResp.FromString
 _SETTINGS = frozenset(SubscriptionSettings._fields)
 
 
@@ -107,7 +109,7 @@ class PersistentSubscriptionsMixin(ClientBase):
             window_size=window_size,
             checkpoint_interval_multiplier=checkpoint_interval_multiplier,
         )
-        self._persistent_unary(paths.PS_CREATE, request, timeout, credentials)
+        self._unary_call(paths.PS_CREATE, request, timeout, credentials)
 
     def create_subscription_to_stream(
         self,
@@ -140,7 +142,7 @@ class PersistentSubscriptionsMixin(ClientBase):
             stream_position=stream_position,
             from_end=from_end,
         )
-        self._persistent_unary(paths.PS_CREATE, request, timeout, credentials)
+        self._unary_call(paths.PS_CREATE, request, timeout, credentials)
 
     def update_subscription_to_all(
         self,
@@ -223,7 +225,7 @@ class PersistentSubscriptionsMixin(ClientBase):
             commit_position=position if stream_name is None else None,
             from_end=bool(from_end),
         )
-        self._persistent_unary(paths.PS_UPDATE, request, timeout, credentials)
+        self._unary_call(paths.PS_UPDATE, request, timeout, credentials)
 
     def delete_subscription(
         self,
@@ -235,7 +237,7 @@ class PersistentSubscriptionsMixin(ClientBase):
     ) -> None:
         """Delete a group (of ``stream_name``, or of ``$all``); consumers are dropped."""
         request = delete_request(group_name, stream_name)
-        self._persistent_unary(paths.PS_DELETE, request, timeout, credentials)
+        self._unary_call(paths.PS_DELETE, request, timeout, credentials)
 
     def get_subscription_info(
         self,
@@ -247,18 +249,16 @@ class PersistentSubscriptionsMixin(ClientBase):
     ) -> SubscriptionInfo:
         """Settings and statistics of a group."""
         request = get_info_request(group_name, stream_name)
-        data = self._persistent_unary(paths.PS_GET_INFO, request, timeout, credentials)
-        return subscription_info(persistent_pb2.GetInfoResp.FromString(data).subscription_info)
+        data = self._unary_call(paths.PS_GET_INFO, request, timeout, credentials)
+        return subscription_info(data)
 
     def list_subscriptions(
         self, *, timeout: float | None = None, credentials: CallCredentials | None = None
     ) -> list[SubscriptionInfo]:
         """Every group on the server."""
         request = list_request(None, all_groups=True)
-        data = self._persistent_unary(paths.PS_LIST, request, timeout, credentials)
-        return [
-            subscription_info(s) for s in persistent_pb2.ListResp.FromString(data).subscriptions
-        ]
+        data = self._unary_call(paths.PS_LIST, request, timeout, credentials)
+        return subscription_infos(data)
 
     def list_subscriptions_to_stream(
         self,
@@ -270,12 +270,10 @@ class PersistentSubscriptionsMixin(ClientBase):
         """The groups of one stream (an empty list if it never had any)."""
         request = list_request(stream_name, all_groups=False)
         try:
-            data = self._persistent_unary(paths.PS_LIST, request, timeout, credentials)
+            data = self._unary_call(paths.PS_LIST, request, timeout, credentials)
         except NotFound:
             return []
-        return [
-            subscription_info(s) for s in persistent_pb2.ListResp.FromString(data).subscriptions
-        ]
+        return subscription_infos(data)
 
     def replay_parked_events(
         self,
@@ -287,7 +285,7 @@ class PersistentSubscriptionsMixin(ClientBase):
     ) -> None:
         """Redeliver the group's parked events."""
         request = replay_parked_request(group_name, stream_name)
-        self._persistent_unary(paths.PS_REPLAY_PARKED, request, timeout, credentials)
+        self._unary_call(paths.PS_REPLAY_PARKED, request, timeout, credentials)
 
     def read_subscription_to_all(
         self,
@@ -347,18 +345,21 @@ class PersistentSubscriptionsMixin(ClientBase):
         timeout: float | None,
         credentials: CallCredentials | None,
     ) -> PersistentSubscription:
-        options = read_options_request(group_name, stream_name, buffer_size).SerializeToString()
+        options = read_options_request(group_name, stream_name, buffer_size)
         metadata = self._metadata(credentials, requires_leader=True)
 
         def open_and_confirm(channel: Channel) -> tuple[BlockingCall, str]:
             call = channel.stream_stream(
                 paths.PS_READ, [options], metadata=metadata, timeout=timeout
             )
-            first = call.receive()
-            subscription_id = confirmation(_parse(first)) if first is not None else None
-            if subscription_id is None:
+            try:
+                first = call.receive()
+                subscription_id = confirmation(first) if first is not None else None
+                if subscription_id is None:
+                    raise SubscriptionConfirmationError("no subscription confirmation")
+            except EventStoreDBClientException:
                 call.cancel()
-                raise SubscriptionConfirmationError("no subscription confirmation")
+                raise
             return call, subscription_id
 
         call, subscription_id = self._run(open_and_confirm)
@@ -370,26 +371,8 @@ class PersistentSubscriptionsMixin(ClientBase):
             closed=lambda: self._closed,
         )
 
-    def _persistent_unary(
-        self,
-        path: str,
-        request: Any,
-        timeout: float | None,
-        credentials: CallCredentials | None,
-    ) -> bytes:
-        payload = request.SerializeToString()
-        metadata = self._metadata(credentials, requires_leader=True)
-        deadline = self._deadline(timeout)
-        data = self._run(
-            lambda channel: channel.unary_unary(
-                path, payload, metadata=metadata, timeout=deadline.remaining()
-            ),
-            deadline,
-        )
-        return bytes(data)
 
-
-class PersistentSubscription:
+class PersistentSubscription(ResponseStream[RecordedEvent]):
     """A consumer of a persistent subscription group: iterate it for events, then ``ack``
     or ``nack`` each (by ``event.ack_id``). Acks are sent in batches, at the latest when
     the iterator goes back to waiting; ``stop()`` (or the end of an ``with`` block)
@@ -408,19 +391,10 @@ class PersistentSubscription:
         *,
         closed: Callable[[], bool] = lambda: False,
     ) -> None:
-        self._call = call
+        super().__init__(call, closed=closed)
         self.subscription_id = subscription_id
         self._acks = acks
         self._stopping_grace = stopping_grace
-        self._closed = closed
-        self._stopped = False
-
-    def __iter__(self) -> Iterator[RecordedEvent]:
-        return self
-
-    def _ended_locally(self) -> bool:
-        """Whether its user ended it: stopped it, or closed the client."""
-        return self._stopped or self._closed()
 
     def __next__(self) -> RecordedEvent:
         call = self._call
@@ -441,7 +415,11 @@ class PersistentSubscription:
                 raise StopIteration
             if data is None:
                 raise ended_remotely(None)
-            event = delivered_event(_parse(data))
+            try:
+                event = delivered_event(data)
+            except UndecodableResponse:
+                self._abandon()  # its call sends what cannot be read
+                raise
             if event is not None:
                 return event
 
@@ -484,14 +462,3 @@ class PersistentSubscription:
             pass
         finally:
             self._call.cancel()
-
-    def __enter__(self) -> PersistentSubscription:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

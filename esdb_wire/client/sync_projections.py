@@ -52,7 +52,7 @@ class ProjectionsMixin(ManagementBase):
             track_emitted_streams=track_emitted_streams,
             engine_version=engine_version,
         )
-        self._management_unary(paths.PROJ_CREATE, payload, timeout, credentials)
+        self._unary_call(paths.PROJ_CREATE, payload, timeout, credentials)
 
     def create_one_time_projection(
         self,
@@ -66,7 +66,7 @@ class ProjectionsMixin(ManagementBase):
         then stops with its result. The server names it (find it with
         :meth:`list_all_projection_statistics`: ``mode == "OneTime"``)."""
         payload = codec.create_one_time_request(query, engine_version=engine_version)
-        self._management_unary(paths.PROJ_CREATE, payload, timeout, credentials)
+        self._unary_call(paths.PROJ_CREATE, payload, timeout, credentials)
 
     def create_transient_projection(
         self,
@@ -81,7 +81,7 @@ class ProjectionsMixin(ManagementBase):
         registered in ``$projections-$all``, writes no checkpoints and cannot emit (any
         user may create one)."""
         payload = codec.create_transient_request(name, query, engine_version=engine_version)
-        self._management_unary(paths.PROJ_CREATE, payload, timeout, credentials)
+        self._unary_call(paths.PROJ_CREATE, payload, timeout, credentials)
 
     def update_projection(
         self,
@@ -95,7 +95,7 @@ class ProjectionsMixin(ManagementBase):
         """Replace a projection's query (and ``emit_enabled``; None keeps the current
         setting, an esdb_wire addition)."""
         payload = codec.update_request(name, query, emit_enabled)
-        self._management_unary(paths.PROJ_UPDATE, payload, timeout, credentials)
+        self._unary_call(paths.PROJ_UPDATE, payload, timeout, credentials)
 
     def delete_projection(
         self,
@@ -115,7 +115,7 @@ class ProjectionsMixin(ManagementBase):
             delete_state_stream=delete_state_stream,
             delete_checkpoint_stream=delete_checkpoint_stream,
         )
-        self._management_unary(paths.PROJ_DELETE, payload, timeout, credentials)
+        self._unary_call(paths.PROJ_DELETE, payload, timeout, credentials)
 
     def get_projection_statistics(
         self,
@@ -160,7 +160,7 @@ class ProjectionsMixin(ManagementBase):
         """Stop a projection after writing a checkpoint: enabled again, it resumes from
         there."""
         payload = codec.disable_request(name, write_checkpoint=True)
-        self._management_unary(paths.PROJ_DISABLE, payload, timeout, credentials)
+        self._unary_call(paths.PROJ_DISABLE, payload, timeout, credentials)
 
     def abort_projection(
         self,
@@ -172,7 +172,7 @@ class ProjectionsMixin(ManagementBase):
         """Stop a projection at once, without a checkpoint: enabled again, it resumes
         from its last checkpoint."""
         payload = codec.disable_request(name, write_checkpoint=False)
-        self._management_unary(paths.PROJ_DISABLE, payload, timeout, credentials)
+        self._unary_call(paths.PROJ_DISABLE, payload, timeout, credentials)
 
     def enable_projection(
         self,
@@ -183,7 +183,7 @@ class ProjectionsMixin(ManagementBase):
     ) -> None:
         """Start a disabled (or aborted) projection again."""
         payload = codec.enable_request(name)
-        self._management_unary(paths.PROJ_ENABLE, payload, timeout, credentials)
+        self._unary_call(paths.PROJ_ENABLE, payload, timeout, credentials)
 
     def reset_projection(
         self,
@@ -195,7 +195,7 @@ class ProjectionsMixin(ManagementBase):
         """Start a projection over from the beginning (a new epoch: its state and
         emitted events are rebuilt)."""
         payload = codec.reset_request(name, write_checkpoint=True)
-        self._management_unary(paths.PROJ_RESET, payload, timeout, credentials)
+        self._unary_call(paths.PROJ_RESET, payload, timeout, credentials)
 
     def get_projection_state(
         self,
@@ -208,7 +208,7 @@ class ProjectionsMixin(ManagementBase):
         """A projection's state (of ``partition``, for a partitioned projection), as
         plain JSON values (numbers are floats)."""
         payload = codec.state_request(name, partition)
-        data = self._management_unary(paths.PROJ_STATE, payload, timeout, credentials)
+        data = self._unary_call(paths.PROJ_STATE, payload, timeout, credentials)
         return codec.projection_state(data)
 
     def get_projection_result(
@@ -222,7 +222,7 @@ class ProjectionsMixin(ManagementBase):
         """A projection's result (its state through ``transformBy``/``filterBy``; of
         ``partition``, for a partitioned projection), as plain JSON values."""
         payload = codec.result_request(name, partition)
-        data = self._management_unary(paths.PROJ_RESULT, payload, timeout, credentials)
+        data = self._unary_call(paths.PROJ_RESULT, payload, timeout, credentials)
         return codec.projection_result(data)
 
     def restart_projections_subsystem(
@@ -231,4 +231,4 @@ class ProjectionsMixin(ManagementBase):
         """Restart the projections subsystem: every projection stops, then the enabled
         ones start again from their checkpoints. ``FailedPrecondition`` while the
         subsystem is not started (e.g. still restarting)."""
-        self._management_unary(paths.PROJ_RESTART_SUBSYSTEM, codec.EMPTY, timeout, credentials)
+        self._unary_call(paths.PROJ_RESTART_SUBSYSTEM, codec.EMPTY, timeout, credentials)

@@ -9,8 +9,9 @@ from typing import Any
 
 from esdb_wire.client.sync_client import EventStoreDBClient
 from esdb_wire.client.sync_responses import CatchupSubscription
-from esdb_wire.codec.requests import ESDB_EVENTS_REGEX, StreamState
 from esdb_wire.events import NewEvent, RecordedEvent
+from esdb_wire.filters import ESDB_EVENTS_REGEX
+from esdb_wire.streams import StreamState
 
 
 class EsdbClient(EventStoreDBClient):

@@ -20,25 +20,26 @@ from typing import Optional, TypeVar
 from esdb_wire.client import paths
 from esdb_wire.client.credentials import CallCredentials
 from esdb_wire.client.sync_base import ClientBase
-from esdb_wire.client.sync_responses import CatchupSubscription, ReadResponse
-from esdb_wire.codec.responses import is_unimplemented
+from esdb_wire.client.sync_responses import (
+    CatchupSubscription,
+    ReadResponse,
+    open_subscription_call,
+)
+from esdb_wire.codec.responses import FEATURES_REQUEST, is_unimplemented
 from esdb_wire.codec.v2 import (
     APPEND_RECORDS,
     APPEND_SESSION,
-    FEATURES_REQUEST,
     append_records_request,
     append_records_result,
     append_requests,
     append_session_result,
     read_index_request,
     subscribe_index_request,
-    subscription_id_of,
     v2_methods,
 )
 from esdb_wire.exceptions import (
     EventStoreDBClientException,
     FeatureNotSupportedError,
-    SubscriptionConfirmationError,
 )
 from esdb_wire.records import AppendRecordsResult, NewEvents, NewRecord, StreamStateCheck
 from esdb_wire.transport.blocking import BlockingCall, Channel
@@ -82,16 +83,9 @@ class V2StreamsMixin(ClientBase):
         An event's metadata must be empty or a JSON object (its members become the
         record's properties), else ``ProgrammingError`` before anything is sent.
         """
-        requests = [request.SerializeToString() for request in append_requests(events)]
-        metadata = self._metadata(credentials, requires_leader=True)
-        deadline = self._deadline(timeout)
-        self._v2_ready(_APPEND_SESSION, deadline)
-        data = self._v2_run(
-            _APPEND_SESSION,
-            lambda channel: channel.stream_unary(
-                paths.APPEND_SESSION, requests, metadata=metadata, timeout=deadline.remaining()
-            ),
-            deadline,
+        requests = append_requests(events)
+        data = self._v2_append(
+            _APPEND_SESSION, paths.APPEND_SESSION, requests, timeout, credentials
         )
         return append_session_result(data).commit_position
 
@@ -114,18 +108,33 @@ class V2StreamsMixin(ClientBase):
         much data raises ``TransactionMaxSizeExceededError`` or
         ``RecordMaxSizeExceededError``.
         """
-        request = append_records_request(records, checks).SerializeToString()
+        request = append_records_request(records, checks)
+        data = self._v2_append(
+            _APPEND_RECORDS, paths.APPEND_RECORDS, [request], timeout, credentials
+        )
+        return append_records_result(data)
+
+    def _v2_append(
+        self,
+        feature: _Feature,
+        path: str,
+        requests: list[bytes],
+        timeout: float | None,
+        credentials: CallCredentials | None,
+    ) -> bytes:
+        """The one response of an append at ``path`` (the encoded ``requests``: a unary
+        call's one, or a client-streaming call's), once the server is known to offer
+        ``feature``."""
         metadata = self._metadata(credentials, requires_leader=True)
         deadline = self._deadline(timeout)
-        self._v2_ready(_APPEND_RECORDS, deadline)
-        data = self._v2_run(
-            _APPEND_RECORDS,
-            lambda channel: channel.unary_unary(
-                paths.APPEND_RECORDS, request, metadata=metadata, timeout=deadline.remaining()
+        self._v2_ready(feature, deadline)
+        return self._v2_run(
+            feature,
+            lambda channel: channel.stream_unary(
+                path, requests, metadata=metadata, timeout=deadline.remaining()
             ),
             deadline,
         )
-        return append_records_result(data)
 
     # -- secondary indexes -------------------------------------------------------------
 
@@ -143,8 +152,7 @@ class V2StreamsMixin(ClientBase):
         (events of the streams ``<category>-...``), ``et-<event type>`` or ``all`` (user
         events), with or without its ``$idx-`` prefix. An unknown index raises
         ``NotFound`` when iterated."""
-        request = read_index_request(index_name, position=commit_position, limit=limit)
-        payload = request.SerializeToString()
+        payload = read_index_request(index_name, position=commit_position, limit=limit)
         metadata = self._read_metadata(credentials)
         deadline = self._deadline(timeout)  # a read, unlike a subscription, has one
         self._v2_ready(_INDEXES, deadline)
@@ -173,21 +181,16 @@ class V2StreamsMixin(ClientBase):
         self._v2_ready(_INDEXES, deadline)
 
         def start(position: int | None) -> tuple[BlockingCall, str]:
-            request = subscribe_index_request(
+            payload = subscribe_index_request(
                 index_name, position=position if position is not None else commit_position
             )
-            payload = request.SerializeToString()
-
-            def open_and_confirm(channel: Channel) -> tuple[BlockingCall, str]:
-                call = channel.unary_stream(
-                    paths.READ, payload, metadata=metadata, timeout=deadline.remaining()
-                )
-                first = call.receive()
-                if first is None:
-                    raise SubscriptionConfirmationError("the subscription ended at once")
-                return call, subscription_id_of(first)
-
-            return self._v2_run(_INDEXES, open_and_confirm, deadline)
+            return self._v2_run(
+                _INDEXES,
+                lambda channel: open_subscription_call(
+                    channel, payload, metadata, deadline.remaining()
+                ),
+                deadline,
+            )
 
         call, subscription_id = start(None)
         return CatchupSubscription(

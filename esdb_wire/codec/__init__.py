@@ -1,3 +1,6 @@
-"""Protobuf messages to and from esdb_wire's domain objects: where an event becomes a
-Python object (:mod:`.events`), how requests are built (:mod:`.requests`) and how gRPC
-failures become typed exceptions (:mod:`.errors`)."""
+"""The client's wire boundary: bytes to and from esdb_wire's domain objects. Requests are
+returned encoded (:mod:`.requests`, :mod:`.persistent`, :mod:`.admin`, ...); responses are
+decoded from their bytes (:mod:`.responses`, where reads and subscriptions turn into
+events through :mod:`.events`), and what does not decode raises
+:class:`~esdb_wire.exceptions.UndecodableResponse` (:mod:`.decoding`); gRPC failures
+become typed exceptions in :mod:`.errors`. The client modules hold no protobuf type."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
+from esdb_wire.codec.decoding import decode
 from esdb_wire.operations import DatabaseScavengeResult, ScavengeResult
 from esdb_wire.protos import monitoring_pb2, operations_pb2, shared_pb2, users_pb2
 from esdb_wire.users import UserDetails
@@ -71,7 +72,7 @@ def reset_password_request(login_name: str, new_password: str) -> bytes:
 
 def user_details(data: bytes) -> UserDetails:
     """One ``DetailsResp``; ``last_updated`` from .NET ticks since the Unix epoch."""
-    details = U.DetailsResp.FromString(data).user_details
+    details = decode(U.DetailsResp, data, "Users.Details").user_details
     last_updated = None
     if details.HasField("last_updated"):
         ticks = details.last_updated.ticks_since_epoch
@@ -107,9 +108,10 @@ def stop_scavenge_request(scavenge_id: str) -> bytes:
     return operations_pb2.StopScavengeReq(options=options).SerializeToString()
 
 
-def scavenge_result(data: bytes) -> DatabaseScavengeResult:
-    """A ``ScavengeResp``."""
-    response = operations_pb2.ScavengeResp.FromString(data)
+def scavenge_result(data: bytes, *, stop: bool = False) -> DatabaseScavengeResult:
+    """A ``ScavengeResp`` (of ``StopScavenge`` with ``stop``, else of ``StartScavenge``)."""
+    method = "Operations.StopScavenge" if stop else "Operations.StartScavenge"
+    response = decode(operations_pb2.ScavengeResp, data, method)
     return DatabaseScavengeResult(response.scavenge_id, ScavengeResult(response.scavenge_result))
 
 
@@ -132,4 +134,4 @@ def stats_request(refresh_period: float, use_metadata: bool) -> bytes:
 
 def stats(data: bytes) -> dict[str, str]:
     """One ``StatsResp``: the server's key → value pairs."""
-    return dict(monitoring_pb2.StatsResp.FromString(data).stats)
+    return dict(decode(monitoring_pb2.StatsResp, data, "Monitoring.Stats").stats)

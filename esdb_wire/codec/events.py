@@ -3,18 +3,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar, Union
 
 from esdb_wire.events import NewEvent, RecordedEvent
 from esdb_wire.protos import streams_pb2
 from esdb_wire.protos.uuids import write_uuid
 
 ProposedMessage = streams_pb2.AppendReq.ProposedMessage
+_Proposed = TypeVar(
+    "_Proposed",
+    bound=Union[streams_pb2.AppendReq.ProposedMessage, streams_pb2.BatchAppendReq.ProposedMessage],
+)
 
 
 def proposed_message(event: NewEvent) -> streams_pb2.AppendReq.ProposedMessage:
     """The append payload of one new event."""
-    message = ProposedMessage(custom_metadata=event.metadata, data=event.data)
+    return fill_proposed_message(ProposedMessage(), event)
+
+
+def fill_proposed_message(message: _Proposed, event: NewEvent) -> _Proposed:
+    """``message`` (an ``Append`` or ``BatchAppend`` ``ProposedMessage``) carrying
+    ``event``: its data, metadata, type, content type and id."""
+    message.custom_metadata = event.metadata
+    message.data = event.data
     metadata = message.metadata
     metadata["type"] = event.type
     metadata["content-type"] = event.content_type
@@ -56,11 +67,10 @@ def recorded_event(
     )
 
 
-def read_event(
-    event: streams_pb2.ReadResp.ReadEvent, *, retry_count: int | None = None
-) -> RecordedEvent | None:
-    """The event a ``ReadEvent`` delivers (resolved target with its link, or the record
-    itself); None for a link whose target is gone."""
+def read_event(event: Any, *, retry_count: int | None = None) -> RecordedEvent | None:
+    """The event a ``ReadEvent`` (of the Streams or the PersistentSubscriptions API)
+    delivers: the resolved target with its link, or the record itself; None for a link
+    whose target is gone."""
     link = recorded_event(event.link) if event.HasField("link") else None
     if not event.HasField("event"):
         return None

@@ -1,36 +1,38 @@
-"""Persistent subscriptions on the wire: building PersistentSubscriptions requests and
-decoding what comes back (``SubscriptionInfo``, delivered events)."""
+"""Persistent subscriptions on the wire: building PersistentSubscriptions requests
+(returned encoded) and decoding what comes back (:class:`~esdb_wire.persistent.SubscriptionInfo`,
+delivered events) from its bytes."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple, Union
 from uuid import UUID
 
-from esdb_wire.codec.events import recorded_event
-from esdb_wire.codec.requests import DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER, DEFAULT_WINDOW_SIZE
+from google.protobuf.message import DecodeError
+
+from esdb_wire.codec.decoding import decode, undecodable
+from esdb_wire.codec.events import read_event
+from esdb_wire.codec.requests import set_filter, start_at_position, start_at_revision
 from esdb_wire.events import RecordedEvent
+from esdb_wire.filters import DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER, DEFAULT_WINDOW_SIZE
+from esdb_wire.persistent import (
+    DEFAULT_CHECKPOINT_AFTER,
+    DEFAULT_HISTORY_BUFFER_SIZE,
+    DEFAULT_LIVE_BUFFER_SIZE,
+    DEFAULT_MAX_CHECKPOINT_COUNT,
+    DEFAULT_MAX_RETRY_COUNT,
+    DEFAULT_MAX_SUBSCRIBER_COUNT,
+    DEFAULT_MESSAGE_TIMEOUT,
+    DEFAULT_MIN_CHECKPOINT_COUNT,
+    DEFAULT_READ_BATCH_SIZE,
+    ConnectionInfo,
+    ConsumerStrategy,
+    NackAction,
+    SubscriptionInfo,
+)
 from esdb_wire.protos import persistent_pb2
 from esdb_wire.protos.uuids import write_uuid
-
-ConsumerStrategy = Literal["DispatchToSingle", "RoundRobin", "Pinned", "PinnedByCorrelation"]
-NackAction = Literal["unknown", "park", "retry", "skip", "stop"]
-
-# esdbclient 1.x defaults.
-DEFAULT_MESSAGE_TIMEOUT = 30.0
-DEFAULT_MAX_RETRY_COUNT = 10
-DEFAULT_MIN_CHECKPOINT_COUNT = 10
-DEFAULT_MAX_CHECKPOINT_COUNT = 1000
-DEFAULT_CHECKPOINT_AFTER = 2.0
-DEFAULT_EVENT_BUFFER_SIZE = 150
-DEFAULT_MAX_ACK_BATCH_SIZE = 50
-DEFAULT_MAX_ACK_DELAY = 0.2
-DEFAULT_STOPPING_GRACE = 0.2
-DEFAULT_MAX_SUBSCRIBER_COUNT = 5
-DEFAULT_LIVE_BUFFER_SIZE = 500
-DEFAULT_READ_BATCH_SIZE = 200
-DEFAULT_HISTORY_BUFFER_SIZE = 500
 
 _NACK_ACTIONS = {
     "unknown": persistent_pb2.ReadReq.Nack.Unknown,
@@ -44,6 +46,9 @@ _STRATEGY_ENUM = {
     "RoundRobin": persistent_pb2.UpdateReq.RoundRobin,
     "Pinned": persistent_pb2.UpdateReq.Pinned,
 }
+ReadResp = persistent_pb2.ReadResp
+_READ = "PersistentSubscriptions.Read"
+_parse_read = ReadResp.FromString
 
 
 class SubscriptionSettings(NamedTuple):
@@ -69,6 +74,8 @@ class SubscriptionSettings(NamedTuple):
         return cls(**{name: arguments[name] for name in cls._fields})
 
     def fill(self, settings: Any, *, update: bool) -> None:
+        """Write the settings into a ``CreateReq`` (or, ``update``, ``UpdateReq``)
+        ``Settings`` message."""
         settings.resolve_links = self.resolve_links
         settings.extra_statistics = self.extra_statistics
         settings.max_retry_count = self.max_retry_count
@@ -92,6 +99,28 @@ def _stream_identifier(target: Any, stream_name: str) -> None:
     target.stream_name = stream_name.encode("utf-8")
 
 
+def _group_request(
+    request: persistent_pb2.CreateReq | persistent_pb2.UpdateReq,
+    group_name: str,
+    settings: SubscriptionSettings,
+    stream_name: str | None,
+    start: int | None,
+    from_end: bool,
+) -> Any:
+    """Fill what a ``CreateReq`` and an ``UpdateReq`` share: the group, its settings,
+    and where it starts (a revision of ``stream_name``, or a ``$all`` position); return
+    the ``$all`` options (None for a stream group)."""
+    options = request.options
+    options.group_name = group_name
+    settings.fill(options.settings, update=isinstance(request, persistent_pb2.UpdateReq))
+    if stream_name is not None:
+        _stream_identifier(options.stream.stream_identifier, stream_name)
+        start_at_revision(options.stream, start, from_end)
+        return None
+    start_at_position(options.all, start, from_end)
+    return options.all
+
+
 def create_request(
     group_name: str,
     settings: SubscriptionSettings,
@@ -104,29 +133,21 @@ def create_request(
     filter_by_stream_name: bool = False,
     window_size: int = DEFAULT_WINDOW_SIZE,
     checkpoint_interval_multiplier: int = DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
-) -> persistent_pb2.CreateReq:
+) -> bytes:
+    """``CreateReq`` of a group on ``stream_name`` (from ``stream_position``) or on
+    ``$all`` (from ``commit_position``, filtered by ``filter_regex``)."""
     request = persistent_pb2.CreateReq()
-    options = request.options
-    options.group_name = group_name
-    settings.fill(options.settings, update=False)
-    if stream_name is not None:
-        _stream_identifier(options.stream.stream_identifier, stream_name)
-        _start_stream(options.stream, stream_position, from_end)
-    else:
-        _start_all(options.all, commit_position, from_end)
-        if filter_regex is None:
-            options.all.no_filter.SetInParent()
-        else:
-            filter_options = options.all.filter
-            expression = (
-                filter_options.stream_identifier
-                if filter_by_stream_name
-                else filter_options.event_type
-            )
-            expression.regex = filter_regex
-            filter_options.max = window_size
-            filter_options.checkpointIntervalMultiplier = checkpoint_interval_multiplier
-    return request
+    start = stream_position if stream_name is not None else commit_position
+    all_options = _group_request(request, group_name, settings, stream_name, start, from_end)
+    if all_options is not None:
+        set_filter(
+            all_options,
+            filter_regex,
+            by_stream_name=filter_by_stream_name,
+            window_size=window_size,
+            checkpoint_interval_multiplier=checkpoint_interval_multiplier,
+        )
+    return request.SerializeToString()
 
 
 def update_request(
@@ -137,36 +158,12 @@ def update_request(
     stream_position: int | None = None,
     commit_position: int | None = None,
     from_end: bool = False,
-) -> persistent_pb2.UpdateReq:
+) -> bytes:
+    """``UpdateReq``: the group's new settings and start."""
     request = persistent_pb2.UpdateReq()
-    options = request.options
-    options.group_name = group_name
-    settings.fill(options.settings, update=True)
-    if stream_name is not None:
-        _stream_identifier(options.stream.stream_identifier, stream_name)
-        _start_stream(options.stream, stream_position, from_end)
-    else:
-        _start_all(options.all, commit_position, from_end)
-    return request
-
-
-def _start_stream(target: Any, stream_position: int | None, from_end: bool) -> None:
-    if stream_position is not None:
-        target.revision = stream_position
-    elif from_end:
-        target.end.SetInParent()
-    else:
-        target.start.SetInParent()
-
-
-def _start_all(target: Any, commit_position: int | None, from_end: bool) -> None:
-    if commit_position is not None:
-        target.position.commit_position = commit_position
-        target.position.prepare_position = commit_position
-    elif from_end:
-        target.end.SetInParent()
-    else:
-        target.start.SetInParent()
+    start = stream_position if stream_name is not None else commit_position
+    _group_request(request, group_name, settings, stream_name, start, from_end)
+    return request.SerializeToString()
 
 
 def _stream_or_all(options: Any, stream_name: str | None) -> None:
@@ -176,36 +173,49 @@ def _stream_or_all(options: Any, stream_name: str | None) -> None:
         _stream_identifier(options.stream_identifier, stream_name)
 
 
-def delete_request(group_name: str, stream_name: str | None) -> persistent_pb2.DeleteReq:
+_GroupRequest = Union[
+    persistent_pb2.DeleteReq, persistent_pb2.GetInfoReq, persistent_pb2.ReplayParkedReq
+]
+
+
+def _naming_group(request: _GroupRequest, group_name: str, stream_name: str | None) -> Any:
+    """``request`` naming the group ``group_name`` of ``stream_name`` (None: of
+    ``$all``); return its options."""
+    options = request.options
+    options.group_name = group_name
+    _stream_or_all(options, stream_name)
+    return options
+
+
+def delete_request(group_name: str, stream_name: str | None) -> bytes:
+    """``DeleteReq`` of a group."""
     request = persistent_pb2.DeleteReq()
-    request.options.group_name = group_name
-    _stream_or_all(request.options, stream_name)
-    return request
+    _naming_group(request, group_name, stream_name)
+    return request.SerializeToString()
 
 
-def get_info_request(group_name: str, stream_name: str | None) -> persistent_pb2.GetInfoReq:
+def get_info_request(group_name: str, stream_name: str | None) -> bytes:
+    """``GetInfoReq`` of a group."""
     request = persistent_pb2.GetInfoReq()
-    request.options.group_name = group_name
-    _stream_or_all(request.options, stream_name)
-    return request
+    _naming_group(request, group_name, stream_name)
+    return request.SerializeToString()
 
 
 def replay_parked_request(
     group_name: str, stream_name: str | None, stop_at: int | None = None
-) -> persistent_pb2.ReplayParkedReq:
+) -> bytes:
+    """``ReplayParkedReq`` of a group: every parked event, or up to ``stop_at``."""
     request = persistent_pb2.ReplayParkedReq()
-    options = request.options
-    options.group_name = group_name
-    _stream_or_all(options, stream_name)
+    options = _naming_group(request, group_name, stream_name)
     if stop_at is None:
         options.no_limit.SetInParent()
     else:
         options.stop_at = stop_at
-    return request
+    return request.SerializeToString()
 
 
-def list_request(stream_name: str | None, *, all_groups: bool) -> persistent_pb2.ListReq:
-    """All groups, or the groups of one stream (``None``: of ``$all``)."""
+def list_request(stream_name: str | None, *, all_groups: bool) -> bytes:
+    """``ListReq`` of all groups, or of the groups of one stream (None: of ``$all``)."""
     request = persistent_pb2.ListReq()
     options = request.options
     if all_groups:
@@ -214,12 +224,10 @@ def list_request(stream_name: str | None, *, all_groups: bool) -> persistent_pb2
         options.list_for_stream.all.SetInParent()
     else:
         _stream_identifier(options.list_for_stream.stream, stream_name)
-    return request
+    return request.SerializeToString()
 
 
-def read_options_request(
-    group_name: str, stream_name: str | None, buffer_size: int
-) -> persistent_pb2.ReadReq:
+def read_options_request(group_name: str, stream_name: str | None, buffer_size: int) -> bytes:
     """The first message of a ``Read`` call."""
     request = persistent_pb2.ReadReq()
     options = request.options
@@ -227,20 +235,22 @@ def read_options_request(
     options.buffer_size = buffer_size
     options.uuid_option.structured.SetInParent()
     _stream_or_all(options, stream_name)
-    return request
+    return request.SerializeToString()
 
 
-def ack_request(subscription_id: str, ids: Sequence[UUID]) -> persistent_pb2.ReadReq:
+def ack_request(subscription_id: str, ids: Sequence[UUID]) -> bytes:
+    """A ``Read`` call's ``Ack`` of events, by id."""
     request = persistent_pb2.ReadReq()
     request.ack.id = subscription_id.encode("utf-8")
     for event_id in ids:
         write_uuid(request.ack.ids.add(), event_id)
-    return request
+    return request.SerializeToString()
 
 
 def nack_request(
     subscription_id: str, ids: Sequence[UUID], action: NackAction, reason: str = ""
-) -> persistent_pb2.ReadReq:
+) -> bytes:
+    """A ``Read`` call's ``Nack`` of events, by id, with what to do with them."""
     if action not in _NACK_ACTIONS:
         raise ValueError(f"nack action must be one of {sorted(_NACK_ACTIONS)}, not {action!r}")
     request = persistent_pb2.ReadReq()
@@ -250,74 +260,33 @@ def nack_request(
     nack.reason = reason
     for event_id in ids:
         write_uuid(nack.ids.add(), event_id)
-    return request
+    return request.SerializeToString()
 
 
-def delivered_event(response: persistent_pb2.ReadResp) -> RecordedEvent | None:
-    """The event of a persistent ``ReadResp`` (with ``retry_count``); None otherwise."""
+def delivered_event(data: bytes) -> RecordedEvent | None:
+    """The event (with ``retry_count``) of an encoded persistent ``ReadResp``; None for
+    any other message, or a link whose event is gone."""
+    try:
+        response = _parse_read(data)
+    except DecodeError as error:
+        raise undecodable(ReadResp, _READ, error) from error
     if response.WhichOneof("content") != "event":
         return None
-    read_event = response.event
-    retry_count = read_event.retry_count if read_event.HasField("retry_count") else 0
-    link = recorded_event(read_event.link) if read_event.HasField("link") else None
-    if not read_event.HasField("event"):
-        return None
-    return recorded_event(read_event.event, link=link, retry_count=retry_count)
+    event = response.event
+    retry_count = event.retry_count if event.HasField("retry_count") else 0
+    return read_event(event, retry_count=retry_count)
 
 
-def confirmation(response: persistent_pb2.ReadResp) -> str | None:
+def confirmation(data: bytes) -> str | None:
+    """The subscription id of an encoded persistent ``ReadResp`` that confirms the
+    subscription; None for any other message."""
+    response = decode(ReadResp, data, _READ)
     if response.WhichOneof("content") == "subscription_confirmation":
         return str(response.subscription_confirmation.subscription_id)
     return None
 
 
-class ConnectionInfo(NamedTuple):
-    """One consumer connected to a group."""
-
-    from_: str
-    username: str
-    average_items_per_second: int
-    total_items: int
-    count_since_last_measurement: int
-    available_slots: int
-    in_flight_messages: int
-    connection_name: str
-
-
-class SubscriptionInfo(NamedTuple):
-    """A persistent subscription group's settings and statistics (esdbclient's names)."""
-
-    event_source: str
-    group_name: str
-    status: str
-    average_per_second: int
-    total_items: int
-    count_since_last_measurement: int
-    last_checkpointed_event_position: str
-    last_known_event_position: str
-    resolve_links: bool
-    start_from: str
-    message_timeout: float
-    extra_statistics: bool
-    max_retry_count: int
-    live_buffer_size: int
-    history_buffer_size: int
-    read_batch_size: int
-    checkpoint_after: float
-    min_checkpoint_count: int
-    max_checkpoint_count: int
-    read_buffer_count: int
-    live_buffer_count: int
-    retry_buffer_count: int
-    total_in_flight_messages: int
-    outstanding_messages_count: int
-    consumer_strategy: str
-    max_subscriber_count: int
-    parked_message_count: int
-    connections: tuple[ConnectionInfo, ...] = ()
-
-
-def subscription_info(info: persistent_pb2.SubscriptionInfo) -> SubscriptionInfo:
+def _subscription_info(info: persistent_pb2.SubscriptionInfo) -> SubscriptionInfo:
     return SubscriptionInfo(
         event_source=info.event_source,
         group_name=info.group_name,
@@ -362,6 +331,18 @@ def subscription_info(info: persistent_pb2.SubscriptionInfo) -> SubscriptionInfo
     )
 
 
+def subscription_info(data: bytes) -> SubscriptionInfo:
+    """The group an encoded ``GetInfoResp`` describes."""
+    response = decode(persistent_pb2.GetInfoResp, data, "PersistentSubscriptions.GetInfo")
+    return _subscription_info(response.subscription_info)
+
+
+def subscription_infos(data: bytes) -> list[SubscriptionInfo]:
+    """The groups an encoded ``ListResp`` lists."""
+    response = decode(persistent_pb2.ListResp, data, "PersistentSubscriptions.List")
+    return [_subscription_info(info) for info in response.subscriptions]
+
+
 class AckBatcher:
     """Collects acks and nacks into batched ``ReadReq`` messages, one action per batch.
 
@@ -378,6 +359,7 @@ class AckBatcher:
         self._started = 0.0
 
     def add(self, event_id: UUID, action: str, reason: str = "") -> list[bytes]:
+        """Take one ack (``action`` "ack") or nack of ``event_id``; return what is due."""
         due: list[bytes] = []
         key = (action, reason)
         if self._action is not None and self._action != key:
@@ -391,15 +373,15 @@ class AckBatcher:
         return due
 
     def flush(self) -> list[bytes]:
+        """The pending batch, encoded (empty if there is none)."""
         if not self._ids or self._action is None:
             return []
         action, reason = self._action
         ids, self._ids = self._ids, []
         self._action = None
         if action == "ack":
-            return [ack_request(self.subscription_id, ids).SerializeToString()]
-        nack = nack_request(self.subscription_id, ids, action, reason)  # type: ignore[arg-type]
-        return [nack.SerializeToString()]
+            return [ack_request(self.subscription_id, ids)]
+        return [nack_request(self.subscription_id, ids, action, reason)]  # type: ignore[arg-type]
 
 
 def merged_settings(current: SubscriptionInfo, changes: dict[str, Any]) -> SubscriptionSettings:
@@ -418,11 +400,6 @@ def start_position(start_from: str) -> int | None:
     """The numeric start of a group's ``start_from`` text ("5", "C:10/P:10"), if any."""
     text = start_from.partition("/")[0].removeprefix("C:") if start_from else ""
     return int(text) if text.isdigit() else None
-
-
-def subscription_infos(data: bytes) -> list[SubscriptionInfo]:
-    """The groups of a ``ListResp``."""
-    return [subscription_info(s) for s in persistent_pb2.ListResp.FromString(data).subscriptions]
 
 
 def ack_id(item: RecordedEvent | UUID) -> UUID:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from esdb_wire.codec.decoding import decode
 from esdb_wire.codec.json_values import data_of
 from esdb_wire.projections import (
     EngineVersion,
@@ -138,7 +139,7 @@ def result_request(name: str, partition: str) -> bytes:
 
 def projection_statistics(data: bytes) -> ProjectionStatistics:
     """One ``StatisticsResp``."""
-    details = P.StatisticsResp.FromString(data).details
+    details = decode(P.StatisticsResp, data, "Projections.Statistics").details
     return ProjectionStatistics(
         core_processing_time=details.coreProcessingTime,
         version=details.version,
@@ -164,12 +165,12 @@ def projection_statistics(data: bytes) -> ProjectionStatistics:
 
 def projection_state(data: bytes) -> ProjectionState:
     """A ``StateResp``'s state as plain Python."""
-    return ProjectionState(data_of(P.StateResp.FromString(data).state))
+    return ProjectionState(data_of(decode(P.StateResp, data, "Projections.State").state))
 
 
 def projection_result(data: bytes) -> ProjectionResult:
     """A ``ResultResp``'s result as plain Python."""
-    return ProjectionResult(data_of(P.ResultResp.FromString(data).result))
+    return ProjectionResult(data_of(decode(P.ResultResp, data, "Projections.Result").result))
 
 
 EMPTY = shared_pb2.Empty().SerializeToString()

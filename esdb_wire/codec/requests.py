@@ -1,35 +1,21 @@
-"""Building the Streams requests the client sends (reads, subscriptions, appends, deletes)."""
+"""The Streams requests the client sends (reads, subscriptions, appends, deletes), encoded:
+each function returns the bytes of a message (or of each message of a call)."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+from esdb_wire.codec.events import fill_proposed_message, proposed_message
 from esdb_wire.events import NewEvent
+from esdb_wire.filters import DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER, DEFAULT_WINDOW_SIZE
 from esdb_wire.protos import streams_pb2
 from esdb_wire.protos.uuids import write_uuid
-
-# esdbclient 0.5's constant: matches system event types (they start with "$").
-ESDB_EVENTS_REGEX = "\\$.*"
-# esdbclient 1.x's constants and default exclude filter.
-ESDB_SYSTEM_EVENTS_REGEX = r"\$.+"
-ESDB_PERSISTENT_CONFIG_EVENTS_REGEX = r"PersistentConfig\d+"
-DEFAULT_EXCLUDE_FILTER = (ESDB_SYSTEM_EVENTS_REGEX, ESDB_PERSISTENT_CONFIG_EVENTS_REGEX)
-DEFAULT_WINDOW_SIZE = 30
-DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER = 5
+from esdb_wire.streams import StreamState
 
 ReadReq = streams_pb2.ReadReq
 Options = streams_pb2.ReadReq.Options
-
-
-class StreamState(enum.Enum):
-    """Expected states of a stream, for appends and deletes (esdbclient 1.x)."""
-
-    ANY = "ANY"
-    NO_STREAM = "NO_STREAM"
-    EXISTS = "EXISTS"
 
 
 def filter_regex(include: Sequence[str], exclude: Sequence[str]) -> str | None:
@@ -44,9 +30,70 @@ def filter_regex(include: Sequence[str], exclude: Sequence[str]) -> str | None:
     return None
 
 
-def _base_options(options: streams_pb2.ReadReq.Options, resolve_links: bool) -> None:
+def start_at_revision(target: Any, revision: int | None, at_end: bool) -> None:
+    """Where a read of (or subscription to) one stream starts: the ``revision`` /
+    ``start`` / ``end`` oneof of a Streams or PersistentSubscriptions stream option."""
+    if revision is not None:
+        target.revision = revision
+    elif at_end:
+        target.end.SetInParent()
+    else:
+        target.start.SetInParent()
+
+
+def start_at_position(target: Any, position: int | None, at_end: bool) -> None:
+    """Where a read of (or subscription to) ``$all`` starts: the ``position`` /
+    ``start`` / ``end`` oneof of a Streams or PersistentSubscriptions ``$all`` option."""
+    if position is not None:
+        target.position.commit_position = position
+        target.position.prepare_position = position
+    elif at_end:
+        target.end.SetInParent()
+    else:
+        target.start.SetInParent()
+
+
+def set_filter(
+    target: Any,
+    regex: str | None,
+    *,
+    by_stream_name: bool,
+    window_size: int | None,
+    checkpoint_interval_multiplier: int,
+    stream_name_prefix: str | None = None,
+) -> None:
+    """The ``filter`` / ``no_filter`` oneof of ``target`` (a Streams read's options, or a
+    persistent ``$all`` group's): ``regex`` (or ``stream_name_prefix``) on event types or
+    stream names; ``window_size`` None for a read's ``count`` window."""
+    if regex is None and stream_name_prefix is None:
+        target.no_filter.SetInParent()
+        return
+    options = target.filter
+    expression = options.stream_identifier if by_stream_name else options.event_type
+    if stream_name_prefix is not None:
+        expression.prefix.append(stream_name_prefix)
+    else:
+        expression.regex = regex
+    if window_size is None:
+        options.count.SetInParent()
+    else:
+        options.max = window_size
+    options.checkpointIntervalMultiplier = checkpoint_interval_multiplier
+
+
+def _stream_options(
+    stream_name: str, position: int | None, at_end: bool, resolve_links: bool
+) -> ReadReq:
+    """A ``ReadReq`` of one stream, unfiltered, from ``position`` or its start or end."""
+    request = ReadReq()
+    options = request.options
+    stream = options.stream
+    stream.stream_identifier.stream_name = stream_name.encode("utf-8")
+    start_at_revision(stream, position, at_end)
+    options.no_filter.SetInParent()
     options.resolve_links = resolve_links
     options.uuid_option.structured.SetInParent()
+    return request
 
 
 def read_stream_request(
@@ -56,111 +103,13 @@ def read_stream_request(
     backwards: bool = False,
     limit: int,
     resolve_links: bool = False,
-) -> streams_pb2.ReadReq:
+) -> bytes:
     """Read a stream from ``position`` (inclusive), or from its start (or end, backwards)."""
-    request = ReadReq()
+    request = _stream_options(stream_name, position, backwards, resolve_links)
     options = request.options
-    stream = options.stream
-    stream.stream_identifier.stream_name = stream_name.encode("utf-8")
-    if position is not None:
-        stream.revision = position
-    elif backwards:
-        stream.end.SetInParent()
-    else:
-        stream.start.SetInParent()
     options.read_direction = Options.Backwards if backwards else Options.Forwards
     options.count = limit
-    options.no_filter.SetInParent()
-    _base_options(options, resolve_links)
-    return request
-
-
-def _set_filter(
-    options: streams_pb2.ReadReq.Options,
-    regex: str | None,
-    *,
-    by_stream_name: bool,
-    window_size: int | None,
-    checkpoint_interval_multiplier: int,
-) -> None:
-    if regex is None:
-        options.no_filter.SetInParent()
-        return
-    target = options.filter
-    expression = target.stream_identifier if by_stream_name else target.event_type
-    expression.regex = regex
-    if window_size is None:
-        target.count.SetInParent()
-    else:
-        target.max = window_size
-    target.checkpointIntervalMultiplier = checkpoint_interval_multiplier
-
-
-def read_all_request(
-    *,
-    position: int | None = None,
-    backwards: bool = False,
-    regex: str | None = None,
-    by_stream_name: bool = False,
-    limit: int,
-    resolve_links: bool = False,
-) -> streams_pb2.ReadReq:
-    """Read ``$all`` from a commit position (forwards inclusive, backwards exclusive)."""
-    request = ReadReq()
-    options = request.options
-    target = options.all
-    if position is not None:
-        target.position.commit_position = position
-        target.position.prepare_position = position
-    elif backwards:
-        target.end.SetInParent()
-    else:
-        target.start.SetInParent()
-    options.read_direction = Options.Backwards if backwards else Options.Forwards
-    options.count = limit
-    _set_filter(
-        options,
-        regex,
-        by_stream_name=by_stream_name,
-        window_size=None,
-        checkpoint_interval_multiplier=1,
-    )
-    _base_options(options, resolve_links)
-    return request
-
-
-def subscribe_all_request(
-    *,
-    position: int | None = None,
-    from_end: bool = False,
-    regex: str | None = None,
-    by_stream_name: bool = False,
-    window_size: int = DEFAULT_WINDOW_SIZE,
-    checkpoint_interval_multiplier: int = DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
-    resolve_links: bool = False,
-) -> streams_pb2.ReadReq:
-    """Subscribe to ``$all`` after ``position`` (exclusive), from the start, or from the end."""
-    request = ReadReq()
-    options = request.options
-    target = options.all
-    if position is not None:
-        target.position.commit_position = position
-        target.position.prepare_position = position
-    elif from_end:
-        target.end.SetInParent()
-    else:
-        target.start.SetInParent()
-    options.read_direction = Options.Forwards
-    options.subscription.SetInParent()
-    _set_filter(
-        options,
-        regex,
-        by_stream_name=by_stream_name,
-        window_size=window_size,
-        checkpoint_interval_multiplier=checkpoint_interval_multiplier,
-    )
-    _base_options(options, resolve_links)
-    return request
+    return request.SerializeToString()
 
 
 def subscribe_stream_request(
@@ -169,23 +118,78 @@ def subscribe_stream_request(
     position: int | None = None,
     from_end: bool = False,
     resolve_links: bool = False,
-) -> streams_pb2.ReadReq:
+) -> bytes:
     """Subscribe to a stream after revision ``position`` (exclusive), start or end."""
-    request = ReadReq()
+    request = _stream_options(stream_name, position, from_end, resolve_links)
     options = request.options
-    stream = options.stream
-    stream.stream_identifier.stream_name = stream_name.encode("utf-8")
-    if position is not None:
-        stream.revision = position
-    elif from_end:
-        stream.end.SetInParent()
-    else:
-        stream.start.SetInParent()
     options.read_direction = Options.Forwards
     options.subscription.SetInParent()
-    options.no_filter.SetInParent()
-    _base_options(options, resolve_links)
+    return request.SerializeToString()
+
+
+def _all_options(position: int | None, at_end: bool, resolve_links: bool) -> ReadReq:
+    """A ``ReadReq`` of ``$all`` from ``position`` or its start or end (no filter yet)."""
+    request = ReadReq()
+    options = request.options
+    start_at_position(options.all, position, at_end)
+    options.resolve_links = resolve_links
+    options.uuid_option.structured.SetInParent()
     return request
+
+
+def read_all_request(
+    *,
+    position: int | None = None,
+    backwards: bool = False,
+    regex: str | None = None,
+    by_stream_name: bool = False,
+    stream_name_prefix: str | None = None,
+    limit: int,
+    resolve_links: bool = False,
+) -> bytes:
+    """Read ``$all`` from a commit position (forwards inclusive, backwards exclusive),
+    filtered by ``regex`` (or ``stream_name_prefix``, with ``by_stream_name``)."""
+    request = _all_options(position, backwards, resolve_links)
+    options = request.options
+    options.read_direction = Options.Backwards if backwards else Options.Forwards
+    options.count = limit
+    set_filter(
+        options,
+        regex,
+        by_stream_name=by_stream_name,
+        window_size=None,
+        checkpoint_interval_multiplier=1,
+        stream_name_prefix=stream_name_prefix,
+    )
+    return request.SerializeToString()
+
+
+def subscribe_all_request(
+    *,
+    position: int | None = None,
+    from_end: bool = False,
+    regex: str | None = None,
+    by_stream_name: bool = False,
+    stream_name_prefix: str | None = None,
+    window_size: int = DEFAULT_WINDOW_SIZE,
+    checkpoint_interval_multiplier: int = DEFAULT_CHECKPOINT_INTERVAL_MULTIPLIER,
+    resolve_links: bool = False,
+) -> bytes:
+    """Subscribe to ``$all`` after ``position`` (exclusive), from the start, or from the
+    end, filtered as :func:`read_all_request` is."""
+    request = _all_options(position, from_end, resolve_links)
+    options = request.options
+    options.read_direction = Options.Forwards
+    options.subscription.SetInParent()
+    set_filter(
+        options,
+        regex,
+        by_stream_name=by_stream_name,
+        window_size=window_size,
+        checkpoint_interval_multiplier=checkpoint_interval_multiplier,
+        stream_name_prefix=stream_name_prefix,
+    )
+    return request.SerializeToString()
 
 
 def set_expected(target: Any, expected: int | StreamState | None, *, revision_field: str) -> None:
@@ -209,24 +213,31 @@ def set_expected(target: Any, expected: int | StreamState | None, *, revision_fi
         raise TypeError(f"expected version must be an int, None or StreamState, not {expected!r}")
 
 
-def append_options(stream_name: str, expected: int | StreamState | None) -> streams_pb2.AppendReq:
-    """The first message of an ``Append`` call."""
+def append_requests(
+    stream_name: str, expected: int | StreamState | None, events: Sequence[NewEvent]
+) -> list[bytes]:
+    """The messages of an ``Append`` call: the options, then one per event."""
     request = streams_pb2.AppendReq()
     options = request.options
     options.stream_identifier.stream_name = stream_name.encode("utf-8")
     set_expected(options, expected, revision_field="revision")
-    return request
+    requests = [request.SerializeToString()]
+    requests.extend(
+        streams_pb2.AppendReq(proposed_message=proposed_message(event)).SerializeToString()
+        for event in events
+    )
+    return requests
 
 
 def delete_request(
     stream_name: str, expected: int | StreamState | None, *, tombstone: bool = False
-) -> streams_pb2.DeleteReq | streams_pb2.TombstoneReq:
+) -> bytes:
     """A ``Delete`` (soft) or ``Tombstone`` (hard) request."""
     request = streams_pb2.TombstoneReq() if tombstone else streams_pb2.DeleteReq()
     options = request.options
     options.stream_identifier.stream_name = stream_name.encode("utf-8")
     set_expected(options, expected, revision_field="revision")
-    return request
+    return request.SerializeToString()
 
 
 # The largest protobuf Duration (10,000 years): "no deadline" for a batch append.
@@ -240,7 +251,7 @@ def batch_append_request(
     *,
     correlation_id: UUID,
     timeout: float | None,
-) -> streams_pb2.BatchAppendReq:
+) -> bytes:
     """One complete (``is_final``) write of a ``BatchAppend`` call."""
     request = streams_pb2.BatchAppendReq(is_final=True)
     write_uuid(request.correlation_id, correlation_id)
@@ -254,8 +265,5 @@ def batch_append_request(
         options.deadline.nanos = int((timeout - int(timeout)) * 1e9)
     messages = request.proposed_messages
     for event in events:
-        message = messages.add(custom_metadata=event.metadata, data=event.data)
-        message.metadata["type"] = event.type
-        message.metadata["content-type"] = event.content_type
-        write_uuid(message.id, event.id)
-    return request
+        fill_proposed_message(messages.add(), event)
+    return request.SerializeToString()

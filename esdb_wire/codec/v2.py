@@ -22,10 +22,11 @@ from typing import Any, Union
 from google.protobuf import struct_pb2
 
 from esdb_wire import exceptions as exc
-from esdb_wire.codec.requests import StreamState, read_all_request, subscribe_all_request
-from esdb_wire.codec.responses import confirmation_id
+from esdb_wire.codec.decoding import decode
+from esdb_wire.codec.requests import read_all_request, subscribe_all_request
+from esdb_wire.codec.responses import supported_methods
 from esdb_wire.events import NewEvent
-from esdb_wire.protos import serverfeatures_pb2, streams_pb2, v2_shared_pb2, v2_streams_pb2
+from esdb_wire.protos import streams_pb2, v2_shared_pb2, v2_streams_pb2
 from esdb_wire.records import (
     STREAM_DELETED,
     STREAM_TOMBSTONED,
@@ -38,6 +39,7 @@ from esdb_wire.records import (
     StreamStateCheck,
     SubscriptionStatus,
 )
+from esdb_wire.streams import StreamState
 
 AppendRecord = v2_streams_pb2.AppendRecord
 AppendRequest = v2_streams_pb2.AppendRequest
@@ -55,8 +57,6 @@ SERVICE_NAME = "kurrentdb.protocol.v2.streams.streamsservice"
 """The v2 Streams service as ServerFeatures lists it (lower case)."""
 APPEND_SESSION = "appendsession"
 APPEND_RECORDS = "appendrecords"
-FEATURES_REQUEST = b""
-"""An encoded ``google.protobuf.Empty``: the request of ServerFeatures.GetSupportedMethods."""
 INDEX_PREFIX = "$idx-"
 """Secondary indexes (25.1+) are read through a ``$all`` stream-name prefix filter that
 names them: ``$idx-all``, ``$idx-ce-<category>``, ``$idx-et-<event type>``."""
@@ -156,18 +156,18 @@ def append_request(new_events: NewEvents) -> AppendRequest:
     )
 
 
-def append_requests(events: NewEvents | Iterable[NewEvents]) -> list[AppendRequest]:
-    """The messages of an ``AppendSession``, one per :class:`NewEvents`."""
+def append_requests(events: NewEvents | Iterable[NewEvents]) -> list[bytes]:
+    """The messages of an ``AppendSession``, one per :class:`NewEvents`, encoded."""
     if isinstance(events, NewEvents):
         events = [events]
-    return [append_request(new_events) for new_events in events]
+    return [append_request(new_events).SerializeToString() for new_events in events]
 
 
 def append_records_request(
     records: NewRecord | Iterable[NewRecord],
     checks: StreamStateCheck | Iterable[StreamStateCheck] | None = None,
-) -> AppendRecordsRequest:
-    """The ``AppendRecords`` request: the records in order, then the checks."""
+) -> bytes:
+    """The ``AppendRecords`` request, encoded: the records in order, then the checks."""
     if isinstance(records, NewRecord):
         records = [records]
     if isinstance(checks, StreamStateCheck):
@@ -179,7 +179,7 @@ def append_records_request(
                 stream=check.stream_name, expected_state=expected_state(check.expected_state)
             )
         )
-    return request
+    return request.SerializeToString()
 
 
 # ---- responses ---------------------------------------------------------------------
@@ -187,7 +187,7 @@ def append_records_request(
 
 def append_session_result(data: bytes) -> AppendSessionResult:
     """Decode an ``AppendSessionResponse``."""
-    response = v2_streams_pb2.AppendSessionResponse.FromString(data)
+    response = decode(v2_streams_pb2.AppendSessionResponse, data, "StreamsService.AppendSession")
     return AppendSessionResult(
         int(response.position),
         tuple(
@@ -199,7 +199,7 @@ def append_session_result(data: bytes) -> AppendSessionResult:
 
 def append_records_result(data: bytes) -> AppendRecordsResult:
     """Decode an ``AppendRecordsResponse``."""
-    response = v2_streams_pb2.AppendRecordsResponse.FromString(data)
+    response = decode(v2_streams_pb2.AppendRecordsResponse, data, "StreamsService.AppendRecords")
     return AppendRecordsResult(
         int(response.position),
         tuple(
@@ -218,44 +218,27 @@ def index_name(name: str) -> str:
     return name if name.startswith(INDEX_PREFIX) else INDEX_PREFIX + name
 
 
-def _index_filter(request: streams_pb2.ReadReq, name: str) -> streams_pb2.ReadReq:
-    """``request`` (a ``$all`` read with a stream-name filter) filtering on the prefix
-    ``name`` instead of a regex."""
-    expression = request.options.filter.stream_identifier
-    expression.ClearField("regex")
-    expression.prefix.append(name)
-    return request
-
-
-def read_index_request(
-    name: str, *, position: int | None = None, limit: int
-) -> streams_pb2.ReadReq:
+def read_index_request(name: str, *, position: int | None = None, limit: int) -> bytes:
     """Read the index ``name`` (``$idx-`` added if missing) forwards from the commit
-    position ``position`` (inclusive), or from its start."""
-    request = read_all_request(position=position, regex="", by_stream_name=True, limit=limit)
-    return _index_filter(request, index_name(name))
+    position ``position`` (inclusive), or from its start: a ``$all`` read filtering on
+    that stream-name prefix."""
+    return read_all_request(
+        position=position, by_stream_name=True, stream_name_prefix=index_name(name), limit=limit
+    )
 
 
-def subscribe_index_request(name: str, *, position: int | None = None) -> streams_pb2.ReadReq:
+def subscribe_index_request(name: str, *, position: int | None = None) -> bytes:
     """Subscribe to the index ``name`` (``$idx-`` added if missing) after the commit
     position ``position`` (exclusive), or from its start."""
-    request = subscribe_all_request(position=position, regex="", by_stream_name=True)
-    return _index_filter(request, index_name(name))
-
-
-def subscription_id_of(data: bytes) -> str:
-    """The subscription id in an encoded ``ReadResp`` that must be a subscription's
-    confirmation (else :class:`~esdb_wire.exceptions.SubscriptionConfirmationError`)."""
-    return confirmation_id(streams_pb2.ReadResp.FromString(data))
+    return subscribe_all_request(
+        position=position, by_stream_name=True, stream_name_prefix=index_name(name)
+    )
 
 
 def v2_methods(data: bytes) -> set[str]:
     """The v2 Streams methods an encoded ``SupportedMethods`` lists (lower case:
     ``appendsession``, ``appendrecords``); empty for a server without the API."""
-    supported = serverfeatures_pb2.SupportedMethods.FromString(data)
-    return {
-        method.method_name for method in supported.methods if method.service_name == SERVICE_NAME
-    }
+    return {method for service, method in supported_methods(data) if service == SERVICE_NAME}
 
 
 def subscription_status(response: streams_pb2.ReadResp) -> SubscriptionStatus | None:

@@ -20,9 +20,9 @@ from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError, Message
 
 from esdb_wire import exceptions as exc
-from esdb_wire.codec.requests import StreamState
 from esdb_wire.protos import error_details_pb2, kurrent_errors_pb2, v2_errors_pb2
 from esdb_wire.protos.wire_names import canonical_name, pack_any, unpack_any
+from esdb_wire.streams import StreamState
 from esdb_wire.transport.status import StatusCode, StatusError
 
 V2 = v2_errors_pb2

@@ -14,7 +14,7 @@ import pytest
 from esdb_wire import EsdbClient, NewEvent
 from esdb_wire.client import paths
 from esdb_wire.codec.events import proposed_message
-from esdb_wire.codec.requests import append_options, read_stream_request
+from esdb_wire.codec.requests import append_requests, read_stream_request
 from esdb_wire.protos import streams_pb2
 from esdb_wire.server.embedded import EmbeddedServer
 from esdb_wire.transport.blocking import Channel
@@ -59,7 +59,7 @@ def test_unknown_method_is_unimplemented(channel: Channel) -> None:
 
 
 def test_invalid_option_combination_has_the_real_text(channel: Channel) -> None:
-    request = read_stream_request("s", limit=1)
+    request = streams_pb2.ReadReq.FromString(read_stream_request("s", limit=1))
     request.options.subscription.SetInParent()  # stream + subscription ...
     request.options.read_direction = streams_pb2.ReadReq.Options.Backwards  # ... backwards
     with pytest.raises(StatusError) as info:
@@ -72,7 +72,7 @@ def test_missing_required_metadata(channel: Channel) -> None:
     message = proposed_message(NewEvent("T", b"{}"))
     del message.metadata["content-type"]
     requests = [
-        append_options(f"s-{uuid4()}", None).SerializeToString(),
+        *append_requests(f"s-{uuid4()}", None, []),  # the options alone
         streams_pb2.AppendReq(proposed_message=message).SerializeToString(),
     ]
     with pytest.raises(StatusError) as info:
@@ -83,11 +83,7 @@ def test_missing_required_metadata(channel: Channel) -> None:
 
 def test_oversized_grpc_message_is_refused(server: EmbeddedServer) -> None:
     config = ConnectionConfig(max_receive_message_size=64 * 1024 * 1024)
-    big = proposed_message(NewEvent("T", b"x" * (17 * 1024 * 1024)))
-    requests = [
-        append_options(f"s-{uuid4()}", None).SerializeToString(),
-        streams_pb2.AppendReq(proposed_message=big).SerializeToString(),
-    ]
+    requests = append_requests(f"s-{uuid4()}", None, [NewEvent("T", b"x" * (17 * 1024 * 1024))])
     with (
         Channel(server.host, server.port, config=config) as chan,
         pytest.raises(StatusError) as info,
@@ -99,13 +95,7 @@ def test_oversized_grpc_message_is_refused(server: EmbeddedServer) -> None:
 
 def test_over_max_append_size_is_refused_with_the_exact_error(channel: Channel) -> None:
     name = f"s-{uuid4()}"
-    requests = [append_options(name, None).SerializeToString()]
-    requests += [
-        streams_pb2.AppendReq(
-            proposed_message=proposed_message(NewEvent("T", b"x" * 400_000))
-        ).SerializeToString()
-        for _ in range(3)
-    ]
+    requests = append_requests(name, None, [NewEvent("T", b"x" * 400_000) for _ in range(3)])
     with pytest.raises(StatusError) as info:
         channel.stream_unary(paths.APPEND, requests)
     assert info.value.code is StatusCode.INVALID_ARGUMENT
@@ -118,10 +108,8 @@ def test_client_vanishing_mid_append_writes_nothing(server: EmbeddedServer) -> N
     name = f"vanish-{uuid4()}"
     chan = Channel(server.host, server.port)
     call = chan.open_call(paths.APPEND)
-    call.send(append_options(name, None).SerializeToString())
-    for _ in range(3):
-        message = proposed_message(NewEvent("T", b"{}"))
-        call.send(streams_pb2.AppendReq(proposed_message=message).SerializeToString())
+    for request in append_requests(name, None, [NewEvent("T", b"{}") for _ in range(3)]):
+        call.send(request)
     # Drop the TCP connection without ending the request stream.
     link = chan._link
     assert link is not None

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import pytest
 
 from esdb_wire import EventStoreDBClient, EventStoreDBClientException
-from esdb_wire.codec.persistent import DEFAULT_STOPPING_GRACE
+from esdb_wire.persistent import DEFAULT_STOPPING_GRACE
 from esdb_wire.server.embedded import EmbeddedServer
 from tests.faults.conftest import Connect
 from tests.faults.drivers import Consumer, Driver, Hung, SyncDriver

@@ -12,12 +12,12 @@ import pytest
 
 from esdb_wire import EventStoreDBClient
 from esdb_wire import exceptions as ours
-from esdb_wire.codec.requests import StreamState as OurStreamState
 from esdb_wire.events import NewEvent as OurNewEvent
 from esdb_wire.records import NewEvents as OurNewEvents
 from esdb_wire.records import NewRecord as OurNewRecord
 from esdb_wire.records import StreamStateCheck as OurStreamStateCheck
 from esdb_wire.server.embedded import EmbeddedServer
+from esdb_wire.streams import StreamState as OurStreamState
 from tests.peers_kurrentdb.conftest import kurrentdbclient_or_skip
 
 kdb = kurrentdbclient_or_skip()

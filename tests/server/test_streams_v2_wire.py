@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from esdb_wire.codec import v2, v2_errors
-from esdb_wire.codec.requests import StreamState
 from esdb_wire.events import NewEvent
 from esdb_wire.protos import serverfeatures_pb2, shared_pb2, streams_pb2, v2_streams_pb2
 from esdb_wire.protos.wire_names import method_path
@@ -22,6 +21,7 @@ from esdb_wire.records import NewEvents, NewRecord, StreamStateCheck
 from esdb_wire.server.embedded import EmbeddedServer, build_methods
 from esdb_wire.server.features import GossipService
 from esdb_wire.server.store import EventStore
+from esdb_wire.streams import StreamState
 from esdb_wire.transport.blocking import Channel
 from esdb_wire.transport.status import StatusCode, StatusError
 from tests.peers import require_peer
@@ -71,14 +71,14 @@ def unique(prefix: str = "s") -> str:
 
 
 def multi_append(channel: Channel, batch: list[NewEvents]) -> Any:
-    requests = [r.SerializeToString() for r in v2.append_requests(batch)]
+    requests = v2.append_requests(batch)
     return v2.append_session_result(channel.stream_unary(APPEND_SESSION, requests, timeout=10))
 
 
 def append_records(
     channel: Channel, records: list[NewRecord], checks: list[StreamStateCheck] | None = None
 ) -> Any:
-    request = v2.append_records_request(records, checks).SerializeToString()
+    request = v2.append_records_request(records, checks)
     return v2.append_records_result(channel.unary_unary(APPEND_RECORDS, request, timeout=10))
 
 
@@ -218,7 +218,7 @@ def test_properties_and_ids_seen_by_v1_readers(channel: Channel) -> None:
         NewRecord(name, "Placed", b'{"a":1}', metadata=b'{"user":"u1","n":2}', id=given),
         NewRecord(name, "Blob", b"\x00", content_type="application/octet-stream"),
     ]
-    request = v2.append_records_request(records)
+    request = v2_streams_pb2.AppendRecordsRequest.FromString(v2.append_records_request(records))
     request.records[1].ClearField("record_id")  # the server generates one
     channel.unary_unary(APPEND_RECORDS, request.SerializeToString(), timeout=10)
     placed, blob = (e.event for e in read_stream(channel, name))
@@ -289,7 +289,7 @@ def test_grpcio_client_reads_the_rich_status(node: Node) -> None:
             [NewRecord(unique("w"), "T", b"{}")], [StreamStateCheck(unique("c"), 3)]
         )
         with pytest.raises(grpc.RpcError) as error:
-            call(request.SerializeToString(), timeout=10)
+            call(request, timeout=10)
     assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     trailers = dict(error.value.trailing_metadata())
     decoded = v2_errors.decode_rich_error(trailers["grpc-status-details-bin"])

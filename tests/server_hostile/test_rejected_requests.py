@@ -44,7 +44,7 @@ def _tasks(server: EmbeddedServer) -> int:
 
 
 def _subscribe(peer: RawPeer, stream_id: int, name: str) -> None:
-    request = subscribe_stream_request(name).SerializeToString()
+    request = subscribe_stream_request(name)
     assert peer.send(
         peer.headers(stream_id, request_headers(READ_PATH)),
         peer.data(stream_id, grpc_message(request), end_stream=True),

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from esdb_wire.codec import v2, v2_errors
-from esdb_wire.codec.requests import StreamState
 from esdb_wire.events import NewEvent
 from esdb_wire.records import NewEvents, NewRecord, StreamStateCheck
 from esdb_wire.server.embedded import EmbeddedServer
+from esdb_wire.streams import StreamState
 from esdb_wire.transport.blocking import Channel
 from esdb_wire.transport.status import StatusCode, StatusError
 from tests.server.helpers import read_all_req
@@ -42,7 +42,7 @@ def channel(server: EmbeddedServer, certs: CertificateFiles) -> Iterator[Channel
 
 def session(channel: Channel, stream: str, metadata: Metadata) -> int:
     batch = [NewEvents(stream, [NewEvent("T", b"{}")], StreamState.ANY)]
-    requests = [r.SerializeToString() for r in v2.append_requests(batch)]
+    requests = v2.append_requests(batch)
     data = channel.stream_unary(APPEND_SESSION, requests, metadata=metadata, timeout=10)
     return v2.append_session_result(data).commit_position
 
@@ -81,9 +81,7 @@ def test_checked_streams_need_read_access(channel: Channel) -> None:
     session(channel, private, ADMIN)
     set_acl(channel, private, {"$r": "$admins"})
     target = f"target-{uuid.uuid4().hex[:8]}"
-    request = v2.append_records_request(
-        NewRecord(target, "T", b"{}"), StreamStateCheck(private, 0)
-    ).SerializeToString()
+    request = v2.append_records_request(NewRecord(target, "T", b"{}"), StreamStateCheck(private, 0))
     with pytest.raises(StatusError) as error:
         records(channel, request, ALICE)
     assert denied(error).operation == f"streams:read:{private}"

@@ -48,8 +48,9 @@ LAYERS = (
     ("hpack", ("site-packages/hpack/",)),
     ("hyperframe", ("site-packages/hyperframe/",)),
     ("protobuf", ("google/protobuf/",)),
-    ("server HTTP/2 adapter", ("esdb_wire/server/http2/",)),
-    ("server native HTTP/2", ("esdb_wire/server/native/",)),
+    ("server HTTP/2 engine: native", ("esdb_wire/server/http2/native_engine",)),
+    ("server HTTP/2 engine: h2 adapter", ("esdb_wire/server/http2/h2_engine",)),
+    ("server gRPC over HTTP/2 (calls, budgets)", ("esdb_wire/server/http2/",)),
     ("shared HTTP/2 and gRPC framing", ("esdb_wire/transport/",)),
     ("host (asyncio protocol, calls)", ("esdb_wire/server/host",)),
     ("store", ("esdb_wire/server/store", "esdb_wire/server/commit_check")),
@@ -79,10 +80,10 @@ def print_layers(stats: pstats.Stats, operations: int) -> None:
         layer = layer_of(path, name)
         totals[layer] = totals.get(layer, 0.0) + tottime
     whole = sum(totals.values()) or 1.0
-    print(f"{'layer':<34} {'share':>6} {'µs/op (profiled)':>17}")
+    print(f"{'layer':<42} {'share':>6} {'µs/op (profiled)':>17}")
     for layer, seconds in sorted(totals.items(), key=lambda item: -item[1]):
         share = seconds / whole * 100
-        print(f"{layer:<34} {share:>5.1f}% {seconds / operations * 1e6:>17.2f}")
+        print(f"{layer:<42} {share:>5.1f}% {seconds / operations * 1e6:>17.2f}")
 
 
 # -- the server process ----------------------------------------------------------------

@@ -83,7 +83,7 @@ class ServerStream:
         self.error: StatusCode | None = None
         self.closed = False
         # For the driver: whatever it uses to wake this call's handler (None until the
-        # call is dispatched, i.e. has a complete message or an ended request).
+        # handler first waits; most never do).
         self.waiter: Any = None
         self.dispatched = False
         self.handler_done = False

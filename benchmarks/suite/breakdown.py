@@ -24,9 +24,16 @@ for this measurement only) with ``perf_counter_ns`` timers:
   generator: the instrumented wall time minus all of the above.
 
 The floor is ``ReadResp.FromString`` over the very message bytes captured in the
-instrumented read, in a tight loop. Timers cost something: the cost of one wrapped call
-is calibrated on a no-op and reported, with the instrumented run's total next to the
-plain run's. Prints one JSON line.
+instrumented read, in a tight loop; beside it, the same loop with ``read_response_item``
+(the objects), and with the fields the suite's fields-reading consumer reads
+(``scenarios_sync.read_fields``). The plain read is done twice: counting the events, and
+reading those fields. ``--floor-only`` measures the floors alone (one read, its messages
+kept, nothing else timed): the suite runs that when the read scenario runs without the
+breakdown, so that its floor target always has a floor from the same run.
+
+Timers cost something: the cost of one wrapped call is calibrated on a no-op and
+reported, with the instrumented run's total next to the plain run's. Prints one JSON
+line.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from typing import Any, Callable
 import esdb_wire.client.sync_responses as client_sync
 import esdb_wire.codec.responses as codec_responses
 from benchmarks.common import HOST, arm_watchdog
+from benchmarks.suite.scenarios_sync import read_fields
 from esdb_wire import EsdbClient
 from esdb_wire.codec.responses import read_response_item
 from esdb_wire.protos import streams_pb2
@@ -205,10 +213,20 @@ def consume(events: Iterator[Any]) -> int:
     return count
 
 
-def timed_read(client: EsdbClient, stream: str) -> dict[str, float]:
+def consume_fields(events: Iterator[Any]) -> int:
+    count = 0
+    for event in events:
+        read_fields(event)
+        count += 1
+    return count
+
+
+def timed_read(
+    client: EsdbClient, stream: str, consumer: Callable[[Iterator[Any]], int] = consume
+) -> dict[str, float]:
     cpu = time.process_time()
     wall = time.perf_counter()
-    count = consume(client.read_stream_events(stream))
+    count = consumer(client.read_stream_events(stream))
     return {
         "events": count,
         "cpu_s": time.process_time() - cpu,
@@ -237,10 +255,12 @@ def wrapper_cost(calls: int = 200_000) -> float:
 
 
 def floors(messages: list[bytes], rounds: int = 3) -> dict[str, float]:
-    """Seconds per message: FromString alone, and read_response_item (FromString and the
-    objects; best of rounds)."""
+    """Seconds per message, best of rounds: FromString alone; read_response_item
+    (FromString and the objects); and read_response_item with the fields the scenario's
+    fields-reading consumer reads (id, type, data, stream name and position, commit
+    position)."""
     parse = streams_pb2.ReadResp.FromString
-    best_parse = best_both = float("inf")
+    best_parse = best_both = best_fields = float("inf")
     for _ in range(rounds):
         started = time.perf_counter()
         for message in messages:
@@ -250,8 +270,47 @@ def floors(messages: list[bytes], rounds: int = 3) -> dict[str, float]:
         for message in messages:
             read_response_item(message, None)
         best_both = min(best_both, time.perf_counter() - started)
+        started = time.perf_counter()
+        for message in messages:
+            event = read_response_item(message, None)
+            if event is not None:
+                read_fields(event)
+        best_fields = min(best_fields, time.perf_counter() - started)
     count = max(1, len(messages))
-    return {"protobuf_s": best_parse / count, "protobuf_objects_s": best_both / count}
+    return {
+        "protobuf_s": best_parse / count,
+        "protobuf_objects_s": best_both / count,
+        "protobuf_objects_fields_s": best_fields / count,
+    }
+
+
+def floor_only(port: int, stream: str, warmup: int, engine: str) -> dict[str, Any]:
+    """The floors alone (no layer timed): the stream read once with its messages kept."""
+    captured: list[bytes] = []
+    with EsdbClient(f"{HOST}:{port}", http2_engine=engine) as client:
+        consume(client.read_stream_events(stream, limit=warmup))
+        _, owner, attribute = PARSE
+        original = getattr(owner, attribute)
+        setattr(owner, attribute, capturing(original, Account(), captured))
+        try:
+            events = consume(client.read_stream_events(stream))
+        finally:
+            setattr(owner, attribute, original)
+    floor = floors(captured)
+    return {
+        "engine": engine,
+        "events": events,
+        "messages": len(captured),
+        **_floor_figures(floor),
+    }
+
+
+def _floor_figures(floor: dict[str, float]) -> dict[str, float]:
+    return {
+        "floor_us_per_event": floor["protobuf_s"] * 1e6,
+        "floor_with_objects_us_per_event": floor["protobuf_objects_s"] * 1e6,
+        "floor_with_fields_us_per_event": floor["protobuf_objects_fields_s"] * 1e6,
+    }
 
 
 # The layers' names in the output (and the table), outermost first; together they make
@@ -266,6 +325,7 @@ def breakdown(port: int, stream: str, warmup: int, engine: str) -> dict[str, Any
     with EsdbClient(f"{HOST}:{port}", http2_engine=engine) as client:
         consume(client.read_stream_events(stream, limit=warmup))
         plain = timed_read(client, stream)
+        plain_fields = timed_read(client, stream, consume_fields)
         with Instrumented(engine) as probe:
             instrumented = timed_read(client, stream)
     events = int(instrumented["events"])
@@ -309,6 +369,8 @@ def breakdown(port: int, stream: str, warmup: int, engine: str) -> dict[str, Any
         "plain": plain,
         "instrumented": instrumented,
         "plain_cpu_us_per_event": plain["cpu_s"] / plain["events"] * 1e6,
+        "plain_fields": plain_fields,
+        "plain_fields_cpu_us_per_event": plain_fields["cpu_s"] / plain_fields["events"] * 1e6,
         "instrumented_cpu_us_per_event": instrumented["cpu_s"] / events * 1e6,
         "instrumented_wall_us_per_event": per_event(instrumented["wall_s"]),
         "layers_us_per_event": {name: per_event(value) for name, value in layers_s.items()},
@@ -320,8 +382,7 @@ def breakdown(port: int, stream: str, warmup: int, engine: str) -> dict[str, Any
         "calls": calls,
         "wrapper_cost_us": cost * 1e6,
         "overhead_us_per_event": cost * sum(calls.values()) / events * 1e6,
-        "floor_us_per_event": floor["protobuf_s"] * 1e6,
-        "floor_with_objects_us_per_event": floor["protobuf_objects_s"] * 1e6,
+        **_floor_figures(floor),
     }
 
 
@@ -332,9 +393,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--engine", choices=("h2", "native"), default="h2")
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--floor-only", action="store_true", help="measure the floors only, no layer timed"
+    )
     args = parser.parse_args(argv)
     arm_watchdog(args.timeout)
-    print(json.dumps(breakdown(args.port, args.stream, args.warmup, args.engine)), flush=True)
+    measure = floor_only if args.floor_only else breakdown
+    print(json.dumps(measure(args.port, args.stream, args.warmup, args.engine)), flush=True)
 
 
 if __name__ == "__main__":

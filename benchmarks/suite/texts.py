@@ -59,6 +59,26 @@ def breakdown_heading(breakdowns: dict[str, dict[str, Any]]) -> str:
     )
 
 
+def floor_note(
+    floor: float, breakdowns: dict[str, dict[str, Any]], alone: dict[str, Any] | None
+) -> str:
+    """Where the floor that divides the read figures comes from, and its value."""
+    if alone and "error" not in alone:
+        where = (
+            f"measured alone ({alone['engine']} engine, {alone['messages']:,} messages, "
+            "no layer timed)"
+        )
+    else:
+        engines = ", ".join(e for e, b in breakdowns.items() if "error" not in b)
+        where = f"measured by the framing breakdown ({engines}; the lowest)"
+    return (
+        f"- The protobuf decode floor: {floor:.3f} µs/event, ReadResp.FromString over the "
+        f"read stream's message bytes (captured from an esdb_wire read in this run, tight "
+        f"loop, best of 3), {where}. A floor target divides the client's CPU per event "
+        "(the whole read: HTTP/2, gRPC framing, decoding, objects, the consumer) by it."
+    )
+
+
 def notes(
     args: argparse.Namespace,
     part: dict[str, Any],

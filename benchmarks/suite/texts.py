@@ -53,9 +53,11 @@ def breakdown_heading(breakdowns: dict[str, dict[str, Any]]) -> str:
         f"engine. Method: each layer wrapped with perf_counter_ns timers for this "
         f"measurement only (wall time, single thread); the HTTP/2 layer is the engine's "
         f"(h2: H2Engine over h2's H2Connection; native: ClientHttp2Connection). Timer costs "
-        f"(calibrated on a no-op; partly inside the outer layers' figures): {costs}. Floor: "
-        f"ReadResp.FromString over the same captured message bytes, tight loop, best of 3 "
-        f"(each engine's process measures it; the lower figure divides every column)."
+        f"(calibrated on a no-op; partly inside the outer layers' figures): {costs}. Layers are "
+        f"wall time: on a busy machine they count time other processes took the core; the "
+        f"rows under them are CPU time. Floor: ReadResp.FromString over the same captured "
+        f"message bytes, tight loop, CPU time, best of 5 (each engine's process measures "
+        f"it; the lower figure divides every column)."
     )
 
 
@@ -74,7 +76,7 @@ def floor_note(
     return (
         f"- The protobuf decode floor: {floor:.3f} µs/event, ReadResp.FromString over the "
         f"read stream's message bytes (captured from an esdb_wire read in this run, tight "
-        f"loop, best of 3), {where}. A floor target divides the client's CPU per event "
+        f"loop, CPU time, best of 5), {where}. A floor target divides the client's CPU per event "
         "(the whole read: HTTP/2, gRPC framing, decoding, objects, the consumer) by it."
     )
 

@@ -23,6 +23,10 @@ for this measurement only) with ``perf_counter_ns`` timers:
 * the rest of the driver: locks, the wait loop, ``take_message``, socket writes, the
   generator: the instrumented wall time minus all of the above.
 
+Uninstrumented, the stream is also read with its messages not decoded (the driver's
+``read_response_item`` replaced by a function that returns a placeholder): the client
+CPU of the transport and the driver alone.
+
 The floor is ``ReadResp.FromString`` over the very message bytes captured in the
 instrumented read, in a tight loop timed in CPU time (best of 5); beside it, the same
 loop with ``read_response_item`` (the objects), and with the fields the suite's
@@ -145,6 +149,8 @@ def engine_layers(engine: str) -> tuple[Any, tuple[tuple[str, Any, str], ...]]:
     return H2Engine, (("h2_library", h2.connection.H2Connection, "receive_data"),)
 
 
+# The blocking driver's decoding function (a global of its module, replaced to time it).
+DRIVER_DECODE = "read_response_item"
 # FromString is called inside the codec's read_response_item, through this global.
 PARSE = ("protobuf", codec_responses, "_parse_read")
 ACCOUNTS = (
@@ -186,7 +192,7 @@ class Instrumented:
             ("http2", self._engine, "receive_data"),
             *self._inner,
             ("deframe", framing.MessageDecoder, "feed"),
-            ("decode", client_sync, "read_response_item"),
+            ("decode", client_sync, DRIVER_DECODE),
         )
         for name, owner, attribute in plain:
             setattr(owner, attribute, timed(self._original(owner, attribute), accounts[name]))
@@ -233,6 +239,24 @@ def timed_read(
         "cpu_s": time.process_time() - cpu,
         "wall_s": time.perf_counter() - wall,
     }
+
+
+def undecoded_read(client: EsdbClient, stream: str) -> dict[str, float]:
+    """:func:`timed_read` with the read's messages not decoded (the driver's
+    ``read_response_item`` replaced by a function that returns one object for every
+    message): what the transport and the driver cost without the codec."""
+    placeholder = object()
+
+    def undecoded(data: bytes, stream_name: str | None) -> object:
+        return placeholder
+
+    name = DRIVER_DECODE
+    original = getattr(client_sync, name)
+    setattr(client_sync, name, undecoded)
+    try:
+        return timed_read(client, stream)
+    finally:
+        setattr(client_sync, name, original)
 
 
 def wrapper_cost(calls: int = 200_000) -> float:
@@ -329,6 +353,7 @@ def breakdown(port: int, stream: str, warmup: int, engine: str) -> dict[str, Any
         consume(client.read_stream_events(stream, limit=warmup))
         plain = timed_read(client, stream)
         plain_fields = timed_read(client, stream, consume_fields)
+        transport_only = undecoded_read(client, stream)
         with Instrumented(engine) as probe:
             instrumented = timed_read(client, stream)
     events = int(instrumented["events"])
@@ -374,6 +399,8 @@ def breakdown(port: int, stream: str, warmup: int, engine: str) -> dict[str, Any
         "plain_cpu_us_per_event": plain["cpu_s"] / plain["events"] * 1e6,
         "plain_fields": plain_fields,
         "plain_fields_cpu_us_per_event": plain_fields["cpu_s"] / plain_fields["events"] * 1e6,
+        "undecoded": transport_only,
+        "undecoded_cpu_us_per_event": transport_only["cpu_s"] / transport_only["events"] * 1e6,
         "instrumented_cpu_us_per_event": instrumented["cpu_s"] / events * 1e6,
         "instrumented_wall_us_per_event": per_event(instrumented["wall_s"]),
         "layers_us_per_event": {name: per_event(value) for name, value in layers_s.items()},

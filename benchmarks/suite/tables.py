@@ -310,6 +310,13 @@ def breakdown_table(documents: dict[str, dict[str, Any]]) -> str:
     )
     lines.append(
         row(
+            "client CPU, uninstrumented read, messages not decoded (transport and driver)",
+            [documents[e].get("undecoded_cpu_us_per_event") for e in engines],
+            shares=False,
+        )
+    )
+    lines.append(
+        row(
             "**floor: ReadResp.FromString alone**",
             [documents[e]["floor_us_per_event"] for e in engines],
             shares=False,

@@ -15,7 +15,7 @@ PROTO_SRC := $(wildcard proto/esdb_wire/protos/*.proto)
 PIP_QUIET ?= -q
 
 .PHONY: install test test-purepython test-pypy test-oldest test-newest test-cpython cpython-venv lint fmt unasync \
-        proto proto-check serve demo bench dist ci clean
+        proto proto-check serve demo bench dist ci clean upstream-cluster-tests
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -115,6 +115,12 @@ demo: install
 
 bench: install
 	$(PY) -m benchmarks $(BENCH_ARGS)
+
+# esdbclient 1.1.7's own TestESDBClusterNode1/2/3 and TestRequiresLeaderHeader against
+# `esdb-wire-server --cluster 3` on 2110-2112. Downloads its tests from GitHub at run time
+# (not in CI, which cannot reach GitHub); UPSTREAM_CLASSES chooses other classes.
+upstream-cluster-tests: install
+	PYTHON=$(PY) scripts/upstream_cluster_tests.sh $(UPSTREAM_CLASSES)
 
 # The sdist and the wheel, into dist/ (tests/packaging installs the wheel into a fresh venv).
 dist: install

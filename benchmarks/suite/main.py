@@ -192,7 +192,8 @@ def run_server_part(
     """A server on HTTP/2 engine ``engine``, seeding, ``scenarios`` (client scenarios) and,
     if asked for, the framing breakdown."""
     needs_read = bool({"read", "catchup", "framing"} & set(scenarios))
-    total = len(scenarios) * args.repeats * len(args.clients)
+    client_scenarios = [name for name in scenarios if name in CLIENT_SCENARIOS]
+    total = len(client_scenarios) * args.repeats * len(args.clients)
     lifetime = args.timeout * (total + 4) + 3600
     part: dict[str, Any] = {"runs": [], "breakdowns": {}}
     with EmbeddedServerProcess(lifetime=lifetime, root=root, http2_engine=engine) as server:
@@ -220,7 +221,7 @@ def run_server_part(
         part["seed"] = seed
         progress(f"seeded in {seed['seconds']:.0f} s (server RSS {seed['server_rss_mb']:.0f} MB)")
         cpu_before = server.cpu_seconds()
-        for scenario in (name for name in scenarios if name in CLIENT_SCENARIOS):
+        for scenario in client_scenarios:
             for repeat in range(args.repeats):
                 for driver in args.clients:
                     params = _params(args, server, seed, f"{repeat}-{uuid.uuid4().hex[:10]}")
@@ -236,6 +237,8 @@ def run_server_part(
                     _report_run(len(part["runs"]), total, run)
         if "framing" in scenarios:
             part["breakdowns"] = run_breakdowns(args, server.port, root)
+        elif "read" in scenarios and engine == args.server_engines[0]:
+            part["floor"] = run_floor(args, server.port, root)
         part["server"] = {
             "http2_engine": engine,
             "pid": server.pid,
@@ -269,9 +272,28 @@ def run_breakdowns(args: argparse.Namespace, port: int, root: Path) -> dict[str,
     return found
 
 
-def _floor(breakdowns: dict[str, Any]) -> float | None:
-    """The protobuf floor: the lowest of the engines' measurements (the same bytes)."""
-    floors = [b["floor_us_per_event"] for b in breakdowns.values() if "error" not in b]
+def run_floor(args: argparse.Namespace, port: int, root: Path) -> dict[str, Any]:
+    """The protobuf floor alone (the read scenario's targets need one from the same run
+    when the framing breakdown, which measures it too, does not run)."""
+    engine = breakdown_engines(args.clients)[0]
+    progress(f"protobuf decode floor (esdb_wire blocking client, {engine} engine)…")
+    try:
+        return _helper(
+            "benchmarks.suite.breakdown",
+            ["--port", str(port), "--stream", READ_STREAM, "--engine", engine, "--floor-only"],
+            args.timeout,
+            root,
+        )
+    except (RuntimeError, subprocess.SubprocessError) as exc:
+        progress(f"protobuf decode floor: FAILED {exc}")
+        return {"error": str(exc)}
+
+
+def _floor(breakdowns: dict[str, Any], floor: dict[str, Any] | None = None) -> float | None:
+    """The protobuf floor: the lowest of the engines' measurements (the same bytes), or
+    the floor measured alone."""
+    documents = [*breakdowns.values(), *([floor] if floor else [])]
+    floors = [d["floor_us_per_event"] for d in documents if "error" not in d]
     return min(floors) if floors else None
 
 
@@ -342,15 +364,19 @@ def main(argv: list[str] | None = None) -> None:
     runs = part["runs"] + import_runs + imports.size_runs(sizes, args.clients)
     server_runs = part["runs"] + [run for extra in extra_parts.values() for run in extra["runs"]]
     breakdowns: dict[str, Any] = part["breakdowns"]
-    summary = Summary(cells(runs, args.clients), _floor(breakdowns))
+    floor_document = part.get("floor")
+    floor = _floor(breakdowns, floor_document)
+    summary = Summary(cells(runs, args.clients), floor)
     wall = time.perf_counter() - wall_start
     named = texts.titles(args)
     print(texts.heading(args))
     print()
     print(summary.table(named))
     print()
-    print("Targets (esdb_wire medians against esdbclient's, same run):")
+    print("Targets (esdb_wire medians against esdbclient's, or the floor, same run):")
     print("\n".join(verdict_lines(summary)) or "- none evaluated")
+    if floor is not None:
+        print(texts.floor_note(floor, breakdowns, floor_document))
     if server_runs and set(server_engines.SERVER_SCENARIOS) & set(args.scenarios):
         print()
         print(texts.server_heading(engines))
@@ -388,6 +414,8 @@ def main(argv: list[str] | None = None) -> None:
         "summaries": [cell.as_dict() for cell in summary.cells.values()],
         "targets": [verdict.as_dict() for verdict in summary.verdicts()],
         "breakdowns": breakdowns,
+        "floor": floor_document,
+        "floor_us_per_event": floor,
         "engine_imports": engine_imports,
         "installed_sizes": sizes,
         "runs": runs + [run for extra in extra_parts.values() for run in extra["runs"]],
@@ -395,9 +423,8 @@ def main(argv: list[str] | None = None) -> None:
     path = _write_json(args.output, started, document)
     shown = path.relative_to(PROJECT_ROOT) if PROJECT_ROOT in path.parents else path
     print(f"Wall time {wall:.0f} s. Raw figures: {shown}")
-    if any("error" in run for run in document["runs"]) or any(
-        "error" in b for b in breakdowns.values()
-    ):
+    documents = [*breakdowns.values(), *([floor_document] if floor_document else [])]
+    if any("error" in run for run in document["runs"]) or any("error" in d for d in documents):
         sys.exit(1)
 
 

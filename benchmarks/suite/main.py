@@ -175,56 +175,56 @@ def _helper(module: str, arguments: list[str], timeout: float, root: Path) -> di
     return result
 
 
-def run_server_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    """Server, seeding, the client scenarios and the framing breakdown."""
+def run_server_part(
+    args: argparse.Namespace, root: Path, server: EmbeddedServerProcess
+) -> dict[str, Any]:
+    """Seeding, the client scenarios and the framing breakdown, on ``server``."""
     scenarios = [name for name in CLIENT_SCENARIOS if name in args.scenarios]
     needs_read = bool({"read", "catchup", "framing"} & set(args.scenarios))
     total = len(scenarios) * args.repeats * len(args.clients)
-    lifetime = args.timeout * (total + 4) + 3600
     part: dict[str, Any] = {"runs": [], "breakdowns": {}}
-    with EmbeddedServerProcess(lifetime=lifetime, root=root) as server:
-        progress(f"embedded server: pid {server.pid}, port {server.port}; seeding…")
-        started = time.perf_counter()
-        seed = _helper(
-            "benchmarks.suite.seed",
-            [
-                "--port",
-                str(server.port),
-                "--events",
-                str(args.events if needs_read else 0),
-                "--big-events",
-                str(args.big_events if "memory" in args.scenarios else 0),
-                "--payload",
-                str(args.payload),
-            ],
-            max(args.timeout, 3600.0),
-            root,
-        )
-        seed["seconds"] = time.perf_counter() - started
-        seed["server_rss_mb"] = server.rss_mb()
-        part["seed"] = seed
-        progress(f"seeded in {seed['seconds']:.0f} s (server RSS {seed['server_rss_mb']:.0f} MB)")
-        cpu_before = server.cpu_seconds()
-        for scenario in scenarios:
-            for repeat in range(args.repeats):
-                for driver in args.clients:
-                    params = _params(args, server, seed, f"{repeat}-{uuid.uuid4().hex[:10]}")
-                    run = {
-                        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        "scenario": scenario,
-                        "client": driver,
-                        "repeat": repeat,
-                        **run_client(driver, scenario, params, args.timeout, root, repeat),
-                    }
-                    part["runs"].append(run)
-                    _report_run(len(part["runs"]), total, run)
-        if "framing" in args.scenarios:
-            part["breakdowns"] = run_breakdowns(args, server.port, root)
-        part["server"] = {
-            "pid": server.pid,
-            "cpu_seconds_scenarios": server.cpu_seconds() - cpu_before,
-            "rss_mb_end": server.rss_mb(),
-        }
+    progress("seeding…")
+    started = time.perf_counter()
+    seed = _helper(
+        "benchmarks.suite.seed",
+        [
+            "--port",
+            str(server.port),
+            "--events",
+            str(args.events if needs_read else 0),
+            "--big-events",
+            str(args.big_events if "memory" in args.scenarios else 0),
+            "--payload",
+            str(args.payload),
+        ],
+        max(args.timeout, 3600.0),
+        root,
+    )
+    seed["seconds"] = time.perf_counter() - started
+    seed["server_rss_mb"] = server.rss_mb()
+    part["seed"] = seed
+    progress(f"seeded in {seed['seconds']:.0f} s (server RSS {seed['server_rss_mb']:.0f} MB)")
+    cpu_before = server.cpu_seconds()
+    for scenario in scenarios:
+        for repeat in range(args.repeats):
+            for driver in args.clients:
+                params = _params(args, server, seed, f"{repeat}-{uuid.uuid4().hex[:10]}")
+                run = {
+                    "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "scenario": scenario,
+                    "client": driver,
+                    "repeat": repeat,
+                    **run_client(driver, scenario, params, args.timeout, root, repeat),
+                }
+                part["runs"].append(run)
+                _report_run(len(part["runs"]), total, run)
+    if "framing" in args.scenarios:
+        part["breakdowns"] = run_breakdowns(args, server.port, root)
+    part["server"] = {
+        "pid": server.pid,
+        "cpu_seconds_scenarios": server.cpu_seconds() - cpu_before,
+        "rss_mb_end": server.rss_mb(),
+    }
     return part
 
 
@@ -306,11 +306,18 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="esdb-wire-bench-") as tmp:
         root = PROJECT_ROOT if args.no_snapshot else snapshot_sources(Path(tmp))
         measured = source_digest(root)
-        if set(args.scenarios) - {"import"}:
-            part = run_server_part(args, root)
+        total = len(CLIENT_SCENARIOS) * args.repeats * len(args.clients)
+        lifetime = args.timeout * (total + 4) + 3600
+        with EmbeddedServerProcess(lifetime=lifetime, root=root) as server:
+            progress(f"embedded server: pid {server.pid}, port {server.port}")
+            if set(args.scenarios) - {"import"}:
+                part = run_server_part(args, root, server)
+            if "import" in args.scenarios:
+                progress("import and a ready client: time and RSS…")
+                import_runs = imports.import_runs(
+                    args.clients, args.import_repeats, root, server.port, progress
+                )
         if "import" in args.scenarios:
-            progress("import time and RSS…")
-            import_runs = imports.import_runs(args.clients, args.import_repeats, root, progress)
             engine_imports = imports.engine_imports(root, args.import_repeats)
             progress(f"installed size ({args.installed_size})…")
             sizes = imports.installed_sizes(args.installed_size, root, RESULTS)

@@ -86,8 +86,11 @@ def open_socket(
 ) -> socket.socket:
     """A TCP connection to ``host:port``, trying each address in turn within one
     ``budget`` (``socket.create_connection`` would give each address the whole time)."""
+    # An ASCII name goes as bytes: given a str, getaddrinfo first imports and runs the IDNA
+    # codec, which only the other names need.
+    name = host.encode("ascii") if host.isascii() else host
     try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise StatusError(
             StatusCode.UNAVAILABLE, f"failed to connect to {where}: {exc}", retryable=True

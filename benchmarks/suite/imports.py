@@ -8,9 +8,10 @@ Like with like: esdbclient's ``EventStoreDBClient`` constructor connects and, fo
 ``esdb+discover://`` URI and, for esdb_wire (whose constructor only parses the URI) and
 esdbclient's asyncio client, calls ``connect()``: every client has then read gossip over a
 connection and chosen its node. "Import" times the import statement alone, "ready" the
-import, the construction and that discovery. The HTTP/2 engine loads at the first
-connection, so each esdb_wire driver (engine) is probed on its own;
-:func:`engine_imports` adds what importing each engine's module costs.
+import, the construction and that discovery (wall time; "ready CPU" is the process's CPU
+time over the same span, every thread's, which load on the machine disturbs less). The
+HTTP/2 engine loads at the first connection, so each esdb_wire driver (engine) is probed
+on its own; :func:`engine_imports` adds what importing each engine's module costs.
 
 Every probe runs with bytecode caching on (``PYTHONDONTWRITEBYTECODE`` removed from its
 environment): installed packages load from bytecode, and esdb_wire's measured sources
@@ -98,8 +99,14 @@ def _kb(key):
     return 0
 _figures = []
 def _ready():
-    _figures.extend((time.perf_counter() - _started, _kb('VmRSS'), _kb('VmHWM')))
+    _figures.extend((
+        time.perf_counter() - _started,
+        time.process_time() - _cpu_started,
+        _kb('VmRSS'),
+        _kb('VmHWM'),
+    ))
 _before = _kb('VmRSS')
+_cpu_started = time.process_time()
 _started = time.perf_counter()
 {imports}
 _imported = time.perf_counter() - _started
@@ -125,11 +132,12 @@ def probe_env() -> dict[str, str]:
 def probe(driver: str, root: Path, port: int, timeout: float = 120.0) -> dict[str, float]:
     """One fresh ``python -c`` that imports the driver's client and makes it ready."""
     done = _run(probe_code(driver, port), root, timeout)
-    before, imported_kb, imported_s, ready_s, ready_kb, peak = done.split()
+    before, imported_kb, imported_s, ready_s, ready_cpu_s, ready_kb, peak = done.split()
     return {
         "import_ms": float(imported_s) * 1000,
         "import_rss_mb": kib_to_mb(int(imported_kb) - int(before)),
         "ready_ms": float(ready_s) * 1000,
+        "ready_cpu_ms": float(ready_cpu_s) * 1000,
         "ready_rss_mb": kib_to_mb(int(ready_kb) - int(before)),
         "rss_mb": kib_to_mb(int(ready_kb)),
         "rss_before_kb": int(before),
@@ -170,7 +178,7 @@ def import_runs(
                 figures = {"error": str(exc)}
             runs.append({"scenario": "import", "client": driver, "repeat": repeat, **figures})
         progress(f"import: repeat {repeat + 1}/{repeats} done")
-    shown = ("ready_ms", "ready_rss_mb", "import_ms", "import_rss_mb", "rss_mb")
+    shown = ("ready_ms", "ready_rss_mb", "import_ms", "import_rss_mb", "ready_cpu_ms", "rss_mb")
     for run in runs:
         if "error" not in run:
             run["figures"] = {key: run[key] for key in shown}

@@ -3,6 +3,8 @@
 
 PYTHON ?= python3
 PYPY ?= pypy3
+PYTHON_OLDEST ?= $(PYTHON)
+PYTHON_NEWEST ?= $(PYTHON)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROTOC ?= protoc
@@ -12,7 +14,7 @@ PROTOC_VERSION := libprotoc 3.21.12
 PROTO_SRC := $(wildcard proto/esdb_wire/protos/*.proto)
 PIP_QUIET ?= -q
 
-.PHONY: install test test-purepython test-pypy test-oldest test-newest lint fmt unasync \
+.PHONY: install test test-purepython test-pypy test-oldest test-newest test-cpython lint fmt unasync \
         proto proto-check serve demo bench dist ci clean
 
 $(VENV)/.installed: pyproject.toml
@@ -42,19 +44,28 @@ test-pypy:
 	.venv-pypy/bin/python -m pytest -q -m "not timing and not packaging" $(PYTEST_ARGS)
 
 # The lowest dependency versions pyproject.toml admits, then the newest ones (with
-# kurrentdbclient as a peer: it needs a newer grpcio than esdbclient allows).
+# kurrentdbclient as a peer: it needs a newer grpcio than esdbclient allows). CI runs them
+# on the oldest and the newest CPython it finds (PYTHON_OLDEST, PYTHON_NEWEST).
 test-oldest:
-	test -x .venv-oldest/bin/python || $(PYTHON) -m venv .venv-oldest
+	test -x .venv-oldest/bin/python || $(PYTHON_OLDEST) -m venv .venv-oldest
 	.venv-oldest/bin/python -m pip install $(PIP_QUIET) \
 		'h2==4.1.0' 'hpack==4.0.0' 'hyperframe==6.0.0' 'protobuf==4.21.1' -e '.[test]'
 	.venv-oldest/bin/python -m pytest -q -m "not timing and not packaging" $(PYTEST_ARGS)
 
 test-newest:
-	test -x .venv-newest/bin/python || $(PYTHON) -m venv .venv-newest
+	test -x .venv-newest/bin/python || $(PYTHON_NEWEST) -m venv .venv-newest
 	.venv-newest/bin/python -m pip install $(PIP_QUIET) --upgrade --upgrade-strategy eager \
 		-e '.[test]' kurrentdbclient
 	ESDB_WIRE_REQUIRE_PEERS=kurrentdbclient .venv-newest/bin/python -m pytest -q \
 		-m "not packaging" $(PYTEST_ARGS)
+
+# The suite on another CPython: `make test-cpython CPYTHON=python3.12` (venv .venv-<name>).
+CPYTHON ?= $(PYTHON)
+CPYTHON_VENV = .venv-$(notdir $(CPYTHON))
+test-cpython:
+	test -x $(CPYTHON_VENV)/bin/python || $(CPYTHON) -m venv $(CPYTHON_VENV)
+	$(CPYTHON_VENV)/bin/python -m pip install $(PIP_QUIET) -e '.[test]'
+	$(CPYTHON_VENV)/bin/python -m pytest -q -m "not timing and not packaging" $(PYTEST_ARGS)
 
 # The last step fails when a blocking twin generated from the asyncio client (or from
 # its tests) is stale: edit the asyncio source, then run `make unasync`.
@@ -102,5 +113,5 @@ ci:
 	bash .ci/run
 
 clean:
-	rm -rf .venv .venv-pypy .venv-oldest .venv-newest .pytest_cache .mypy_cache .ruff_cache \
+	rm -rf .venv .venv-pypy .venv-oldest .venv-newest .venv-python3.* .pytest_cache .mypy_cache .ruff_cache \
 		.hypothesis build dist *.egg-info

@@ -1,14 +1,16 @@
 """``python -m benchmarks [suite] [options]``: the client suite (benchmarks/suite/main.py).
-``python -m benchmarks transport [options]``: the transport micro-benchmark."""
+``python -m benchmarks transport [options]``: the transport micro-benchmark.
+``python -m benchmarks storage [options]``: the embedded server's cost per append, in
+memory and with ``--db`` under each sync policy (benchmarks/storage.py)."""
 
 from __future__ import annotations
 
 import sys
 
-from benchmarks import transport
+from benchmarks import storage, transport
 from benchmarks.suite import main as suite
 
-COMMANDS = {"suite": suite.main, "transport": transport.main}
+COMMANDS = {"suite": suite.main, "transport": transport.main, "storage": storage.main}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -157,6 +157,9 @@ if TYPE_CHECKING:
     from esdb_wire.records import (
         StreamStateCheck as StreamStateCheck,
     )
+    from esdb_wire.server.cluster.embedded import (
+        EmbeddedCluster as EmbeddedCluster,
+    )
     from esdb_wire.server.embedded import (
         EmbeddedServer as EmbeddedServer,
     )
@@ -191,6 +194,7 @@ _EXPORTS = {
     "ESDB_EVENTS_REGEX": "esdb_wire.filters",
     "ESDB_PERSISTENT_CONFIG_EVENTS_REGEX": "esdb_wire.filters",
     "ESDB_SYSTEM_EVENTS_REGEX": "esdb_wire.filters",
+    "EmbeddedCluster": "esdb_wire.server.cluster.embedded",
     "EmbeddedServer": "esdb_wire.server.embedded",
     "EsdbClient": "esdb_wire.client.sync_v05",
     "EsdbClientException": "esdb_wire.exceptions",
@@ -245,6 +249,7 @@ __all__ = [
     "ConnectionInfo",
     "DatabaseScavengeResult",
     "DeadlineExceeded",
+    "EmbeddedCluster",
     "EmbeddedServer",
     "EsdbClient",
     "EsdbClientException",

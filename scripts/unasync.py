@@ -66,6 +66,7 @@ PAIRS = {
     "tests/client_secure/test_async_users.py": "tests/client_secure/test_sync_users.py",
     "tests/client_v2/test_async_v2_streams.py": "tests/client_v2/test_sync_v2_streams.py",
     "tests/instrumentation/test_async_tracing.py": "tests/instrumentation/test_sync_tracing.py",
+    "tests/cluster/test_async_cluster_client.py": "tests/cluster/test_sync_cluster_client.py",
 }
 
 

@@ -58,7 +58,8 @@ def test_server_help_shows_defaults_and_no_password() -> None:
         "(default 127.0.0.1)",
         "(default 2113)",
         "(default 1048576)",
-        "(default none)",
+        "(default none; all with --dev)",
+        "(default batch)",
         "default 1000",
     ):
         assert default in text

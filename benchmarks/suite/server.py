@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -16,7 +17,7 @@ _LISTENING = re.compile(r"listening on esdb://[^:]+:(\d+)")
 
 class EmbeddedServerProcess(ServerProcess):
     """``python -m esdb_wire.server --host 127.0.0.1 --port 0 --insecure --quiet`` (under a
-    watchdog).
+    watchdog), plus ``extra_args``.
 
     Reuses :class:`benchmarks.procs.ServerProcess`'s stop (close stdin, terminate, kill).
     """
@@ -28,6 +29,7 @@ class EmbeddedServerProcess(ServerProcess):
         root: Path = PROJECT_ROOT,
         max_append_size: int | None = None,
         startup_timeout: float = 60.0,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.kind = "esdb_wire.server"
         command = [
@@ -46,6 +48,7 @@ class EmbeddedServerProcess(ServerProcess):
         ]
         if max_append_size is not None:
             command += ["--max-append-size", str(max_append_size)]
+        command += extra_args
         self.proc = subprocess.Popen(
             command, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )

@@ -21,7 +21,7 @@ from esdb_wire.exceptions import (
     NodeIsNotLeader,
     ServiceUnavailable,
 )
-from esdb_wire.transport.aio import AsyncChannel
+from esdb_wire.transport.aio import AsyncCall, AsyncChannel
 from esdb_wire.transport.deadline import NO_DEADLINE, Deadline
 from esdb_wire.transport.status import StatusCode, StatusError
 
@@ -29,6 +29,9 @@ from esdb_wire.transport.status import StatusCode, StatusError
 # and discovery at DEBUG, the chosen node, redirects and reconnects at INFO, a failed
 # discovery round at WARNING.
 _log = logging.getLogger("esdb_wire.client")
+# A node without a leader, or a follower asked for persistent subscription statistics,
+# answers this (UNAVAILABLE) without doing anything: another node may answer.
+_NOT_READY = "Server Is Not Ready"
 Metadata = list[tuple[str, str]]
 _T = TypeVar("_T")
 _Client = TypeVar("_Client", bound="AsyncClientBase")
@@ -153,7 +156,9 @@ class AsyncClientBase:
                 settings.max_discover_attempts,
                 f": {last_error}" if last_error else "",
             )
-        raise DiscoveryFailed(
+        # The last round's reason (LeaderNotFound, FollowerNotFound...) if no seed failed.
+        kind = type(last_error) if isinstance(last_error, DiscoveryFailed) else DiscoveryFailed
+        raise kind(
             f"no suitable node after {settings.max_discover_attempts} discovery attempts"
             + (f": {last_error}" if last_error else "")
         )
@@ -209,12 +214,16 @@ class AsyncClientBase:
         self,
         operation: Callable[[AsyncChannel], Awaitable[_T]],
         deadline: Deadline = NO_DEADLINE,
+        *,
+        idempotent: bool = False,
     ) -> _T:
-        """Run a call; follow a not-leader redirect or a fresh reconnect once. Every step
-        (discovery, connecting, the call, the retry) spends from one ``deadline``: the
-        operation passes ``deadline.remaining()`` as its call's timeout, and nothing is
-        sent once it has passed."""
+        """Run a call; follow a not-leader redirect or a fresh reconnect once (an
+        ``idempotent`` one, a read, also after its node became unavailable in a cluster).
+        Every step (discovery, connecting, the call, the retry) spends from one
+        ``deadline``: the operation passes ``deadline.remaining()`` as its call's timeout,
+        and nothing is sent once it has passed."""
         for attempt in (1, 2):
+            channel: AsyncChannel | None = None
             try:
                 deadline.check("the call was sent")
                 channel = await self._current_channel(deadline)
@@ -226,14 +235,8 @@ class AsyncClientBase:
                     raise map_error(
                         StatusError(StatusCode.DEADLINE_EXCEEDED, error.message)
                     ) from error
-                if attempt == 1 and isinstance(mapped, NodeIsNotLeader) and mapped.host:
-                    leader = (mapped.host, mapped.port or self.settings.targets[0][1])
-                    _log.info(
-                        "%s is not the leader: redirected to %s:%d",
-                        self.connection_target,
-                        *leader,
-                    )
-                    await self.reconnect(leader, replacing=channel)
+                moved = await self._moved(error, mapped, channel, idempotent=idempotent)
+                if moved and attempt == 1:
                     continue
                 if attempt == 1 and error.code is StatusCode.UNAVAILABLE and error.retryable:
                     # Never reached the server; the channel opens a new connection.
@@ -245,6 +248,55 @@ class AsyncClientBase:
                     continue
                 raise mapped from error
         raise AssertionError("unreachable")
+
+    async def _moved(
+        self,
+        error: StatusError,
+        mapped: Exception,
+        channel: AsyncChannel | None,
+        *,
+        idempotent: bool = False,
+    ) -> bool:
+        """After a call on ``channel`` failed with ``error``: reconnect where it says to
+        go, and tell whether the call may be sent again there (it did nothing, or it is
+        ``idempotent``: a read). A NotLeader names the leader; in a cluster (discovery),
+        an unavailable node may be gone or not ready, and discovery finds the node to use
+        again."""
+        if isinstance(mapped, NodeIsNotLeader) and mapped.host:
+            leader = (mapped.host, mapped.port or self.settings.targets[0][1])
+            _log.info("%s is not the leader: redirected to %s:%d", self.connection_target, *leader)
+            await self.reconnect(leader, replacing=channel)
+            return True
+        if error.code is StatusCode.UNAVAILABLE and self.settings.discover:
+            _log.info(
+                "%s unavailable (%s); discovering the cluster again",
+                self.connection_target,
+                error.message,
+            )
+            await self.reconnect(None, replacing=channel)
+            return idempotent or error.retryable or error.message == _NOT_READY
+        return False
+
+    async def _open_server_stream(
+        self, path: str, payload: bytes, metadata: Metadata, deadline: Deadline
+    ) -> tuple[AsyncCall, Callable[[StatusError], Awaitable[AsyncCall | None]]]:
+        """A server-streaming call (a read), and how to open it again if it fails before
+        its first answer: once, where a NotLeader sends it (or, in a cluster, wherever
+        discovery finds after an unavailable node: a read may be sent twice)."""
+        channels: list[AsyncChannel] = []
+
+        async def open_on(channel: AsyncChannel) -> AsyncCall:
+            channels.append(channel)
+            return await channel.unary_stream(
+                path, payload, metadata=metadata, timeout=deadline.remaining()
+            )
+
+        async def reopen(error: StatusError) -> AsyncCall | None:
+            if not await self._moved(error, map_error(error), channels[-1], idempotent=True):
+                return None
+            return await self._run(open_on, deadline, idempotent=True)
+
+        return await self._run(open_on, deadline, idempotent=True), reopen
 
     def _deadline(self, timeout: float | None) -> Deadline:
         """The one deadline of an operation starting now: ``timeout`` seconds, or the

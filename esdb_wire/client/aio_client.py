@@ -319,13 +319,10 @@ class AsyncEventStoreDBClient(
     ) -> AsyncReadResponse:
         metadata = self._read_metadata(credentials)
         deadline = self._deadline(timeout)  # a read, unlike a subscription, has one
-        call = await self._run(
-            lambda channel: channel.unary_stream(
-                paths.READ, payload, metadata=metadata, timeout=deadline.remaining()
-            ),
-            deadline,
+        call, reopen = await self._open_server_stream(paths.READ, payload, metadata, deadline)
+        return responses.AsyncReadResponse(
+            call, stream_name, closed=lambda: self._closed, reopen=reopen
         )
-        return responses.AsyncReadResponse(call, stream_name, closed=lambda: self._closed)
 
     async def get_current_version(
         self,

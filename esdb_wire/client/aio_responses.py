@@ -73,10 +73,17 @@ class AsyncReadResponse(AsyncResponseStream[RecordedEvent]):
     was closed (which ends the read too)."""
 
     def __init__(
-        self, call: AsyncCall, stream_name: str | None, *, closed: Callable[[], bool] = _never
+        self,
+        call: AsyncCall,
+        stream_name: str | None,
+        *,
+        closed: Callable[[], bool] = _never,
+        reopen: Callable[[StatusError], Awaitable[AsyncCall | None]] | None = None,
     ) -> None:
         super().__init__(call, closed=closed)
         self._stream_name = stream_name
+        # If the call fails before its first answer: a new call (once), or None.
+        self._reopen = reopen
         self._pending: deque[bytes] = deque()
 
     async def __anext__(self) -> RecordedEvent:
@@ -91,7 +98,13 @@ class AsyncReadResponse(AsyncResponseStream[RecordedEvent]):
                     if self._stopped or self._closed():
                         self._stopped = True
                         raise StopAsyncIteration from None
-                    raise ended_remotely(error) from error
+                    reopen, self._reopen = self._reopen, None
+                    call = None if reopen is None else await reopen(error)
+                    if call is None:
+                        raise ended_remotely(error) from error
+                    self._call = call
+                    continue
+                self._reopen = None  # answered: never sent again
                 if not batch:
                     raise StopAsyncIteration
                 pending.extend(batch)

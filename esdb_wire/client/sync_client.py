@@ -320,13 +320,8 @@ class EventStoreDBClient(
     ) -> ReadResponse:
         metadata = self._read_metadata(credentials)
         deadline = self._deadline(timeout)  # a read, unlike a subscription, has one
-        call = self._run(
-            lambda channel: channel.unary_stream(
-                paths.READ, payload, metadata=metadata, timeout=deadline.remaining()
-            ),
-            deadline,
-        )
-        return responses.ReadResponse(call, stream_name, closed=lambda: self._closed)
+        call, reopen = self._open_server_stream(paths.READ, payload, metadata, deadline)
+        return responses.ReadResponse(call, stream_name, closed=lambda: self._closed, reopen=reopen)
 
     def get_current_version(
         self,

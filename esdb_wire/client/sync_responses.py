@@ -74,10 +74,17 @@ class ReadResponse(ResponseStream[RecordedEvent]):
     was closed (which ends the read too)."""
 
     def __init__(
-        self, call: BlockingCall, stream_name: str | None, *, closed: Callable[[], bool] = _never
+        self,
+        call: BlockingCall,
+        stream_name: str | None,
+        *,
+        closed: Callable[[], bool] = _never,
+        reopen: Callable[[StatusError], BlockingCall | None] | None = None,
     ) -> None:
         super().__init__(call, closed=closed)
         self._stream_name = stream_name
+        # If the call fails before its first answer: a new call (once), or None.
+        self._reopen = reopen
         self._pending: deque[bytes] = deque()
 
     def __next__(self) -> RecordedEvent:
@@ -92,7 +99,13 @@ class ReadResponse(ResponseStream[RecordedEvent]):
                     if self._stopped or self._closed():
                         self._stopped = True
                         raise StopIteration from None
-                    raise ended_remotely(error) from error
+                    reopen, self._reopen = self._reopen, None
+                    call = None if reopen is None else reopen(error)
+                    if call is None:
+                        raise ended_remotely(error) from error
+                    self._call = call
+                    continue
+                self._reopen = None  # answered: never sent again
                 if not batch:
                     raise StopIteration
                 pending.extend(batch)

@@ -1,11 +1,18 @@
 """``python -m esdb_wire.server``: run the embedded EventStoreDB-compatible server.
 
 Like a real node, it runs secure (TLS, users, ACLs) unless told ``--insecure``, and then it
-needs a certificate; without either it exits with a usage error that names both::
+needs a certificate; without either it exits with a usage error that names all three ways::
 
     esdb-wire-server --insecure
+    esdb-wire-server --dev          # secure, development certificates made for it
     python -m esdb_wire.devcerts certs
     esdb-wire-server --certificate certs/node.crt --private-key certs/node.key --ca certs/ca.crt
+
+``--db PATH`` keeps the log in a journal file (:mod:`esdb_wire.server.journal`) instead
+of memory only.
+
+``--cluster 3 --port 2110`` runs three nodes over one log instead (2110, 2111, 2112; see
+:mod:`esdb_wire.server.cluster.cli` for the fault commands it reads from stdin).
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ import sys
 
 from esdb_wire._version import __version__
 from esdb_wire.server.auth import DEFAULT_PASSWORD, parse_user
+from esdb_wire.server.devmode import DevModeUnavailable, default_directory, ensure_certificates
 from esdb_wire.server.embedded import RUN_PROJECTIONS_CHOICES, EmbeddedServer
+from esdb_wire.server.journal import DEFAULT_SYNC, SYNC_POLICIES, JournalError
 from esdb_wire.server.limits import ServerLimits
 from esdb_wire.server.store import DEFAULT_MAX_APPEND_SIZE
 
@@ -32,6 +41,8 @@ NO_CERTIFICATE = """\
 a certificate is required: like a real node, the server runs secure (TLS, users, ACLs)
 unless told otherwise. Either, for plaintext development use without authentication:
   esdb-wire-server --insecure
+or, secure with development certificates made for it (needs: pip install esdb-wire[certs]):
+  esdb-wire-server --dev
 or give it a certificate (--ca: the CA of client certificates). Development certificates:
   python -m esdb_wire.devcerts certs      (needs: pip install esdb-wire[certs])
   esdb-wire-server --certificate certs/node.crt --private-key certs/node.key --ca certs/ca.crt"""
@@ -56,10 +67,10 @@ def _user(value: str) -> tuple[str, tuple[str, list[str]]]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_prog(),
-        description="An in-memory EventStoreDB-compatible gRPC server (data is lost on exit). "
-        "Secure (TLS, authentication, ACLs) unless --insecure: give either --insecure or "
-        "--certificate and --private-key (python -m esdb_wire.devcerts DIR makes development "
-        "certificates).",
+        description="An EventStoreDB-compatible gRPC server, in memory (data is lost on exit) "
+        "unless given --db. Secure (TLS, authentication, ACLs) unless --insecure: give either "
+        "--insecure, --dev (development certificates made for it) or --certificate and "
+        "--private-key (python -m esdb_wire.devcerts DIR makes development certificates).",
     )
     parser.add_argument("--version", action="version", version=f"esdb_wire {__version__}")
     parser.add_argument(
@@ -69,9 +80,59 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=2113, help="port, 0: any free port (default %(default)s)"
     )
     parser.add_argument(
+        "--advertise-host",
+        "--advertise-host-to-client-as",
+        metavar="HOST",
+        help="the host gossip (and a follower's NotLeader) tells clients (default: --host)",
+    )
+    cluster = parser.add_argument_group("cluster")
+    cluster.add_argument(
+        "--cluster",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run N nodes over one replicated log, on --port, --port+1, ...; fault "
+        "commands (kill N, restart N, partition N, resign, status, help) from stdin",
+    )
+    cluster.add_argument(
+        "--read-only-replicas",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --cluster: N read-only replicas more, on the ports after the nodes",
+    )
+    parser.add_argument(
         "--insecure",
         action="store_true",
         help="plaintext HTTP/2, no authentication: credentials are ignored",
+    )
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="development mode, as KurrentDB's --dev: secure with development certificates "
+        "(made once, kept in --dev-cert-dir), projections on (--run-projections all unless "
+        "given), and it prints the connection string; needs pip install esdb-wire[certs]",
+    )
+    parser.add_argument(
+        "--dev-cert-dir",
+        metavar="DIR",
+        help=f"where --dev keeps its certificates (default {default_directory()})",
+    )
+    storage = parser.add_argument_group("storage")
+    storage.add_argument(
+        "--db",
+        metavar="PATH",
+        help="keep the log in this journal file (created if missing; restarts resume from it); "
+        "default: in memory only",
+    )
+    storage.add_argument(
+        "--db-sync",
+        choices=SYNC_POLICIES,
+        default=DEFAULT_SYNC,
+        help="when --db syncs to disk: always (before each write is acknowledged), batch (in "
+        "the background, at most every 0.1 s) or never (at shutdown). Every policy survives a "
+        "killed process; a power loss can lose the last 0.1 s (batch) or more (never). "
+        "(default %(default)s)",
     )
     secure = parser.add_argument_group("secure mode")
     secure.add_argument(
@@ -133,11 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-projections",
         type=str.lower,
         choices=RUN_PROJECTIONS_CHOICES,
-        default="none",
+        default=None,
         help="all: the projections subsystem, with the standard projections started "
         "($streams, $ce-, $et-, $category-, $bc- links) and custom JavaScript ones (the "
         "projections extra); system: the subsystem, standard projections registered but "
-        "stopped; none: no projections (default %(default)s)",
+        "stopped; none: no projections (default none; all with --dev)",
     )
     parser.add_argument(
         "--quiet", action="store_true", help="log warnings only (default: log each connection)"
@@ -277,16 +338,34 @@ def server_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         )
         if value is not None
     ]
+    run_projections = args.run_projections or ("all" if args.dev else "none")
+    limits = limits_from_args(args)
+    if args.dev_cert_dir is not None and not args.dev:
+        parser.error("--dev-cert-dir is an option of --dev")
     if args.insecure:
-        if certificate_options:
-            parser.error(f"--insecure cannot be combined with {', '.join(certificate_options)}")
+        if certificate_options or args.dev:
+            others = certificate_options + (["--dev"] if args.dev else [])
+            parser.error(f"--insecure cannot be combined with {', '.join(others)}")
         return EmbeddedServer(
             args.host,
             args.port,
             max_append_size=args.max_append_size,
-            run_projections=args.run_projections,
-            limits=limits_from_args(args),
+            run_projections=run_projections,
+            limits=limits,
+            db=args.db,
+            db_sync=args.db_sync,
+            advertise_host=args.advertise_host,
         )
+    if args.dev:
+        if certificate_options:
+            parser.error(f"--dev makes its own certificate: drop {', '.join(certificate_options)}")
+        try:
+            files = ensure_certificates(args.dev_cert_dir or default_directory(), args.host)
+        except DevModeUnavailable as exc:
+            parser.exit(2, f"{parser.prog}: error: {exc}\n")
+        args.certificate = files.node_certificate
+        args.private_key = files.node_key
+        args.ca = files.ca_certificate
     if args.certificate is None:
         # Not parser.error: the ways out matter more than the usage line.
         parser.exit(2, f"{parser.prog}: error: {NO_CERTIFICATE}\n")
@@ -298,8 +377,6 @@ def server_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     return EmbeddedServer(
         args.host,
         args.port,
-        max_append_size=args.max_append_size,
-        run_projections=args.run_projections,
         certificate=args.certificate,
         private_key=args.private_key,
         ca=args.ca,
@@ -307,25 +384,55 @@ def server_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         admin_password=args.default_admin_password,
         ops_password=args.default_ops_password,
         allow_anonymous_stream_access=args.allow_anonymous_stream_access,
-        limits=limits_from_args(args),
+        max_append_size=args.max_append_size,
+        run_projections=run_projections,
+        limits=limits,
+        db=args.db,
+        db_sync=args.db_sync,
+        advertise_host=args.advertise_host,
     )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    server = server_from_args(args, parser)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(name)s %(message)s",
     )
-    asyncio.run(_serve(server))
+    server = server_from_args(args, parser)  # checks the options a cluster shares too
+    if args.cluster < 0 or args.read_only_replicas < 0:
+        parser.error("--cluster and --read-only-replicas take a positive number")
+    if args.read_only_replicas and not args.cluster:
+        parser.error("--read-only-replicas needs --cluster")
+    try:
+        if args.cluster:
+            from esdb_wire.server.cluster.cli import cluster_from_args, serve_cluster  # noqa: PLC0415
+
+            asyncio.run(serve_cluster(cluster_from_args(args, server), dev=args.dev))
+        else:
+            asyncio.run(_serve(server, dev=args.dev))
+    except JournalError as exc:
+        parser.exit(1, f"{parser.prog}: error: {exc}\n")
 
 
-async def _serve(server: EmbeddedServer) -> None:
+def connect_hint(server: EmbeddedServer) -> str:
+    """What ``--dev`` prints under the listening line: how a client connects (with the
+    admin password only when it is the well-known default)."""
+    password = server.admin_password
+    shown = password if password == DEFAULT_PASSWORD else "<admin password>"
+    return (
+        f"dev mode: trust {server.ca}; projections: {server.run_projections}\n"
+        f"connect with: {server.connection_string('admin', shown)}"
+    )
+
+
+async def _serve(server: EmbeddedServer, *, dev: bool = False) -> None:
     await server.start_async()
     mode = "secure" if server.secure else "insecure"
     print(f"esdb_wire embedded server ({mode}) listening on {server.esdb_uri}", flush=True)
+    if dev:
+        print(connect_hint(server), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -7,7 +7,9 @@ foreground.
 Insecure mode (the default here; ``--insecure`` on the command line) is plaintext HTTP/2
 and ignores credentials, as a node started with ``--insecure`` does. Secure mode (given a
 certificate and its private key) serves TLS with ALPN h2, authenticates every call and
-checks stream ACLs (see :mod:`esdb_wire.server.auth`).
+checks stream ACLs (see :mod:`esdb_wire.server.auth`). Given ``db``, the log is kept in a
+journal file too (:mod:`esdb_wire.server.durable`) and a server started on it again finds
+everything as it was.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import asyncio
 import os
 import ssl
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Union
@@ -43,6 +45,7 @@ from esdb_wire.server.auth import (
 )
 from esdb_wire.server.features import GossipService, ServerFeaturesService
 from esdb_wire.server.host import GrpcHost
+from esdb_wire.server.journal import DEFAULT_SYNC, SYNC_POLICIES, Journal
 from esdb_wire.server.limits import ServerLimits
 from esdb_wire.server.monitoring import count_calls
 from esdb_wire.server.persistent import PersistentSubscriptionsService
@@ -113,16 +116,19 @@ def _run_projections(value: str) -> bool:
 
 def build_methods(
     store: EventStore,
-    gossip: GossipService,
+    gossip: object,
     *,
     security: Security | None = None,
     persistent: PersistentSubscriptionsService | None = None,
     extra_services: Sequence[tuple[object, ServiceDescriptor]] = (),
     users: UserLookup | None = None,
+    gate: Callable[[dict[str, Method]], dict[str, Method]] | None = None,
 ) -> dict[str, Method]:
-    """Every rpc the embedded server answers, keyed by gRPC path. ``gossip`` advertises
-    the node's address (set its ``port`` once the listening port is known); ``persistent``
+    """Every rpc the embedded server answers, keyed by gRPC path. ``gossip`` (a
+    :class:`~esdb_wire.server.features.GossipService`, or a cluster's) advertises the
+    node's address (set its ``port`` once the listening port is known); ``persistent``
     is the persistent subscriptions subsystem (a new one on ``store`` if not given).
+    ``gate`` (a cluster node's role checks) wraps the methods inside the security checks.
 
     With ``security`` (secure mode) every call is authenticated first and checked against
     its policy and the stream ACLs; without it (insecure mode) credentials are ignored
@@ -159,13 +165,15 @@ def build_methods(
         mounted = methods_of(service, descriptor, _TYPES)
         methods.update(mounted)
         pairs.extend((canonical_name(descriptor.full_name), m.name) for m in mounted.values())
+    if gate is not None:
+        methods = gate(methods)
     if security is not None:
         methods = secure_methods(methods, security.authenticator(users))
     return methods
 
 
 class EmbeddedServer:
-    """An in-memory EventStoreDB-compatible gRPC server.
+    """An EventStoreDB-compatible gRPC server, in memory, or on a journal file (``db``).
 
     Insecure (plaintext, no authentication) unless given a ``certificate`` and its
     ``private_key``:
@@ -193,8 +201,14 @@ class EmbeddedServer:
         bearer_tokens: Mapping[str, str] | None = None,
         limits: ServerLimits | None = None,
         start_standard_projections: bool | None = None,
+        db: PathLike | None = None,
+        db_sync: str = DEFAULT_SYNC,
+        advertise_host: str | None = None,
     ) -> None:
-        """``run_projections`` is "none" (the default, as on a real node), "system" (the
+        """``advertise_host`` is the host gossip tells clients to use (the node's
+        ``--advertise-host-to-client-as``; default: ``host``).
+
+        ``run_projections`` is "none" (the default, as on a real node), "system" (the
         same here) or "all": the standard projections (``$streams``, ``$ce-``, ``$et-``,
         ``$category-`` streams) write their links as events are appended.
 
@@ -206,6 +220,12 @@ class EmbeddedServer:
         name) accepts ``authorization: Bearer`` tokens as an OAuth plugin would.
         ``allow_anonymous_stream_access`` is the server option of that name (off since
         23.10). These are ignored in insecure mode, where credentials are too.
+
+        ``db`` keeps the log in that journal file (:mod:`esdb_wire.server.journal`),
+        created if missing: a server started again on it finds its streams, metadata,
+        persistent subscription groups and checkpoints, users and projections as they
+        were. ``db_sync`` is the journal's sync policy ("always", "batch" or "never").
+        Without ``db`` everything stays in memory.
         """
         if (certificate is None) != (private_key is None):
             raise ValueError("secure mode needs both a certificate and its private key")
@@ -213,6 +233,7 @@ class EmbeddedServer:
             raise ValueError("a CA is only used in secure mode (give a certificate too)")
         self.host = host
         self.port = port
+        self.advertise_host = advertise_host or host
         self.max_append_size = max_append_size
         self.run_projections = run_projections
         self._projections = _run_projections(run_projections)
@@ -223,6 +244,11 @@ class EmbeddedServer:
         self.certificate = certificate
         self.private_key = private_key
         self.ca = ca
+        self.admin_password = admin_password
+        if db_sync not in SYNC_POLICIES:
+            raise ValueError(f"db_sync must be one of {', '.join(SYNC_POLICIES)}, not {db_sync!r}")
+        self.db = db
+        self.db_sync = db_sync
         self.security: Security | None = None
         if certificate is not None:
             self.security = Security.with_users(
@@ -271,26 +297,41 @@ class EmbeddedServer:
 
     async def start_async(self) -> EmbeddedServer:
         """Start listening on the running event loop."""
-        self.store = EventStore(max_append_size=self.max_append_size)
+        journal = None
+        if self.db is not None:
+            journal = Journal(self.db, sync=self.db_sync)
+        try:
+            self.store = EventStore(max_append_size=self.max_append_size, journal=journal)
+        except BaseException:
+            if journal is not None:
+                journal.close()
+            raise
+        try:
+            return await self._start_serving(self.store)
+        except BaseException:
+            await self.stop_async()
+            raise
+
+    async def _start_serving(self, store: EventStore) -> EmbeddedServer:
         self.subsystems = Subsystems(
             run_projections=self.run_projections,
             start_standard_projections=self.start_standard_projections,
         )
         await self.subsystems.start(
-            self.store,
+            store,
             users=None if self.security is None else self.security.users,
             node_endpoint=lambda: f"{self.host}:{self.port}",
             connections=lambda: 0 if self._grpc is None else len(self._grpc.connections),
             shutdown=self._shutdown,
             restart_persistent=self._restart_persistent,
         )
-        gossip = GossipService(self.host, self.port)
+        gossip = GossipService(self.advertise_host, self.port)
         context = None
         if self.certificate is not None and self.private_key is not None:
             context = server_ssl_context(self.certificate, self.private_key, self.ca)
-        self._persistent = PersistentSubscriptionsService(self.store)
+        self._persistent = PersistentSubscriptionsService(store)
         methods = build_methods(
-            self.store,
+            store,
             gossip,
             security=self.security,
             persistent=self._persistent,
@@ -313,6 +354,8 @@ class EmbeddedServer:
         if self.subsystems is not None:
             await self.subsystems.stop()
             self.subsystems = None
+        if self.store is not None:
+            self.store.close()  # a journal is synced and closed; an in-memory store stays
 
     async def reset_async(self) -> None:
         """:meth:`reset`, on the server's own event loop (inside an asyncio program that
@@ -367,7 +410,14 @@ class EmbeddedServer:
             target=loop.run_forever, name="esdb_wire-embedded-server", daemon=True
         )
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.start_async(), loop).result(30)
+        try:
+            asyncio.run_coroutine_threadsafe(self.start_async(), loop).result(30)
+        except BaseException:  # e.g. the port or the journal is taken: no thread left behind
+            loop.call_soon_threadsafe(loop.stop)
+            self._thread.join(30)
+            loop.close()
+            self._loop = self._thread = None
+            raise
         return self
 
     def stop(self, grace: float = 1.0) -> None:

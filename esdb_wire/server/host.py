@@ -102,6 +102,8 @@ class _ServerProtocol(asyncio.Protocol):
         self._backlog_scheduled = False
         self._write_backlogged = False
         self._reading_paused = False
+        # Held (a network partition): nothing is read or written until released.
+        self._held = False
         # When the connection last became without calls (None: calls in progress).
         self.idle_since: float | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -132,6 +134,7 @@ class _ServerProtocol(asyncio.Protocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.host.connections.add(self)
+        self.hold(self.host.held)  # accepted just before a partition: held too
         log.info("connection from %s", self.peer)
         self._handshake_timer = self.loop.call_later(
             self.limits.handshake_timeout, self._handshake_expired
@@ -142,6 +145,9 @@ class _ServerProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._lost or self._closing:
+            return
+        if self._held:
+            self._backlog += data  # arrived before reading paused: kept for the release
             return
         if not self._backlog and len(data) <= self.limits.read_slice:
             self.core.receive_data(data)
@@ -157,6 +163,8 @@ class _ServerProtocol(asyncio.Protocol):
         self._backlog_scheduled = False
         if self._lost or self._closing:
             self._backlog.clear()
+            return
+        if self._held:
             return
         size = self.limits.read_slice
         backlog = self._backlog
@@ -210,6 +218,8 @@ class _ServerProtocol(asyncio.Protocol):
     # -- plumbing ----------------------------------------------------------------------
 
     def flush(self) -> None:
+        if self._held:
+            return
         data = self.core.data_to_send()
         transport = self.transport
         if data and transport is not None and not self._lost:
@@ -223,7 +233,9 @@ class _ServerProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None or self._lost or transport.is_closing():
             return
-        pause = not self._closing and (self._write_backlogged or self._backlog_scheduled)
+        pause = not self._closing and (
+            self._held or self._write_backlogged or self._backlog_scheduled
+        )
         if pause and not self._reading_paused:
             self._reading_paused = True
             transport.pause_reading()
@@ -287,6 +299,11 @@ class _ServerProtocol(asyncio.Protocol):
 
     def _handshake_expired(self) -> None:
         self._handshake_timer = None
+        if self._held and not self._lost:  # a partitioned node times nobody out
+            self._handshake_timer = self.loop.call_later(
+                self.limits.handshake_timeout, self._handshake_expired
+            )
+            return
         if not self.core.preface_received and not self._lost:
             log.info("closing a connection from %s: no HTTP/2 preface in time", self.peer)
             self.core.connection_lost()
@@ -314,6 +331,8 @@ class _ServerProtocol(asyncio.Protocol):
         if self.idle_since is None or self._lost or timeout is None:
             return
         remaining = self.idle_since + timeout - self.loop.time()
+        if self._held:
+            remaining = timeout  # a partitioned node times nobody out
         if remaining > 0.001:
             self._idle_timer = self.loop.call_later(remaining, self._idle_expired)
             return
@@ -442,6 +461,24 @@ class _ServerProtocol(asyncio.Protocol):
         self.core.shutdown()
         self.flush()
 
+    def hold(self, held: bool) -> None:
+        """Hold (a network partition: nothing more is read or written, the peer hears
+        nothing) or release (what was held is processed and sent)."""
+        if self._lost or held == self._held:
+            return
+        self._held = held
+        self._update_reading()
+        if not held:
+            self.flush()
+            if self._backlog and not self._backlog_scheduled:
+                self._process_backlog()
+
+    def kill(self) -> None:
+        """Close at once, as the process's end would: no GOAWAY, calls unanswered."""
+        transport = self.transport
+        if transport is not None and not self._lost:
+            transport.abort()
+
     def abort(self) -> None:
         for stream in list(self.core.streams.values()):
             self.core.reset(stream, h2.errors.ErrorCodes.CANCEL)
@@ -480,6 +517,8 @@ class GrpcHost:
         self._server: asyncio.AbstractServer | None = None
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        # New connections are held too (see hold_connections).
+        self.held = False
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -504,6 +543,29 @@ class GrpcHost:
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
+    async def close_listener(self) -> None:
+        """Stop accepting connections (the port refuses); open connections stay.
+        :meth:`start` listens again."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+
+    def kill(self) -> None:
+        """Stop at once, as a killed process does: the port refuses and every
+        connection closes without a GOAWAY; calls in progress end unanswered."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for connection in list(self.connections):
+            connection.kill()
+
+    def hold_connections(self, held: bool) -> None:
+        """Hold every open connection (``held``: nothing read or written, as across a
+        network partition) or release them."""
+        self.held = held
+        for connection in list(self.connections):
+            connection.hold(held)
+
     def make_room(self) -> bool:
         """Whether a new connection may be served: below the limit, or once the
         connection idle the longest is closed. False when every connection has calls."""
@@ -523,9 +585,11 @@ class GrpcHost:
 
     async def stop(self, grace: float = 1.0) -> None:
         """Stop accepting, GOAWAY every connection, let calls finish for ``grace`` seconds."""
-        if self._server is None:
+        server, self._server = self._server, None
+        if server is None and not self.connections:
             return
-        self._server.close()
+        if server is not None:
+            server.close()
         for connection in list(self.connections):
             connection.shutdown()
         deadline = self.loop.time() + grace
@@ -533,5 +597,5 @@ class GrpcHost:
             await asyncio.sleep(0.01)
         for connection in list(self.connections):
             connection.abort()
-        await self._server.wait_closed()
-        self._server = None
+        if server is not None:
+            await server.wait_closed()

@@ -11,9 +11,10 @@
   ``exception: scavenge-not-found`` and ``scavenge-id``.
 * **Shutdown** stops the server gracefully after replying (GOAWAY, open calls drained),
   through the embedded server's own stop path.
-* **ResignNode**, **SetNodePriority** and **MergeIndexes** are accepted (a single node
-  stays leader; the priority is kept for gossip); **RestartPersistentSubscriptions**
-  restarts the persistent subscriptions subsystem.
+* **ResignNode** makes a cluster node's leader step down (an election follows; a single
+  node stays leader); **SetNodePriority** sets the priority elections prefer;
+  **MergeIndexes** is accepted; **RestartPersistentSubscriptions** restarts the persistent
+  subscriptions subsystem.
 """
 
 from __future__ import annotations
@@ -148,10 +149,16 @@ class OperationsService:
         *,
         shutdown: Callable[[], Awaitable[None]] | None = None,
         restart_persistent: Callable[[], Awaitable[object]] | None = None,
+        resign: Callable[[], Awaitable[None]] | None = None,
+        set_priority: Callable[[int], None] | None = None,
     ) -> None:
+        """``shutdown`` stops the node; ``resign`` makes it step down if it leads a
+        cluster; ``set_priority`` gives elections its priority."""
         self.scavenger = scavenger
         self._shutdown = shutdown
         self._restart_persistent = restart_persistent
+        self._resign = resign
+        self._set_priority = set_priority
         self.node_priority = 0
         self._shutting_down: asyncio.Task[None] | None = None
 
@@ -187,13 +194,19 @@ class OperationsService:
         return _EMPTY
 
     async def ResignNode(self, request: shared_pb2.Empty, context: CallContext) -> shared_pb2.Empty:
-        log.info("resign node requested: a single node stays leader")
+        if self._resign is None:
+            log.info("resign node requested: a single node stays leader")
+        else:
+            log.info("resign node requested by %s", context.peer)
+            await self._resign()
         return _EMPTY
 
     async def SetNodePriority(
         self, request: operations_pb2.SetNodePriorityReq, context: CallContext
     ) -> shared_pb2.Empty:
         self.node_priority = request.priority
+        if self._set_priority is not None:
+            self._set_priority(request.priority)
         log.info("node priority set to %d", request.priority)
         return _EMPTY
 

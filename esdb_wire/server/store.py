@@ -1,10 +1,12 @@
-"""The embedded server's in-memory event store: one append-only log plus per-stream indexes.
+"""The embedded server's event store: one append-only log plus per-stream indexes, in
+memory, and, given a journal (:mod:`.durable`), on disk too.
 
 Everything runs on one asyncio event loop thread, so nothing here locks. Appends cost
 O(events); a stream read costs O(result) (each stream keeps its records in a list indexed by
-revision); a ``$all`` read bisects the list of log positions. Subscribers are never pushed
-to: they read the log themselves and park in :meth:`EventStore.wait_for_records_after`,
-which an append wakes without ever waiting on anyone.
+revision); a ``$all`` read bisects the list of log positions (:mod:`.all_reads`).
+Subscribers are never pushed to: they read the log themselves and park in
+:meth:`EventStore.wait_for_records_after`, which an append wakes without ever waiting on
+anyone.
 
 No protobuf here. Semantics follow the server spec (§3.1-3.10, §3.12).
 """
@@ -12,14 +14,22 @@ No protobuf here. Semantics follow the server spec (§3.1-3.10, §3.12).
 from __future__ import annotations
 
 import asyncio
-import bisect
 import json
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Final
 
+from esdb_wire.server.all_reads import AllReads
 from esdb_wire.server.commit_check import AlreadyCommitted, CommitDecision, decide_commit
+from esdb_wire.server.durable import (
+    UNJOURNALED,
+    JournaledWrites,
+    Unjournaled,
+    next_epoch_number,
+    replay,
+)
+from esdb_wire.server.journal import Journal, JournalError, StoredEvent
 from esdb_wire.server.records import (
     DELETED_STREAM,
     EPOCH_INFORMATION,
@@ -39,7 +49,6 @@ from esdb_wire.server.records import (
     WriteResult,
     WrongExpectedVersion,
     event_size,
-    in_default_all_filter,
     is_metastream,
     metastream_of,
     readable_target,
@@ -51,6 +60,7 @@ from esdb_wire.server.stream_metadata import (
     METASTREAM_METADATA,
     StreamMetadata,
     parse_metadata,
+    take_visible,
     visible_bounds,
 )
 
@@ -81,7 +91,7 @@ class _Stream:
         return len(self.records) - 1
 
 
-class EventStore:
+class EventStore(AllReads):
     """The log, the stream indexes, the idempotency cache and live notification."""
 
     def __init__(
@@ -91,14 +101,18 @@ class EventStore:
         max_append_size: int = DEFAULT_MAX_APPEND_SIZE,
         idempotency_cache_size: int = DEFAULT_IDEMPOTENCY_CACHE_SIZE,
         observer: WriteObserver | None = None,
+        journal: Journal | None = None,
     ) -> None:
         """``observer``, if given, is told about every record written after the startup
-        system records (see :class:`WriteObserver`)."""
+        system records (see :class:`WriteObserver`). ``journal`` (opened, not replayed)
+        makes the store durable: its records are replayed first, then every write is
+        committed to it (see :mod:`.durable`); :meth:`close` closes it."""
         self.clock = clock
         self.max_append_size = max_append_size
         self._log: list[Record] = []
         self._positions: list[int] = []
         self._log_end = 0
+        self._dropped_boundaries: set[int] = set()
         self._streams: dict[str, _Stream] = {}
         self._committed: OrderedDict[uuid.UUID, tuple[str, int]] = OrderedDict()
         self._cache_size = idempotency_cache_size
@@ -106,7 +120,15 @@ class EventStore:
         self._observer: WriteObserver | None = None
         # Moves on with every reset(): a reader that saw another generation must stop.
         self.generation = 0
-        self._write_system_records()
+        self._journaled: JournaledWrites | None = None
+        self._scope: JournaledWrites | Unjournaled = UNJOURNALED
+        restarted = False
+        if journal is not None:
+            self._journaled = self._scope = JournaledWrites(journal, lambda: self._log_end)
+            restarted = replay(journal, self)
+            self._journaled.replayed(self._log_end)
+        with self._scope:
+            self._write_system_records(restarted=restarted)
         self._observer = observer
         # Projections (esdb_wire.server.projections): called before a read of a system
         # stream, so that the native projections have processed what was committed.
@@ -116,43 +138,53 @@ class EventStore:
     # ---- log ----------------------------------------------------------------------
 
     @property
-    def last_position(self) -> int:
-        """Position of the newest record in the log."""
-        return self._positions[-1]
+    def durable(self) -> bool:
+        """True if the store is on a journal (it outlives the server)."""
+        return self._journaled is not None
 
-    @property
-    def log_end(self) -> int:
-        """The writer checkpoint: where the next record will go."""
-        return self._log_end
+    def close(self) -> None:
+        """Sync and close the journal, if any (the store is not written to again)."""
+        if self._journaled is not None:
+            self._journaled.journal.close()
 
     def reset(self) -> None:
         """Empty the store, as a new one: the log (back to its startup system records at
         position 0), the stream indexes and metadata, the idempotency cache.
         :attr:`generation` moves on and every :meth:`wait_for_records_after` returns, so
         that readers can see the reset and stop (their positions mean nothing any more).
-        The observer is kept (it is not told about the new system records)."""
+        The observer is kept (it is not told about the new system records). A journal
+        is emptied too."""
+        if self._journaled is not None:
+            self._journaled.clear()
         observer = self._observer
         self._observer = None
         self._log = []
         self._positions = []
         self._log_end = 0
+        self._dropped_boundaries = set()
         self._streams = {}
         self._committed = OrderedDict()
         self.generation += 1
         try:
-            self._write_system_records()
+            with self._scope:
+                self._write_system_records(restarted=False)
         finally:
             self._observer = observer
 
-    def _write_system_records(self) -> None:
+    def _write_system_records(self, *, restarted: bool) -> None:
+        """A new log's first records: the epoch and the settings; a restarted one's (on
+        its journal) is a new epoch, numbered after the last, as a node writes at start."""
         created = self.clock()
+        last = self.indexed_record(EPOCH_INFORMATION, self.last_revision(EPOCH_INFORMATION))
         epoch = {
-            "epochNumber": 0,
+            "epochNumber": next_epoch_number(last),
             "epochId": str(uuid.uuid4()),
-            "epochPosition": 0,
+            "epochPosition": self._log_end,
             "leaderInstanceId": str(uuid.uuid4()),
         }
         self._write(EPOCH_INFORMATION, EPOCH_INFORMATION, _json_bytes(epoch), created)
+        if restarted:
+            return
         acl = {"$r": "$all", "$w": "$all", "$d": "$all", "$mr": "$all", "$mw": "$all"}
         admins = {key: "$admins" for key in acl}
         settings = {"$userStreamAcl": acl, "$systemStreamAcl": admins}
@@ -219,6 +251,8 @@ class EventStore:
         assert record is not None
         if is_metastream(name) and revision is None:
             self._stream(name[len(METASTREAM_PREFIX) :]).meta = parse_metadata(record)
+        if self._journaled is not None:
+            self._journaled.written(log[len(log) - len(events) :])
         observer = self._observer
         if observer is not None:
             self._observe(observer, log[len(log) - len(events) :])
@@ -335,13 +369,13 @@ class EventStore:
             if oldest < 0:
                 found = records[max(low, high - count + 1) : high + 1][::-1] if high >= low else []
             else:
-                found = _take(records, range(high, low - 1, -1), count, oldest)
+                found = take_visible(records, range(high, low - 1, -1), count, oldest)
         else:
             begin = max(low, 0 if start is None else start)
             if oldest < 0:
                 found = records[begin : begin + count]
             else:
-                found = _take(records, range(begin, last + 1), count, oldest)
+                found = take_visible(records, range(begin, last + 1), count, oldest)
         return StreamSlice(found, last)
 
     def visible_event(self, stream_name: str, revision: int) -> Record | None:
@@ -368,51 +402,6 @@ class EventStore:
             return None
         return readable_target(self.visible_event(name, int(revision)), may_read)
 
-    # ---- $all -------------------------------------------------------------------
-
-    def read_all_forwards(
-        self, position: int, count: int, predicate: Callable[[Record], bool] | None = None
-    ) -> list[Record]:
-        """Events at or after ``position`` that pass the default filter and ``predicate``."""
-        index = bisect.bisect_left(self._positions, position)
-        return self._collect(range(index, len(self._log)), count, predicate)
-
-    def read_all_backwards(
-        self,
-        position: int | None,
-        count: int,
-        predicate: Callable[[Record], bool] | None = None,
-    ) -> list[Record]:
-        """Events that end at or before ``position`` (None: the end of the log), newest first."""
-        log = self._log
-        if position is None:
-            index = len(log) - 1
-        else:
-            index = bisect.bisect_left(self._positions, position) - 1
-            while index >= 0 and log[index].end > position:
-                index -= 1
-        return self._collect(range(index, -1, -1), count, predicate)
-
-    def _collect(
-        self, indexes: range, count: int, predicate: Callable[[Record], bool] | None
-    ) -> list[Record]:
-        found: list[Record] = []
-        if count <= 0:
-            return found
-        log = self._log
-        for index in indexes:
-            record = log[index]
-            if in_default_all_filter(record) and (predicate is None or predicate(record)):
-                found.append(record)
-                if len(found) >= count:
-                    break
-        return found
-
-    def records_after(self, position: int, limit: int) -> list[Record]:
-        """Up to ``limit`` raw log records with a position greater than ``position``."""
-        index = bisect.bisect_right(self._positions, position)
-        return self._log[index : index + limit]
-
     # ---- writes -----------------------------------------------------------------
 
     def append(
@@ -427,17 +416,22 @@ class EventStore:
             record = stream.records[decision.last_revision]
             return Success(decision.last_revision, record.position)
         original = stream_name[len(METASTREAM_PREFIX) :] if is_metastream(stream_name) else None
-        undelete_original = original is not None and self.is_soft_deleted(original)
+        undelete_original = (
+            original is not None
+            and self.is_soft_deleted(original)
+            and not self.is_tombstoned(original)
+        )
         created = self.clock()
-        if events:
-            position = self._write_events(stream, events, created).position
-        else:
-            position = self._log_end
-            self._log_end += _EMPTY_WRITE_SIZE
-        if decision.soft_deleted:
-            self._soft_undelete(stream_name, decision.current + 1, created)
-        if undelete_original and original is not None:
-            self._soft_undelete(original, self.last_revision(original) + 1, created)
+        with self._scope:
+            if events:
+                position = self._write_events(stream, events, created).position
+            else:
+                position = self._log_end
+                self._log_end += _EMPTY_WRITE_SIZE
+            if decision.soft_deleted:
+                self._soft_undelete(stream_name, decision.current + 1, created)
+            if undelete_original and original is not None:
+                self._soft_undelete(original, self.last_revision(original) + 1, created)
         return Success(stream.last_revision, position)
 
     def write_transaction(self, events: Sequence[tuple[str, ProposedEvent]]) -> list[Record]:
@@ -458,46 +452,20 @@ class EventStore:
                 elif original is not None and self.is_soft_deleted(original):
                     recreate[name] = -1
                     recreate.setdefault(original, self.last_revision(original) + 1)
-        log = self._log
-        committed = self._committed
-        position = self._log_end
-        written: list[Record] = []
-        for name, event in events:
-            stream = self._stream(name)
-            revision = len(stream.records)
-            end = position + len(name.encode()) + _RECORD_OVERHEAD
-            end += event_size(event.event_type, event.data, event.custom_metadata)
-            record = Record(
-                position,
-                end,
-                name,
-                revision,
-                event.event_id,
-                event.event_type,
-                event.is_json,
-                event.data,
-                event.custom_metadata,
-                created,
-            )
-            stream.records.append(record)
-            log.append(record)
-            self._positions.append(position)
-            committed.pop(event.event_id, None)
-            committed[event.event_id] = (name, revision)
-            written.append(record)
-            if is_metastream(name):
-                self._stream(name[len(METASTREAM_PREFIX) :]).meta = parse_metadata(record)
-            position = end
-        while len(committed) > self._cache_size:
-            committed.popitem(last=False)
-        self._log_end = position
-        observer = self._observer
-        if observer is not None:
-            self._observe(observer, written)
-        for name, first_new in recreate.items():
-            if first_new >= 0:
-                self._soft_undelete(name, first_new, created)
-        self._notify()
+        observer, self._observer = self._observer, None
+        first = len(self._log)
+        with self._scope:
+            try:
+                for name, event in events:
+                    self._write_events(self._stream(name), [event], created)
+            finally:
+                self._observer = observer
+            written = self._log[first:]
+            if observer is not None:
+                self._observe(observer, written)
+            for name, first_new in recreate.items():
+                if first_new >= 0:
+                    self._soft_undelete(name, first_new, created)
         return written
 
     def delete(self, stream_name: str, expected: int) -> WriteResult:
@@ -508,9 +476,10 @@ class EventStore:
         current = self.last_revision(stream_name)
         if current < 0 and not self._has_metadata(stream_name):
             return WrongExpectedVersion(NO_STREAM, expected)
-        record = self._write(
-            metastream_of(stream_name), METADATA_EVENT_TYPE, _SOFT_DELETE_DATA, self.clock()
-        )
+        with self._scope:
+            record = self._write(
+                metastream_of(stream_name), METADATA_EVENT_TYPE, _SOFT_DELETE_DATA, self.clock()
+            )
         return Success(current, record.position)
 
     def tombstone(self, stream_name: str, expected: int) -> WriteResult:
@@ -518,15 +487,16 @@ class EventStore:
         decision = self.check_commit(stream_name, expected, [uuid.uuid4()])
         if isinstance(decision, WrongExpectedVersion):
             return decision
-        record = self._write(
-            stream_name,
-            STREAM_DELETED_EVENT_TYPE,
-            _TOMBSTONE_DATA,
-            self.clock(),
-            is_json=False,
-            revision=DELETED_STREAM,
-        )
-        self._stream(stream_name).tombstone = record
+        with self._scope:
+            record = self._write(
+                stream_name,
+                STREAM_DELETED_EVENT_TYPE,
+                _TOMBSTONE_DATA,
+                self.clock(),
+                is_json=False,
+                revision=DELETED_STREAM,
+            )
+            self._stream(stream_name).tombstone = record
         return Success(DELETED_STREAM, record.position)
 
     def _soft_undelete(self, stream_name: str, recreate_from: int, created: int) -> None:
@@ -544,10 +514,11 @@ class EventStore:
         """The commit decision of §3.1/§3.2 (``IndexWriter.CheckCommit``) for writing
         ``event_ids`` to ``stream_name`` (see :mod:`~esdb_wire.server.commit_check`).
         Raises :class:`StreamDeletedError` for a tombstoned stream, and for a soft-deleted
-        one when ``expected`` is ``stream_exists``."""
-        if self.is_tombstoned(stream_name):
-            raise StreamDeletedError(stream_name)
+        one when ``expected`` is ``stream_exists``. The metastream of a tombstoned stream
+        takes writes (only its reads fail): the node checks a metastream's own version."""
         stream = self._streams.get(stream_name)
+        if stream is not None and stream.tombstone is not None:
+            raise StreamDeletedError(stream_name)
         current = -1 if stream is None else stream.last_revision
         soft_deleted = self.is_soft_deleted(stream_name)
         if expected == STREAM_EXISTS:
@@ -568,38 +539,59 @@ class EventStore:
     # ---- scavenge (esdb_wire.server.operations) ----------------------------------------
 
     def scavenge(self) -> tuple[int, int]:
-        """Drop from the log the records no read can return any more, as a scavenge does:
-        events of tombstoned streams (not the tombstone), of soft-deleted streams, before
-        a stream's ``$tb``, past its ``$maxCount``, older than its ``$maxAge``, and the
-        superseded events of metastreams. Each stream's last event stays (it carries the
-        stream's version). Returns (records dropped, bytes of log saved)."""
+        """Drop from the log the records no read can return any more, as a scavenge does
+        (see :func:`.scavenge.scavengeable`); a journal records the positions dropped.
+        Returns (records dropped, bytes of log saved)."""
+        positions = [record.position for record in self._log if scavengeable(self, record)]
+        if not positions:
+            return 0, 0
+        saved = self.drop_records(positions)
+        if self._journaled is not None:
+            self._journaled.journal.scavenged(positions)
+        return len(positions), saved
+
+    def drop_records(self, positions: Collection[int]) -> int:
+        """Take the records at ``positions`` out of the log; their streams keep a
+        placeholder (:func:`.scavenge.scavenged`) at their revisions. Bytes saved."""
+        dropping = set(positions)
         kept: list[Record] = []
-        dropped = 0
         saved = 0
         for record in self._log:
-            if scavengeable(self, record):
-                dropped += 1
+            if record.position in dropping:
                 saved += record.end - record.position
-                records = self._streams[record.stream_name].records
-                records[record.revision] = scavenged(record)
+                self._streams[record.stream_name].records[record.revision] = scavenged(record)
+                self._dropped_boundaries.update((record.position, record.end))
             else:
                 kept.append(record)
-        if dropped:
-            self._log = kept
-            self._positions = [record.position for record in kept]
-        return dropped, saved
+        self._log = kept
+        self._positions = [record.position for record in kept]
+        return saved
 
+    # ---- replay (esdb_wire.server.durable) ---------------------------------------------
 
-def _take(records: list[Record], revisions: range, count: int, oldest: int) -> list[Record]:
-    """Up to ``count`` records at ``revisions`` created at or after ``oldest``."""
-    found: list[Record] = []
-    for revision in revisions:
-        if len(found) >= count:
-            break
-        record = records[revision]
-        if record.created >= oldest:
-            found.append(record)
-    return found
+    def restore_write(self, events: Sequence[StoredEvent], log_end: int) -> None:
+        """Put back a write read from the journal: its records at their positions, with
+        no checks, no observer and no journal; then the writer checkpoint after it."""
+        committed = self._committed
+        for event in events:
+            name = event.stream_name
+            record = Record(*event)
+            stream = self._stream(name)
+            if record.revision == DELETED_STREAM:
+                stream.tombstone = record
+            elif record.revision != len(stream.records):
+                raise JournalError(f"journal: {name}@{record.revision} is out of order")
+            else:
+                stream.records.append(record)
+                if is_metastream(name):
+                    self._stream(name[len(METASTREAM_PREFIX) :]).meta = parse_metadata(record)
+            self._log.append(record)
+            self._positions.append(record.position)
+            committed.pop(record.event_id, None)
+            committed[record.event_id] = (name, record.revision)
+        while len(committed) > self._cache_size:
+            committed.popitem(last=False)
+        self._log_end = log_end
 
 
 def _json_bytes(value: object) -> bytes:

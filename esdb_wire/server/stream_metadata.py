@@ -60,3 +60,15 @@ def visible_bounds(meta: StreamMetadata, last: int, clock: Callable[[], int]) ->
     if meta.max_age is not None:
         oldest = clock() - meta.max_age * TICKS_PER_SECOND
     return low, oldest
+
+
+def take_visible(records: list[Record], revisions: range, count: int, oldest: int) -> list[Record]:
+    """Up to ``count`` records at ``revisions`` created at or after ``oldest``."""
+    found: list[Record] = []
+    for revision in revisions:
+        if len(found) >= count:
+            break
+        record = records[revision]
+        if record.created >= oldest:
+            found.append(record)
+    return found

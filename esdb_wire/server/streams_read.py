@@ -156,7 +156,9 @@ def read_stream_responses(
 def read_all_responses(
     store: EventStore, options: ReadReq.Options, backwards: bool, encoder: ReadEncoder
 ) -> Iterator[ReadItem]:
-    """A read of ``$all`` (§3.6): the events from the request's position, filtered."""
+    """A read of ``$all`` (§3.6): the events from the request's position, filtered. A
+    position no record starts or ends at fails as on a node (UNKNOWN "Unexpected
+    ReadAllResult: InvalidPosition", or ``FilteredReadAllResult`` when filtered)."""
     predicate = None
     if options.HasField("filter"):
         predicate = filter_predicate(options.filter)
@@ -172,6 +174,9 @@ def read_all_responses(
         position = None
     else:
         raise errors.unhandled()
+    if position is not None and not store.is_valid_position(position):  # see .all_reads
+        result_type = "ReadAllResult" if predicate is None else "FilteredReadAllResult"
+        raise errors.unexpected_result(result_type, "InvalidPosition")
     if not backwards:
         records = [] if position is None else store.read_all_forwards(position, count, predicate)
     else:

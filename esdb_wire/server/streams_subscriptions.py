@@ -131,11 +131,15 @@ async def subscribe_all(
 ) -> AsyncIterator[ReadItem]:
     """Catch-up subscription to ``$all`` (§3.6, §3.7): pull the log after the start,
     send ``caught_up`` on reaching its end, then live events; filtered ones also get a
-    checkpoint every ``interval`` considered records and when catch-up ends."""
+    checkpoint every ``interval`` considered records and when catch-up ends. From a
+    position no record starts or ends at, the confirmation is followed by
+    INVALID_ARGUMENT "Trying to read from an invalid position.", as on a node."""
     predicate, interval = _subscription_filter(options)
     checkpoint = _all_start(store, options.all)
     yield _confirmation()
     live = checkpoint >= store.last_position
+    if not live and checkpoint >= 0 and not store.is_valid_position(checkpoint):
+        raise errors.invalid_position()  # the catch-up read fails (see .all_reads)
     if live:
         yield _caught_up(store.clock(), position=checkpoint)
     considered = 0

@@ -74,6 +74,7 @@ class Subsystems:
             store.read_barrier = manager.catch_up_native
             self.projections = manager
         directory = UserDirectory(store)
+        directory.load()
         if users is not None:
             directory.seed(users)
         self.users = directory
@@ -122,6 +123,7 @@ class Subsystems:
         return found
 
     async def stop(self) -> None:
-        """Stop the projections."""
+        """Stop the projections; on a durable store each running one checkpoints first,
+        so that a restart on the journal resumes it there."""
         if self.projections is not None:
-            await self.projections.close()
+            await self.projections.close(write_checkpoints=self.projections.store.durable)

@@ -94,6 +94,24 @@ class UserData:
             separators=(",", ":"),
         ).encode()
 
+    @classmethod
+    def from_json(cls, data: bytes, *, updated: int = 0) -> UserData | None:
+        """A user as :meth:`to_json` wrote it; None if ``data`` is not one."""
+        try:
+            value = json.loads(data)
+        except ValueError:
+            return None
+        if not isinstance(value, dict):
+            return None
+        texts = [value.get(key) for key in ("loginName", "fullName", "hash", "salt")]
+        groups = value.get("groups") or []
+        if not all(isinstance(text, str) for text in texts) or not isinstance(groups, list):
+            return None
+        login_name, full_name, hashed, salt = (str(text) for text in texts)
+        disabled = bool(value.get("disabled", False))
+        names = tuple(str(group) for group in groups)
+        return cls(login_name, full_name, names, hashed, salt, disabled, updated)
+
     def __repr__(self) -> str:  # never show the hash or the salt
         return f"UserData({self.login_name!r}, groups={self.groups!r}, disabled={self.disabled})"
 
@@ -116,10 +134,37 @@ class UserDirectory:
         self._users: dict[str, UserData] = {}
         self._seeded: list[UserData] = []
 
+    def load(self) -> None:
+        """Take the users already in the store (a server restarted on its journal): every
+        user listed in ``$users`` whose ``$user-X`` stream is not deleted, as last saved."""
+        try:
+            listed = self.store.read_stream(USERS_STREAM, 0, 2**31)
+        except StreamDeletedError:
+            return
+        names = [] if listed is None else [r.data.decode(errors="replace") for r in listed.records]
+        for name in dict.fromkeys(names):
+            try:
+                found = self.store.read_stream(USER_STREAM_PREFIX + name, None, 1, backwards=True)
+            except StreamDeletedError:
+                continue
+            if found is None or not found.records:
+                continue
+            record = found.records[0]
+            data = UserData.from_json(record.data, updated=record.created)
+            if data is not None and data.login_name == name:
+                self._users[name] = data
+        self.generation += 1
+
     def seed(self, users: Mapping[str, tuple[str, Sequence[str]]]) -> None:
-        """Create the configured users (``admin``, ``ops``, ...) at startup."""
+        """Create the configured users (``admin``, ``ops``, ...) at startup, unless they
+        exist already (loaded from the journal: as on a node, a stored user keeps its
+        password; :meth:`reset` brings back the configured one)."""
         for name, (password, groups) in users.items():
             full_name = name if name in (ADMIN_USER, "ops") else ""
+            if name in self._users:
+                hashed, salt = hash_password(password)
+                self._seeded.append(UserData(name, full_name, tuple(groups), hashed, salt))
+                continue
             self._seeded.append(self._create(name, full_name, groups, password))
 
     def reset(self) -> None:

@@ -10,6 +10,7 @@ feed it received bytes (:meth:`receive_data`) and the time (:meth:`handle_timers
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Callable
@@ -37,6 +38,9 @@ from esdb_wire.transport.response_status import (
     trailers_error,
 )
 from esdb_wire.transport.status import StatusCode, StatusError, status_for_h2_error
+
+# Connection events only (GOAWAY, keepalive failures): never a call's data or metadata.
+_log = logging.getLogger("esdb_wire.transport")
 
 _PING_PAYLOAD = b"esdbwire"
 MAX_TRANSPARENT_RETRIES = 10
@@ -338,10 +342,12 @@ class ClientConnection:
             self._last_received = now
         if self._ping_sent_at is not None:
             if now - self._ping_sent_at >= self.config.keepalive_timeout:
-                self.connection_lost(
+                reason = (
                     f"keepalive: no answer from the server within "
                     f"{self.config.keepalive_timeout:g}s of a PING"
                 )
+                _log.warning("%s; the connection is dropped", reason)
+                self.connection_lost(reason)
         elif now - self._last_received >= interval:
             self._http2.ping(_PING_PAYLOAD)
             self._ping_sent_at = now
@@ -576,6 +582,7 @@ class ClientConnection:
         )
         if event.debug_data:
             detail += f": {event.debug_data[:200].decode('utf-8', 'replace')}"
+        _log.info("%s; calls above stream %d end UNAVAILABLE (retryable)", detail, last)
         for call in list(self.calls.values()):
             if call.stream_id is not None and call.stream_id > last:
                 call.finish(StatusError(StatusCode.UNAVAILABLE, detail, retryable=True))

@@ -384,12 +384,15 @@ async def test_tombstone_stream(uri: str) -> None:
             lambda: client.delete_stream(name, current_version=StreamState.ANY),
             lambda: client.tombstone_stream(name, current_version=StreamState.ANY),
             lambda: client.get_stream_metadata(name),
-            lambda: client.set_stream_metadata(name, metadata={"a": 1}),
             lambda: first_of(client.subscribe_to_stream(name, timeout=DEADLINE)),
         ]
         for failure in failures:
             with pytest.raises(StreamIsDeleted):
                 await failure()
+        # Its metadata can still be set (as on a node), though not read.
+        await client.set_stream_metadata(name, metadata={"a": 1})
+        with pytest.raises(StreamIsDeleted):
+            await client.get_stream_metadata(name)
         # A stream that never existed can be tombstoned too.
         never = new_stream()
         await client.tombstone_stream(never, current_version=StreamState.NO_STREAM)

@@ -156,12 +156,13 @@ def test_subscriptions_with_live_events(server: EmbeddedServer) -> None:
     async def scenario(client: AsyncEventStoreDBClient) -> None:
         stream_name = new_stream()
         history = new_events(2)
-        first = await client.append_to_stream(
+        await client.append_to_stream(
             stream_name, current_version=StreamState.NO_STREAM, events=history
         )
+        first = (await client.get_stream(stream_name))[0].commit_position
 
         to_all = await client.subscribe_to_all(
-            commit_position=first - 1,
+            commit_position=first,
             filter_include=[stream_name],
             filter_by_stream_name=True,
             include_caught_up=True,

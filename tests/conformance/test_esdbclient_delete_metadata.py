@@ -151,10 +151,10 @@ def test_tombstoned_stream_is_deleted_for_everything(client: EventStoreDBClient)
 
 def test_tombstone_record_is_in_all(client: EventStoreDBClient) -> None:
     stream_name = with_events(client, 1)
-    before = client.get_commit_position(filter_exclude=())
     client.tombstone_stream(stream_name, current_version=StreamState.ANY)
 
-    (record,) = client.read_all(commit_position=before + 1, filter_exclude=())
+    tombstone_position = client.get_commit_position(filter_exclude=())
+    (record,) = client.read_all(commit_position=tombstone_position, filter_exclude=())
     assert (record.stream_name, record.type, record.stream_position, record.data) == (
         stream_name,
         "$streamDeleted",
@@ -257,16 +257,23 @@ def test_truncate_before(client: EventStoreDBClient) -> None:
     assert [e.stream_position for e in client.get_stream(stream_name)] == [3, 4]
 
 
-def test_metadata_of_a_tombstoned_stream_is_deleted(client: EventStoreDBClient) -> None:
+def test_metadata_of_a_tombstoned_stream_can_be_set_not_read(client: EventStoreDBClient) -> None:
+    """As esdbclient's own ``test_stream_metadata_get_and_set`` finds on a node: once the
+    stream is tombstoned its metadata cannot be read, yet it can still be set, with the
+    metastream's own version or ``any`` (a node checks the metastream's version)."""
     stream_name = with_events(client, 1)
     client.set_stream_metadata(stream_name, metadata={"foo": "bar"})
+    client.set_stream_metadata(stream_name, metadata={"foo": "baz"}, current_version=0)
     client.tombstone_stream(stream_name, current_version=0)
 
     with pytest.raises(StreamIsDeleted):
         client.get_stream_metadata(stream_name)
-    with pytest.raises(FailedPrecondition) as caught:  # Append path, see above
-        client.set_stream_metadata(stream_name, metadata={"foo": "baz"})
-    assert "is deleted" in str(caught.value)
+    client.set_stream_metadata(stream_name, metadata={"foo": "qux"}, current_version=1)
+    client.set_stream_metadata(
+        stream_name, metadata={"foo": "quux"}, current_version=StreamState.ANY
+    )
+    with pytest.raises(StreamIsDeleted):
+        client.get_stream_metadata(stream_name)
 
 
 def test_only_json_metadata_counts(client: EventStoreDBClient) -> None:
@@ -309,14 +316,19 @@ def test_max_age_hides_old_events(client: EventStoreDBClient) -> None:
     assert (visible.id, visible.stream_position) == (recent.id, 2)
 
 
-def test_metastream_of_a_tombstoned_stream_is_deleted(client: EventStoreDBClient) -> None:
+def test_metastream_of_a_tombstoned_stream_takes_writes_not_reads(
+    client: EventStoreDBClient,
+) -> None:
     stream_name = new_stream()
     client.tombstone_stream(stream_name, current_version=StreamState.ANY)
-    with pytest.raises(StreamIsDeleted):
-        client.append_to_stream(
-            "$$" + stream_name,
-            current_version=StreamState.ANY,
-            events=[NewEvent(type="$metadata", data=b"{}")],
-        )
+    client.append_to_stream(
+        "$$" + stream_name,
+        current_version=StreamState.ANY,
+        events=[NewEvent(type="$metadata", data=b"{}")],
+    )
     with pytest.raises(StreamIsDeleted):
         client.get_stream("$$" + stream_name)
+    with pytest.raises(StreamIsDeleted):
+        client.append_to_stream(
+            stream_name, current_version=StreamState.ANY, events=[NewEvent(type="X", data=b"")]
+        )

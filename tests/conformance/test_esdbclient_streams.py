@@ -16,7 +16,7 @@ from tests.conformance._peer import esdbclient_or_skip
 esdbclient_or_skip()
 
 from esdbclient import EventStoreDBClient, NewEvent, RecordedEvent, StreamState  # noqa: E402
-from esdbclient.exceptions import NotFound, WrongCurrentVersion  # noqa: E402
+from esdbclient.exceptions import NotFound, UnknownError, WrongCurrentVersion  # noqa: E402
 
 from tests.conformance._support import (  # noqa: E402
     CallCounter,
@@ -425,9 +425,19 @@ def test_read_all_forwards_is_inclusive(client: EventStoreDBClient, written: Wri
     assert list(client.read_all(commit_position=written.first)) == written.events
     assert list(client.read_all(commit_position=written.position(3))) == written.events[3:]
     assert list(client.read_all(commit_position=written.first, limit=3)) == written.events[:3]
-    assert list(client.read_all(commit_position=written.last + 1)) == []
-    from_start = list(client.read_all())
-    assert from_start[-len(written.events) :] == written.events
+    assert list(client.read_all(commit_position=2**62)) == []  # past the end of the log
+
+
+def test_read_all_from_a_position_that_is_not_an_events(
+    client: EventStoreDBClient, written: Written
+) -> None:
+    """Inside an event's record is no place to read from: the node's reader fails with
+    InvalidPosition, which the gRPC API reports as UNKNOWN (KurrentDB 25.0's text)."""
+    with pytest.raises(UnknownError, match="Unexpected ReadAllResult: InvalidPosition"):
+        list(client.read_all(commit_position=written.last + 1, filter_exclude=()))
+    # esdbclient's default filter (no system events) makes it a filtered read.
+    with pytest.raises(UnknownError, match="Unexpected FilteredReadAllResult: InvalidPosition"):
+        list(client.read_all(commit_position=written.position(2) + 1))
 
 
 def test_read_all_backwards_is_exclusive(client: EventStoreDBClient, written: Written) -> None:

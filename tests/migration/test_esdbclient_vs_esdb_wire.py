@@ -376,9 +376,6 @@ def failure_scenarios(client: Any, lib: Lib) -> dict[str, Callable[[], Any]]:
         ),
         "tombstoned: get_current_version": lambda: client.get_current_version(tombstoned()),
         "tombstoned: get metadata": lambda: client.get_stream_metadata(tombstoned()),
-        "tombstoned: set metadata": lambda: client.set_stream_metadata(
-            tombstoned(), metadata={"a": 1}
-        ),
         "tombstoned: subscribe_to_stream": lambda: next(
             iter(client.subscribe_to_stream(tombstoned(), timeout=DEADLINE))
         ),
@@ -396,7 +393,6 @@ def test_failures_raise_the_same_exceptions(ours: Ours, theirs: Theirs) -> None:
     better = {
         "append one, too big": ("GrpcError", "MaximumAppendSizeExceededError"),
         "tombstoned: append one": ("FailedPrecondition", "StreamIsDeleted"),
-        "tombstoned: set metadata": ("FailedPrecondition", "StreamIsDeleted"),
     }
     for key, names in reference.items():
         assert names, f"esdbclient did not fail: {key}"
@@ -431,7 +427,6 @@ def test_failures_raise_the_same_exceptions(ours: Ours, theirs: Theirs) -> None:
         "tombstoned: tombstone": "StreamIsDeleted",
         "tombstoned: get_current_version": "StreamIsDeleted",
         "tombstoned: get metadata": "StreamIsDeleted",
-        "tombstoned: set metadata": "FailedPrecondition",
         "tombstoned: subscribe_to_stream": "StreamIsDeleted",
     }
 

@@ -98,7 +98,8 @@ def test_cli_run_projections_option(
 ) -> None:
     started: list[EmbeddedServer] = []
 
-    async def fake_serve(server: EmbeddedServer) -> None:
+    async def fake_serve(server: EmbeddedServer, *, dev: bool = False) -> None:
+        assert not dev
         started.append(server)
 
     monkeypatch.setattr(cli, "_serve", fake_serve)

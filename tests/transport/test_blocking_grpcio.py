@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -212,7 +213,10 @@ def test_server_stopping_mid_stream_is_unavailable() -> None:
         assert time.monotonic() - started < 10
 
 
-def test_goaway_lets_open_calls_finish_and_moves_new_calls() -> None:
+def test_goaway_lets_open_calls_finish_and_moves_new_calls(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="esdb_wire.transport")
     peer = GrpcioPeer()
     with Channel("127.0.0.1", peer.port) as chan:
         holding = chan.open_call(path("Sleep"))
@@ -226,6 +230,7 @@ def test_goaway_lets_open_calls_finish_and_moves_new_calls() -> None:
         link = chan._link
         assert link is not None
         assert not link.core.accepting
+        assert any("server sent GOAWAY" in r.getMessage() for r in caplog.records)
         assert holding.code is None
         assert holding.receive() == b"slept"
         stopper.join()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterator
 
@@ -40,7 +41,10 @@ def proxy(peer: GrpcioPeer) -> Iterator[BlackholeProxy]:
     relay.close()
 
 
-def test_blocking_keepalive_detects_a_silent_peer(proxy: BlackholeProxy) -> None:
+def test_blocking_keepalive_detects_a_silent_peer(
+    proxy: BlackholeProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="esdb_wire.transport")
     with Channel("127.0.0.1", proxy.port, config=KEEPALIVE) as channel:
         assert channel.unary_unary(path("Unary"), b"alive") == b"alive"
         # While the server works quietly, the keepalive PINGs are answered: no failure.
@@ -55,6 +59,9 @@ def test_blocking_keepalive_detects_a_silent_peer(proxy: BlackholeProxy) -> None
     assert info.value.code is StatusCode.UNAVAILABLE
     assert "keepalive" in info.value.message
     assert elapsed < 0.5 + 0.5 + 0.5  # interval + timeout, plus scheduling slack
+    (record,) = [r for r in caplog.records if r.name == "esdb_wire.transport"]
+    assert record.levelno == logging.WARNING
+    assert "keepalive: no answer" in record.getMessage()
 
 
 def test_asyncio_keepalive_detects_a_silent_peer(proxy: BlackholeProxy) -> None:

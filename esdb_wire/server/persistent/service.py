@@ -49,9 +49,11 @@ from esdb_wire.server.store import EventStore
 
 ReadResp = persistent_pb2.ReadResp
 
-# Seconds between clock ticks (the server ticks every second; finer only makes message
-# timeouts and time-based checkpoints more punctual).
-DEFAULT_TICK_INTERVAL: Final = 0.1
+# Seconds between clock ticks: the server's PersistentSubscriptionService ticks every
+# second, so a message times out on the first tick after its timeout (up to a second
+# late) and clients that batch their acks (esdbclient waits up to 0.2 s) are not retried
+# before their acks arrive. Tests may tick faster.
+DEFAULT_TICK_INTERVAL: Final = 1.0
 UNKNOWN_CONNECTION_NAME: Final = "<unknown>"
 RESTART_WRONG_STATE: Final = (
     "Persistent Subscriptions cannot be restarted as it is in the wrong state."

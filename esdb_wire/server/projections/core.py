@@ -38,6 +38,7 @@ from esdb_wire.server.projections.output import (
     tag_metadata,
     write_checkpoint,
 )
+from esdb_wire.server.projections.recovery import EmittedRecovery
 from esdb_wire.server.projections.source import (
     SourceDefinition,
     SourceEvent,
@@ -136,6 +137,11 @@ class CoreProjection:
             tracked=tracked_streams,
         )
         self._native = None if config.native is None else standard.HANDLERS[config.native]
+        # What an earlier run emitted after its last checkpoint (it stopped without one:
+        # a killed server) is not emitted again; only records already in the log when
+        # this core started can have caused such events.
+        self._recovery = EmittedRecovery(store, config.projection_id, config.epoch)
+        self._recover_until = store.last_position
 
     # ---- lifecycle ------------------------------------------------------------------
 
@@ -244,11 +250,16 @@ class CoreProjection:
         version = self.config.version_text
         pending: dict[str, list[ProposedEvent]] = {}
         handled = 0
+        recover_until = self._recover_until
+        already_emitted = self._recovery.already_emitted
         for record in records:
-            self.reader.after = record.position
+            position = record.position
+            self.reader.after = position
             if standard.native_source(record, name):
                 handled += 1
                 for stream, event in native(record, version):
+                    if position <= recover_until and already_emitted(stream, {"$c": position}):
+                        continue
                     pending.setdefault(stream, []).append(event)
         self.reader.tag = {"$c": records[-1].position, "$p": records[-1].position}
         standard.append_emitted(self.store, pending, self.known_streams)
@@ -297,7 +308,10 @@ class CoreProjection:
                 if not config.emit_enabled:
                     writer.flush()
                     raise ScriptFault(EMIT_NOT_ALLOWED)
+                recovering = (event.link or event.record).position <= self._recover_until
                 for entry in output.emitted:
+                    if recovering and self._recovery.already_emitted(entry["s"], event.tag):
+                        continue
                     writer.emitted(entry, event.tag, caused_by, correlation)
             if running_results and output.partition_created and output.partition:
                 writer.partition_created(output.partition, event.tag)

@@ -34,6 +34,7 @@ from esdb_wire.server.projections.jsruntime import (
     js_executor,
 )
 from esdb_wire.server.projections.managed import ManagedProjection, ManagedState, Mode, Persisted
+from esdb_wire.server.projections.registry import load_registered
 from esdb_wire.server.projections.source import SourceDefinition
 from esdb_wire.server.records import ANY, NO_STREAM, ProposedEvent, StreamDeletedError
 from esdb_wire.server.store import EventStore
@@ -100,9 +101,18 @@ class ProjectionManager:
     # ---- startup / shutdown ----------------------------------------------------------
 
     async def start(self) -> None:
-        """Register the standard projections and start them if asked."""
+        """Register the standard projections and start them if asked; on a store that has
+        them registered already (a server restarted on its journal), load every
+        registered projection instead and start those that are enabled."""
         async with self._lock:
             self.subsystem_state = "Starting"
+            if self.store.last_revision(names.REGISTRATION_STREAM) >= 0:
+                for managed in load_registered(self.store):
+                    self.projections[managed.name] = managed
+                    await self._prepare(managed)
+                    await self._restart_core(managed)
+                self.subsystem_state = "Started"
+                return
             self._write(
                 names.REGISTRATION_STREAM, names.PROJECTIONS_INITIALIZED, b"", False, NO_STREAM
             )
@@ -133,8 +143,9 @@ class ProjectionManager:
                     await self._restart_core(managed)
             self.subsystem_state = "Started"
 
-    async def close(self) -> None:
-        """Stop every core (no checkpoints: the store goes with the server)."""
+    async def close(self, *, write_checkpoints: bool = False) -> None:
+        """Stop every core; with ``write_checkpoints`` (a durable store that outlives the
+        server) each running one checkpoints first, so a restart resumes where it was."""
         self.subsystem_state = "Stopped"
         restart = self._restart
         if restart is not None and not restart.done():
@@ -145,7 +156,7 @@ class ProjectionManager:
             for managed in self.projections.values():
                 core = managed.core
                 if core is not None:
-                    await core.stop(write_checkpoint=False)
+                    await core.stop(write_checkpoint=write_checkpoints and core.status == "Running")
                     core.dispose()
 
     def catch_up_native(self) -> None:

@@ -102,6 +102,7 @@ def test_a_connected_client_has_loaded_no_protobuf(
     modules = modules_after(code.format(uri=discover_uri, engine=engine))
     assert not loaded(modules, PROTOBUF)
     assert not loaded(modules, GENERATED)
+    assert not loaded(modules, "esdb_wire.server")
     codecs = loaded(modules, "esdb_wire.codec")
     assert set(codecs) <= {
         "esdb_wire.codec",

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import math
 import select
-import selectors
 import socket
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,8 @@ from esdb_wire.transport.deadline import Deadline
 from esdb_wire.transport.status import StatusCode, StatusError
 
 if TYPE_CHECKING:
+    import selectors
+
     from esdb_wire.transport.tls import TlsSession
 
 READ_SIZE = 262144
@@ -39,6 +40,8 @@ class ReadinessWaiter:
             self._poller.register(sock, select.POLLIN)
             self._poller.register(reader, select.POLLIN)
         else:  # pragma: no cover (Windows)
+            import selectors  # noqa: PLC0415 (only where there is no poll)
+
             self._selector = selectors.DefaultSelector()
             self._selector.register(sock, selectors.EVENT_READ)
             self._selector.register(reader, selectors.EVENT_READ)

@@ -23,12 +23,22 @@ def exported_classes() -> list[type]:
     return list(found)
 
 
+def _defined_in_esdb_wire(cls: type, name: str) -> bool:
+    """Whether the class in ``cls``'s MRO that defines ``name`` is one of ours (not a
+    builtin base such as ``tuple`` or ``Exception``, whose docstrings vary by interpreter:
+    PyPy's ``tuple.count`` has none)."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return klass.__module__.startswith("esdb_wire")
+    return False
+
+
 def undocumented(cls: type) -> list[str]:
     """The public callables and properties of ``cls`` (inherited ones included) whose
     own definition has no docstring (an override does not borrow its parent's)."""
     missing = []
     for name in dir(cls):
-        if name.startswith("_"):
+        if name.startswith("_") or not _defined_in_esdb_wire(cls, name):
             continue
         member = inspect.getattr_static(cls, name)
         if isinstance(member, (staticmethod, classmethod)):

@@ -56,6 +56,16 @@ def _default_password(user: str) -> str:
     return DEFAULT_PASSWORD
 
 
+def _switch(value: str) -> bool:
+    """A node's boolean option value: true/false (also yes/no, 1/0, any case)."""
+    key = value.strip().lower()
+    if key in ("true", "yes", "1"):
+        return True
+    if key in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {value!r}")
+
+
 def _user(value: str) -> tuple[str, tuple[str, list[str]]]:
     try:
         name, (password, groups) = parse_user(value)
@@ -199,6 +209,17 @@ def build_parser() -> argparse.ArgumentParser:
         "($streams, $ce-, $et-, $category-, $bc- links) and custom JavaScript ones (the "
         "projections extra); system: the subsystem, standard projections registered but "
         "stopped; none: no projections (default none; all with --dev)",
+    )
+    parser.add_argument(
+        "--start-standard-projections",
+        type=_switch,
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="true|false",
+        help="whether the standard projections start with --run-projections all (default "
+        "true here; a KurrentDB node's default is false, so give false to run all "
+        "projections as a node with only --run-projections=All does)",
     )
     parser.add_argument(
         "--quiet", action="store_true", help="log warnings only (default: log each connection)"
@@ -351,6 +372,7 @@ def server_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             args.port,
             max_append_size=args.max_append_size,
             run_projections=run_projections,
+            start_standard_projections=args.start_standard_projections,
             limits=limits,
             db=args.db,
             db_sync=args.db_sync,
@@ -386,6 +408,7 @@ def server_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         allow_anonymous_stream_access=args.allow_anonymous_stream_access,
         max_append_size=args.max_append_size,
         run_projections=run_projections,
+        start_standard_projections=args.start_standard_projections,
         limits=limits,
         db=args.db,
         db_sync=args.db_sync,

@@ -211,6 +211,9 @@ class EmbeddedServer:
         ``run_projections`` is "none" (the default, as on a real node), "system" (the
         same here) or "all": the standard projections (``$streams``, ``$ce-``, ``$et-``,
         ``$category-`` streams) write their links as events are appended.
+        ``start_standard_projections`` (a node's ``--start-standard-projections``) says
+        whether they start: by default only with "all"; False keeps them stopped, as on a
+        node given ``--run-projections=All`` alone.
 
         Secure mode: ``certificate`` and ``private_key`` are the node's PEM files; ``ca``
         (a PEM file or a directory of them) is the CA trusted for client certificates and

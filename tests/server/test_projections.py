@@ -114,6 +114,24 @@ def test_cli_rejects_unknown_run_projections(capsys: pytest.CaptureFixture[str])
     assert "--run-projections" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], None),  # the default: start them with "all"
+        (["--start-standard-projections"], True),
+        (["--start-standard-projections", "False"], False),
+        (["--start-standard-projections=true"], True),
+    ],
+)
+def test_cli_start_standard_projections_option(argv: list[str], expected: bool | None) -> None:
+    parser = cli.build_parser()
+    args = parser.parse_args(["--insecure", "--run-projections", "all", *argv])
+    server = cli.server_from_args(args, parser)
+    assert server.start_standard_projections is expected
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--start-standard-projections", "maybe"])
+
+
 # ---- categories ------------------------------------------------------------------------
 
 

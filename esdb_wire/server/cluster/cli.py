@@ -47,6 +47,7 @@ def cluster_from_args(args: argparse.Namespace, server: EmbeddedServer) -> Embed
         read_only_replicas=args.read_only_replicas,
         max_append_size=server.max_append_size,
         run_projections=server.run_projections,
+        start_standard_projections=server.start_standard_projections,
         certificate=server.certificate,
         private_key=server.private_key,
         ca=server.ca,

@@ -160,6 +160,7 @@ class EmbeddedCluster:
         read_only_replicas: int = 0,
         max_append_size: int = DEFAULT_MAX_APPEND_SIZE,
         run_projections: str = "none",
+        start_standard_projections: bool | None = None,
         certificate: PathLike | None = None,
         private_key: PathLike | None = None,
         ca: PathLike | None = None,
@@ -191,6 +192,7 @@ class EmbeddedCluster:
         self.advertise_host = advertise_host or host
         self.max_append_size = max_append_size
         self.run_projections = run_projections
+        self.start_standard_projections = start_standard_projections
         self.certificate, self.private_key, self.ca = certificate, private_key, ca
         self.admin_password = admin_password
         self.db, self.db_sync = db, db_sync
@@ -287,7 +289,10 @@ class EmbeddedCluster:
 
     async def _start_nodes(self, store: EventStore) -> None:
         """The subsystems on ``store``, then every node's listener."""
-        subsystems = self.subsystems = Subsystems(run_projections=self.run_projections)
+        subsystems = self.subsystems = Subsystems(
+            run_projections=self.run_projections,
+            start_standard_projections=self.start_standard_projections,
+        )
         await subsystems.start(
             store,
             users=None if self.security is None else self.security.users,

@@ -135,12 +135,13 @@ class ProjectionManager:
                 self.projections[native] = managed
                 self._persist(managed)
                 await self._prepare(managed)
-            if self.start_standard:
-                for native in names.STANDARD_NAMES:
-                    managed = self.projections[native]
+            for native in names.STANDARD_NAMES:
+                managed = self.projections[native]
+                if self.start_standard:
                     managed.persisted.enabled = True
                     self._persist(managed)
-                    await self._restart_core(managed)
+                # Enabled: it runs; disabled: loaded stopped ("Stopped"), as on a node.
+                await self._restart_core(managed)
             self.subsystem_state = "Started"
 
     async def close(self, *, write_checkpoints: bool = False) -> None:

@@ -8,6 +8,7 @@ stdin (``resign``).
 esdbclient's test classes are not in its PyPI distribution (the sdist holds the package
 only), so the modules here run our own conformance tests (:mod:`tests.conformance`)
 through each node in turn instead: the ``client`` fixture is parametrized over the nodes.
+``make upstream-cluster-tests`` runs esdbclient's own classes, fetched from GitHub.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def esdbclient() -> Any:
 @pytest.fixture(scope="module")
 def secure_cluster(request: pytest.FixtureRequest, certs: CertificateFiles) -> Iterator[CliCluster]:
     """``esdb-wire-server --cluster 3`` with the test certificates, for the module
-    (``RUN_PROJECTIONS`` in the module chooses ``--run-projections``, "none" by default)."""
+    (``RUN_PROJECTIONS`` in the module chooses ``--run-projections``, "none" by default;
+    ``START_STANDARD_PROJECTIONS``, if there, ``--start-standard-projections``)."""
     options = [
         "--certificate",
         str(certs.node_certificate),
@@ -50,6 +52,9 @@ def secure_cluster(request: pytest.FixtureRequest, certs: CertificateFiles) -> I
         "--run-projections",
         getattr(request.module, "RUN_PROJECTIONS", "none"),
     ]
+    start_standard = getattr(request.module, "START_STANDARD_PROJECTIONS", None)
+    if start_standard is not None:
+        options += ["--start-standard-projections", start_standard]
     with CliCluster(3, options) as running:
         yield running
 

@@ -3,9 +3,10 @@
 Importing a client (and connecting it) should not pay for protobuf and the generated
 modules of every API it offers: a program that only appends never needs the persistent
 subscription, projection or v2 codecs. So the client modules name the modules only some
-calls need (the codecs, the read and subscription types, ``json`` for stream metadata)
-through :func:`lazy_module`, the one mechanism for this, always in this form (mypy checks
-the real module; at run time the name is a stand-in)::
+calls need (the codecs, the error mapping of failed calls, the read and subscription
+types, ``json`` for stream metadata) through :func:`lazy_module`, the one mechanism for
+this, always in this form (mypy checks the real module; at run time the name is a
+stand-in)::
 
     if TYPE_CHECKING:
         from esdb_wire.codec import persistent as codec

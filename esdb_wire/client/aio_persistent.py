@@ -11,7 +11,6 @@ from esdb_wire.client.aio_backend import async_wait_ended
 from esdb_wire.client.aio_base import AsyncClientBase
 from esdb_wire.client.aio_response_stream import AsyncResponseStream
 from esdb_wire.client.credentials import CallCredentials
-from esdb_wire.codec.errors import ended_remotely, map_error
 from esdb_wire.events import RecordedEvent
 from esdb_wire.exceptions import (
     EventStoreDBClientException,
@@ -44,10 +43,12 @@ from esdb_wire.transport.aio import AsyncCall, AsyncChannel
 from esdb_wire.transport.status import StatusError
 
 if TYPE_CHECKING:
+    from esdb_wire.codec import errors
     from esdb_wire.codec import persistent as codec
     from esdb_wire.codec import requests as requests_codec
     from esdb_wire.persistent import ConsumerStrategy, NackAction, SubscriptionInfo
 else:
+    errors = lazy_module("esdb_wire.codec.errors")
     codec = lazy_module("esdb_wire.codec.persistent")
     requests_codec = lazy_module("esdb_wire.codec.requests")
 
@@ -403,12 +404,12 @@ class AsyncPersistentSubscription(AsyncResponseStream[RecordedEvent]):
                 if self._ended_locally():
                     raise StopAsyncIteration from None
                 if isinstance(error, StatusError):
-                    raise ended_remotely(error) from error
+                    raise errors.ended_remotely(error) from error
                 raise
             if self._ended_locally():  # stopped while it waited: what came is not taken
                 raise StopAsyncIteration
             if data is None:
-                raise ended_remotely(None)
+                raise errors.ended_remotely(None)
             try:
                 event = codec.delivered_event(data)
             except UndecodableResponse:
@@ -434,8 +435,8 @@ class AsyncPersistentSubscription(AsyncResponseStream[RecordedEvent]):
                 await self._call.send(request)
             except StatusError as error:
                 if self._ended_locally():
-                    raise map_error(error) from error
-                raise ended_remotely(error) from error
+                    raise errors.map_error(error) from error
+                raise errors.ended_remotely(error) from error
 
     async def _flush(self) -> None:
         await self._send(self._acks.flush())

@@ -12,7 +12,6 @@ from esdb_wire.client.credentials import CallCredentials
 from esdb_wire.client.sync_backend import wait_ended
 from esdb_wire.client.sync_base import ClientBase
 from esdb_wire.client.sync_response_stream import ResponseStream
-from esdb_wire.codec.errors import ended_remotely, map_error
 from esdb_wire.events import RecordedEvent
 from esdb_wire.exceptions import (
     EventStoreDBClientException,
@@ -45,10 +44,12 @@ from esdb_wire.transport.blocking import BlockingCall, Channel
 from esdb_wire.transport.status import StatusError
 
 if TYPE_CHECKING:
+    from esdb_wire.codec import errors
     from esdb_wire.codec import persistent as codec
     from esdb_wire.codec import requests as requests_codec
     from esdb_wire.persistent import ConsumerStrategy, NackAction, SubscriptionInfo
 else:
+    errors = lazy_module("esdb_wire.codec.errors")
     codec = lazy_module("esdb_wire.codec.persistent")
     requests_codec = lazy_module("esdb_wire.codec.requests")
 
@@ -402,12 +403,12 @@ class PersistentSubscription(ResponseStream[RecordedEvent]):
                 if self._ended_locally():
                     raise StopIteration from None
                 if isinstance(error, StatusError):
-                    raise ended_remotely(error) from error
+                    raise errors.ended_remotely(error) from error
                 raise
             if self._ended_locally():  # stopped while it waited: what came is not taken
                 raise StopIteration
             if data is None:
-                raise ended_remotely(None)
+                raise errors.ended_remotely(None)
             try:
                 event = codec.delivered_event(data)
             except UndecodableResponse:
@@ -433,8 +434,8 @@ class PersistentSubscription(ResponseStream[RecordedEvent]):
                 self._call.send(request)
             except StatusError as error:
                 if self._ended_locally():
-                    raise map_error(error) from error
-                raise ended_remotely(error) from error
+                    raise errors.map_error(error) from error
+                raise errors.ended_remotely(error) from error
 
     def _flush(self) -> None:
         self._send(self._acks.flush())

@@ -6,6 +6,8 @@ import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+from esdb_wire.uuid_ints import uuid_from_int
+
 # .NET ticks (100 ns) are how the server stamps events ("created" metadata).
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 ZERO_UUID = UUID(int=0)
@@ -62,7 +64,6 @@ class RecordedEvent:
     __slots__ = (
         "_created",
         "_id",
-        "_wire_id",
         "commit_position",
         "content_type",
         "data",
@@ -99,8 +100,8 @@ class RecordedEvent:
         self.stream_position = stream_position
         self.commit_position = commit_position
         self.content_type = content_type
-        self._id: UUID | None = id
-        self._wire_id: Any = None
+        # The UUID, or until it is first asked for, its wire form (see ``id``).
+        self._id: UUID | tuple[int, int] | str = id
         self.prepare_position = commit_position if prepare_position is None else prepare_position
         self.link = link
         self.retry_count = retry_count
@@ -108,53 +109,18 @@ class RecordedEvent:
             created_ticks = (recorded_at - _EPOCH) // datetime.timedelta(microseconds=1) * 10
         self._created: int | str | None = created_ticks
 
-    @classmethod
-    def _from_wire(
-        cls,
-        type: str,
-        data: bytes,
-        metadata: bytes,
-        stream_name: str,
-        stream_position: int,
-        commit_position: int,
-        prepare_position: int,
-        content_type: str,
-        wire_id: tuple[int, int] | str,
-        created: str | None,
-        link: RecordedEvent | None,
-        retry_count: int | None,
-    ) -> RecordedEvent:
-        """A decoded event whose id and time are parsed only if asked for (reads of many
-        events rarely look at either). ``wire_id``: the UUID's signed int64 halves, or its
-        string form."""
-        event = cls.__new__(cls)
-        event.type = type
-        event.data = data
-        event.metadata = metadata
-        event.stream_name = stream_name
-        event.stream_position = stream_position
-        event.commit_position = commit_position
-        event.prepare_position = prepare_position
-        event.content_type = content_type
-        event._id = None
-        event._wire_id = wire_id
-        event._created = created
-        event.link = link
-        event.retry_count = retry_count
-        return event
-
     @property
     def id(self) -> UUID:
         """The event's id."""
         value = self._id
-        if value is None:
-            wire = self._wire_id
-            if isinstance(wire, tuple):
-                value = UUID(int=((wire[0] & _MASK64) << 64) | (wire[1] & _MASK64))
-            else:
-                value = UUID(wire) if wire else ZERO_UUID
-            self._id = value
-        return value
+        if value.__class__ is tuple:  # a read event's structured id, asked for the first time
+            high, low = value
+            made = self._id = uuid_from_int(((high & _MASK64) << 64) | (low & _MASK64))
+            return made
+        if isinstance(value, str):  # its string form
+            made = self._id = UUID(value) if value else ZERO_UUID
+            return made
+        return value  # type: ignore[return-value]
 
     @id.setter
     def id(self, value: UUID) -> None:
@@ -165,7 +131,7 @@ class RecordedEvent:
         """When the server recorded the event (UTC), if it said."""
         created = self._created
         if isinstance(created, str):
-            created = self._created = int(created) if created.isdigit() else None
+            created = self._created = int(created) if created.isdecimal() else None
         if created is None:
             return None
         return _EPOCH + datetime.timedelta(microseconds=created // 10)

@@ -23,10 +23,22 @@ for this measurement only) with ``perf_counter_ns`` timers:
 * the rest of the driver: locks, the wait loop, ``take_message``, socket writes, the
   generator: the instrumented wall time minus all of the above.
 
+Uninstrumented, the stream is also read with its messages not decoded (the driver's
+``read_response_item`` replaced by a function that returns a placeholder): the client
+CPU of the transport and the driver alone.
+
 The floor is ``ReadResp.FromString`` over the very message bytes captured in the
-instrumented read, in a tight loop. Timers cost something: the cost of one wrapped call
-is calibrated on a no-op and reported, with the instrumented run's total next to the
-plain run's. Prints one JSON line.
+instrumented read, in a tight loop timed in CPU time (best of 5); beside it, the same
+loop with ``read_response_item`` (the objects), and with the fields the suite's
+fields-reading consumer reads (``scenarios_sync.read_fields``). The plain read is done
+twice: counting the events, and reading those fields. ``--floor-only`` measures the
+floors alone (one read, its messages kept, nothing else timed): the suite runs that when
+the read scenario runs without the breakdown, so that its floor target always has a
+floor from the same run.
+
+Timers cost something: the cost of one wrapped call is calibrated on a no-op and
+reported, with the instrumented run's total next to the plain run's. Prints one JSON
+line.
 """
 
 from __future__ import annotations
@@ -40,6 +52,7 @@ from typing import Any, Callable
 import esdb_wire.client.sync_responses as client_sync
 import esdb_wire.codec.responses as codec_responses
 from benchmarks.common import HOST, arm_watchdog
+from benchmarks.suite.scenarios_sync import read_fields
 from esdb_wire import EsdbClient
 from esdb_wire.codec.responses import read_response_item
 from esdb_wire.protos import streams_pb2
@@ -136,6 +149,8 @@ def engine_layers(engine: str) -> tuple[Any, tuple[tuple[str, Any, str], ...]]:
     return H2Engine, (("h2_library", h2.connection.H2Connection, "receive_data"),)
 
 
+# The blocking driver's decoding function (a global of its module, replaced to time it).
+DRIVER_DECODE = "read_response_item"
 # FromString is called inside the codec's read_response_item, through this global.
 PARSE = ("protobuf", codec_responses, "_parse_read")
 ACCOUNTS = (
@@ -177,7 +192,7 @@ class Instrumented:
             ("http2", self._engine, "receive_data"),
             *self._inner,
             ("deframe", framing.MessageDecoder, "feed"),
-            ("decode", client_sync, "read_response_item"),
+            ("decode", client_sync, DRIVER_DECODE),
         )
         for name, owner, attribute in plain:
             setattr(owner, attribute, timed(self._original(owner, attribute), accounts[name]))
@@ -205,15 +220,43 @@ def consume(events: Iterator[Any]) -> int:
     return count
 
 
-def timed_read(client: EsdbClient, stream: str) -> dict[str, float]:
+def consume_fields(events: Iterator[Any]) -> int:
+    count = 0
+    for event in events:
+        read_fields(event)
+        count += 1
+    return count
+
+
+def timed_read(
+    client: EsdbClient, stream: str, consumer: Callable[[Iterator[Any]], int] = consume
+) -> dict[str, float]:
     cpu = time.process_time()
     wall = time.perf_counter()
-    count = consume(client.read_stream_events(stream))
+    count = consumer(client.read_stream_events(stream))
     return {
         "events": count,
         "cpu_s": time.process_time() - cpu,
         "wall_s": time.perf_counter() - wall,
     }
+
+
+def undecoded_read(client: EsdbClient, stream: str) -> dict[str, float]:
+    """:func:`timed_read` with the read's messages not decoded (the driver's
+    ``read_response_item`` replaced by a function that returns one object for every
+    message): what the transport and the driver cost without the codec."""
+    placeholder = object()
+
+    def undecoded(data: bytes, stream_name: str | None) -> object:
+        return placeholder
+
+    name = DRIVER_DECODE
+    original = getattr(client_sync, name)
+    setattr(client_sync, name, undecoded)
+    try:
+        return timed_read(client, stream)
+    finally:
+        setattr(client_sync, name, original)
 
 
 def wrapper_cost(calls: int = 200_000) -> float:
@@ -236,22 +279,65 @@ def wrapper_cost(calls: int = 200_000) -> float:
     return max(0.0, best_wrapped - best_plain) / calls
 
 
-def floors(messages: list[bytes], rounds: int = 3) -> dict[str, float]:
-    """Seconds per message: FromString alone, and read_response_item (FromString and the
-    objects; best of rounds)."""
+def floors(messages: list[bytes], rounds: int = 5) -> dict[str, float]:
+    """CPU seconds per message, best of rounds: FromString alone; read_response_item
+    (FromString and the objects); and read_response_item with the fields the scenario's
+    fields-reading consumer reads (id, type, data, stream name and position, commit
+    position). CPU time (``process_time``), like the client figures these divide: a
+    wall clock would count the time other processes take the core."""
     parse = streams_pb2.ReadResp.FromString
-    best_parse = best_both = float("inf")
+    best_parse = best_both = best_fields = float("inf")
+    clock = time.process_time
     for _ in range(rounds):
-        started = time.perf_counter()
+        started = clock()
         for message in messages:
             parse(message)
-        best_parse = min(best_parse, time.perf_counter() - started)
-        started = time.perf_counter()
+        best_parse = min(best_parse, clock() - started)
+        started = clock()
         for message in messages:
             read_response_item(message, None)
-        best_both = min(best_both, time.perf_counter() - started)
+        best_both = min(best_both, clock() - started)
+        started = clock()
+        for message in messages:
+            event = read_response_item(message, None)
+            if event is not None:
+                read_fields(event)
+        best_fields = min(best_fields, clock() - started)
     count = max(1, len(messages))
-    return {"protobuf_s": best_parse / count, "protobuf_objects_s": best_both / count}
+    return {
+        "protobuf_s": best_parse / count,
+        "protobuf_objects_s": best_both / count,
+        "protobuf_objects_fields_s": best_fields / count,
+    }
+
+
+def floor_only(port: int, stream: str, warmup: int, engine: str) -> dict[str, Any]:
+    """The floors alone (no layer timed): the stream read once with its messages kept."""
+    captured: list[bytes] = []
+    with EsdbClient(f"{HOST}:{port}", http2_engine=engine) as client:
+        consume(client.read_stream_events(stream, limit=warmup))
+        _, owner, attribute = PARSE
+        original = getattr(owner, attribute)
+        setattr(owner, attribute, capturing(original, Account(), captured))
+        try:
+            events = consume(client.read_stream_events(stream))
+        finally:
+            setattr(owner, attribute, original)
+    floor = floors(captured)
+    return {
+        "engine": engine,
+        "events": events,
+        "messages": len(captured),
+        **_floor_figures(floor),
+    }
+
+
+def _floor_figures(floor: dict[str, float]) -> dict[str, float]:
+    return {
+        "floor_us_per_event": floor["protobuf_s"] * 1e6,
+        "floor_with_objects_us_per_event": floor["protobuf_objects_s"] * 1e6,
+        "floor_with_fields_us_per_event": floor["protobuf_objects_fields_s"] * 1e6,
+    }
 
 
 # The layers' names in the output (and the table), outermost first; together they make
@@ -266,6 +352,8 @@ def breakdown(port: int, stream: str, warmup: int, engine: str) -> dict[str, Any
     with EsdbClient(f"{HOST}:{port}", http2_engine=engine) as client:
         consume(client.read_stream_events(stream, limit=warmup))
         plain = timed_read(client, stream)
+        plain_fields = timed_read(client, stream, consume_fields)
+        transport_only = undecoded_read(client, stream)
         with Instrumented(engine) as probe:
             instrumented = timed_read(client, stream)
     events = int(instrumented["events"])
@@ -309,6 +397,10 @@ def breakdown(port: int, stream: str, warmup: int, engine: str) -> dict[str, Any
         "plain": plain,
         "instrumented": instrumented,
         "plain_cpu_us_per_event": plain["cpu_s"] / plain["events"] * 1e6,
+        "plain_fields": plain_fields,
+        "plain_fields_cpu_us_per_event": plain_fields["cpu_s"] / plain_fields["events"] * 1e6,
+        "undecoded": transport_only,
+        "undecoded_cpu_us_per_event": transport_only["cpu_s"] / transport_only["events"] * 1e6,
         "instrumented_cpu_us_per_event": instrumented["cpu_s"] / events * 1e6,
         "instrumented_wall_us_per_event": per_event(instrumented["wall_s"]),
         "layers_us_per_event": {name: per_event(value) for name, value in layers_s.items()},
@@ -320,8 +412,7 @@ def breakdown(port: int, stream: str, warmup: int, engine: str) -> dict[str, Any
         "calls": calls,
         "wrapper_cost_us": cost * 1e6,
         "overhead_us_per_event": cost * sum(calls.values()) / events * 1e6,
-        "floor_us_per_event": floor["protobuf_s"] * 1e6,
-        "floor_with_objects_us_per_event": floor["protobuf_objects_s"] * 1e6,
+        **_floor_figures(floor),
     }
 
 
@@ -332,9 +423,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--engine", choices=("h2", "native"), default="h2")
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--floor-only", action="store_true", help="measure the floors only, no layer timed"
+    )
     args = parser.parse_args(argv)
     arm_watchdog(args.timeout)
-    print(json.dumps(breakdown(args.port, args.stream, args.warmup, args.engine)), flush=True)
+    measure = floor_only if args.floor_only else breakdown
+    print(json.dumps(measure(args.port, args.stream, args.warmup, args.engine)), flush=True)
 
 
 if __name__ == "__main__":

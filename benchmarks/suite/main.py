@@ -220,6 +220,8 @@ def run_server_part(
                 _report_run(len(part["runs"]), total, run)
     if "framing" in args.scenarios:
         part["breakdowns"] = run_breakdowns(args, server.port, root)
+    elif "read" in scenarios:
+        part["floor"] = run_floor(args, server.port, root)
     part["server"] = {
         "pid": server.pid,
         "cpu_seconds_scenarios": server.cpu_seconds() - cpu_before,
@@ -252,9 +254,28 @@ def run_breakdowns(args: argparse.Namespace, port: int, root: Path) -> dict[str,
     return found
 
 
-def _floor(breakdowns: dict[str, Any]) -> float | None:
-    """The protobuf floor: the lowest of the engines' measurements (the same bytes)."""
-    floors = [b["floor_us_per_event"] for b in breakdowns.values() if "error" not in b]
+def run_floor(args: argparse.Namespace, port: int, root: Path) -> dict[str, Any]:
+    """The protobuf floor alone (the read scenario's targets need one from the same run
+    when the framing breakdown, which measures it too, does not run)."""
+    engine = breakdown_engines(args.clients)[0]
+    progress(f"protobuf decode floor (esdb_wire blocking client, {engine} engine)…")
+    try:
+        return _helper(
+            "benchmarks.suite.breakdown",
+            ["--port", str(port), "--stream", READ_STREAM, "--engine", engine, "--floor-only"],
+            args.timeout,
+            root,
+        )
+    except (RuntimeError, subprocess.SubprocessError) as exc:
+        progress(f"protobuf decode floor: FAILED {exc}")
+        return {"error": str(exc)}
+
+
+def _floor(breakdowns: dict[str, Any], floor: dict[str, Any] | None = None) -> float | None:
+    """The protobuf floor: the lowest of the engines' measurements (the same bytes), or
+    the floor measured alone."""
+    documents = [*breakdowns.values(), *([floor] if floor else [])]
+    floors = [d["floor_us_per_event"] for d in documents if "error" not in d]
     return min(floors) if floors else None
 
 
@@ -323,15 +344,19 @@ def main(argv: list[str] | None = None) -> None:
             sizes = imports.installed_sizes(args.installed_size, root, RESULTS)
     runs = part["runs"] + import_runs + imports.size_runs(sizes, args.clients)
     breakdowns: dict[str, Any] = part["breakdowns"]
-    summary = Summary(cells(runs, args.clients), _floor(breakdowns))
+    floor_document = part.get("floor")
+    floor = _floor(breakdowns, floor_document)
+    summary = Summary(cells(runs, args.clients), floor)
     wall = time.perf_counter() - wall_start
     named = texts.titles(args)
     print(texts.heading(args))
     print()
     print(summary.table(named))
     print()
-    print("Targets (esdb_wire medians against esdbclient's, same run):")
+    print("Targets (esdb_wire medians against esdbclient's, or the floor, same run):")
     print("\n".join(verdict_lines(summary)) or "- none evaluated")
+    if floor is not None:
+        print(texts.floor_note(floor, breakdowns, floor_document))
     table = breakdown_table(breakdowns)
     if table:
         print()
@@ -357,6 +382,8 @@ def main(argv: list[str] | None = None) -> None:
         "summaries": [cell.as_dict() for cell in summary.cells.values()],
         "targets": [verdict.as_dict() for verdict in summary.verdicts()],
         "breakdowns": breakdowns,
+        "floor": floor_document,
+        "floor_us_per_event": floor,
         "engine_imports": engine_imports,
         "installed_sizes": sizes,
         "runs": runs,
@@ -364,7 +391,8 @@ def main(argv: list[str] | None = None) -> None:
     path = _write_json(args.output, started, document)
     shown = path.relative_to(PROJECT_ROOT) if PROJECT_ROOT in path.parents else path
     print(f"Wall time {wall:.0f} s. Raw figures: {shown}")
-    if any("error" in run for run in runs) or any("error" in b for b in breakdowns.values()):
+    documents = [*breakdowns.values(), *([floor_document] if floor_document else [])]
+    if any("error" in run for run in runs) or any("error" in d for d in documents):
         sys.exit(1)
 
 

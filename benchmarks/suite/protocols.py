@@ -7,12 +7,19 @@ hand back the library's own iterators, so timed loops iterate them directly.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Protocol, TypeVar
+from typing import Optional, Protocol, TypeVar
+from uuid import UUID
 
 E = TypeVar("E")  # the library's NewEvent
 
 
 class Recorded(Protocol):
+    @property
+    def id(self) -> UUID: ...
+
+    @property
+    def type(self) -> str: ...
+
     @property
     def stream_name(self) -> str: ...
 
@@ -20,7 +27,15 @@ class Recorded(Protocol):
     def stream_position(self) -> int: ...
 
     @property
+    def commit_position(self) -> int | None: ...
+
+    @property
     def data(self) -> bytes: ...
+
+
+Fields = tuple[UUID, str, bytes, str, int, Optional[int]]
+"""What the fields-reading consumer reads (id, type, data, stream name and position,
+commit position): the fields a real consumer of a read looks at."""
 
 
 class Subscription(Protocol):

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from benchmarks.suite.config import Params
 from benchmarks.suite.measure import (
     Clock,
+    Sample,
     ServerCpu,
     event_index,
     peak_rss_reset,
@@ -18,10 +19,14 @@ from benchmarks.suite.measure import (
 )
 from benchmarks.suite.protocols import AsyncClient, E, Recorded
 from benchmarks.suite.scenarios_sync import (
+    READ_ORDER,
     STEP_TIMEOUT,
     check_event,
+    check_fields,
     expect_count,
     memory_result,
+    read_fields,
+    read_result,
 )
 
 
@@ -52,13 +57,23 @@ async def _count(events: AsyncIterator[Recorded]) -> int:
 
 
 async def read(client: AsyncClient[E], p: Params) -> dict[str, Any]:
+    """Scenario 2: see :func:`benchmarks.suite.scenarios_sync.read`."""
     await _count(await client.read(p.read_stream, limit=p.warmup_events))
     server = ServerCpu(p.server_pid)
-    clock = Clock()
-    count = await _count(await client.read(p.read_stream))
-    sample = clock.sample(count)
-    expect_count(count, p.read_events)
-    return result(sample, count, server.elapsed())
+    samples: dict[str, list[Sample]] = {"count": [], "fields": []}
+    for consumer in READ_ORDER:
+        clock = Clock()
+        if consumer == "count":
+            count = await _count(await client.read(p.read_stream))
+        else:
+            count, last = 0, None
+            async for event in await client.read(p.read_stream):
+                last = read_fields(event)
+                count += 1
+            check_fields(last, p.read_stream, count - 1)
+        samples[consumer].append(clock.sample(count))
+        expect_count(count, p.read_events)
+    return read_result(samples, p.read_events, server.elapsed())
 
 
 async def catchup(client: AsyncClient[E], p: Params) -> dict[str, Any]:

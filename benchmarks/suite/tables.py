@@ -303,6 +303,20 @@ def breakdown_table(documents: dict[str, dict[str, Any]]) -> str:
     )
     lines.append(
         row(
+            "client CPU, uninstrumented read, fields read (process_time)",
+            [documents[e].get("plain_fields_cpu_us_per_event") for e in engines],
+            shares=False,
+        )
+    )
+    lines.append(
+        row(
+            "client CPU, uninstrumented read, messages not decoded (transport and driver)",
+            [documents[e].get("undecoded_cpu_us_per_event") for e in engines],
+            shares=False,
+        )
+    )
+    lines.append(
+        row(
             "**floor: ReadResp.FromString alone**",
             [documents[e]["floor_us_per_event"] for e in engines],
             shares=False,
@@ -312,6 +326,13 @@ def breakdown_table(documents: dict[str, dict[str, Any]]) -> str:
         row(
             "floor + read_response_item (decode + objects, tight loop)",
             [documents[e]["floor_with_objects_us_per_event"] for e in engines],
+            shares=False,
+        )
+    )
+    lines.append(
+        row(
+            "floor + read_response_item + fields read (tight loop)",
+            [documents[e].get("floor_with_fields_us_per_event") for e in engines],
             shares=False,
         )
     )

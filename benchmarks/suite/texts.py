@@ -56,9 +56,31 @@ def breakdown_heading(breakdowns: dict[str, dict[str, Any]]) -> str:
         f"engine. Method: each layer wrapped with perf_counter_ns timers for this "
         f"measurement only (wall time, single thread); the HTTP/2 layer is the engine's "
         f"(h2: H2Engine over h2's H2Connection; native: ClientHttp2Connection). Timer costs "
-        f"(calibrated on a no-op; partly inside the outer layers' figures): {costs}. Floor: "
-        f"ReadResp.FromString over the same captured message bytes, tight loop, best of 3 "
-        f"(each engine's process measures it; the lower figure divides every column)."
+        f"(calibrated on a no-op; partly inside the outer layers' figures): {costs}. Layers are "
+        f"wall time: on a busy machine they count time other processes took the core; the "
+        f"rows under them are CPU time. Floor: ReadResp.FromString over the same captured "
+        f"message bytes, tight loop, CPU time, best of 5 (each engine's process measures "
+        f"it; the lower figure divides every column)."
+    )
+
+
+def floor_note(
+    floor: float, breakdowns: dict[str, dict[str, Any]], alone: dict[str, Any] | None
+) -> str:
+    """Where the floor that divides the read figures comes from, and its value."""
+    if alone and "error" not in alone:
+        where = (
+            f"measured alone ({alone['engine']} engine, {alone['messages']:,} messages, "
+            "no layer timed)"
+        )
+    else:
+        engines = ", ".join(e for e, b in breakdowns.items() if "error" not in b)
+        where = f"measured by the framing breakdown ({engines}; the lowest)"
+    return (
+        f"- The protobuf decode floor: {floor:.3f} µs/event, ReadResp.FromString over the "
+        f"read stream's message bytes (captured from an esdb_wire read in this run, tight "
+        f"loop, CPU time, best of 5), {where}. A floor target divides the client's CPU per event "
+        "(the whole read: HTTP/2, gRPC framing, decoding, objects, the consumer) by it."
     )
 
 

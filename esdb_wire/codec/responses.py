@@ -10,7 +10,7 @@ from google.protobuf.message import DecodeError
 
 from esdb_wire import exceptions as exc
 from esdb_wire.codec.decoding import decode, undecodable
-from esdb_wire.codec.events import read_event
+from esdb_wire.codec.events import read_event, recorded_event
 from esdb_wire.events import CaughtUp, Checkpoint, RecordedEvent
 from esdb_wire.protos import serverfeatures_pb2, shared_pb2, status_pb2, streams_pb2
 from esdb_wire.protos.wire_names import unpack_any
@@ -42,12 +42,14 @@ def read_response_item(data: bytes, stream_name: str | None) -> RecordedEvent | 
         response = _parse_read(data)
     except DecodeError as error:
         raise undecodable(ReadResp, READ, error) from error
-    kind = response.WhichOneof("content")
-    if kind == "event":
-        return read_event(response.event)
-    if kind == "stream_not_found":
+    read = response.event  # an empty ReadEvent unless the response carries one
+    if read.HasField("event"):  # the usual case, tested first (one call fewer)
+        return recorded_event(
+            read.event, recorded_event(read.link) if read.HasField("link") else None
+        )
+    if response.HasField("stream_not_found"):
         raise exc.StreamNotFound(f"Stream {stream_name!r} not found")
-    return None
+    return None  # a link whose event is gone, or a control message
 
 
 def subscription_item(
@@ -58,11 +60,11 @@ def subscription_item(
     position the server gave the delivery (of the link, for a resolved link; None if it
     gave none). The hot path of catch-up subscriptions."""
     response = _read_response(data)
-    kind = response.WhichOneof("content")
-    if kind == "event":
+    if response.HasField("event"):  # the usual case: cheaper than WhichOneof
         read = response.event
-        position = int(read.commit_position) if read.HasField("commit_position") else None
+        position = read.commit_position if read.HasField("commit_position") else None
         return read_event(read), position
+    kind = response.WhichOneof("content")
     if kind == "checkpoint":
         point = response.checkpoint
         return Checkpoint(int(point.commit_position), int(point.prepare_position)), None

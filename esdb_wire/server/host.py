@@ -415,7 +415,7 @@ class _ServerProtocol(asyncio.Protocol):
                 self.flush()
                 try:
                     yield parse(data)
-                except DecodeError:
+                except (DecodeError, UnicodeDecodeError):  # the latter: pure-Python protobuf
                     raise StatusError(
                         StatusCode.INTERNAL, "Failed to deserialize request"
                     ) from None

@@ -13,50 +13,50 @@ from typing import TYPE_CHECKING, Any
 from esdb_wire._version import __version__
 
 if TYPE_CHECKING:
-    from esdb_wire.client.aio import (
-        AsyncCatchupSubscription as AsyncCatchupSubscription,
-    )
-    from esdb_wire.client.aio import (
-        AsyncEsdbClient as AsyncEsdbClient,
-    )
-    from esdb_wire.client.aio import (
-        AsyncEventStoreDBClient as AsyncEventStoreDBClient,
-    )
-    from esdb_wire.client.aio import (
-        AsyncKurrentDBClient as AsyncKurrentDBClient,
-    )
-    from esdb_wire.client.aio import (
-        AsyncReadResponse as AsyncReadResponse,
-    )
     from esdb_wire.client.aio_admin import (
         AsyncStatsStream as AsyncStatsStream,
+    )
+    from esdb_wire.client.aio_client import (
+        AsyncEventStoreDBClient as AsyncEventStoreDBClient,
+    )
+    from esdb_wire.client.aio_client import (
+        AsyncKurrentDBClient as AsyncKurrentDBClient,
     )
     from esdb_wire.client.aio_persistent import (
         AsyncPersistentSubscription as AsyncPersistentSubscription,
     )
+    from esdb_wire.client.aio_responses import (
+        AsyncCatchupSubscription as AsyncCatchupSubscription,
+    )
+    from esdb_wire.client.aio_responses import (
+        AsyncReadResponse as AsyncReadResponse,
+    )
+    from esdb_wire.client.aio_v05 import (
+        AsyncEsdbClient as AsyncEsdbClient,
+    )
     from esdb_wire.client.credentials import (
         CallCredentials as CallCredentials,
-    )
-    from esdb_wire.client.sync import (
-        CatchupSubscription as CatchupSubscription,
-    )
-    from esdb_wire.client.sync import (
-        EsdbClient as EsdbClient,
-    )
-    from esdb_wire.client.sync import (
-        EventStoreDBClient as EventStoreDBClient,
-    )
-    from esdb_wire.client.sync import (
-        KurrentDBClient as KurrentDBClient,
-    )
-    from esdb_wire.client.sync import (
-        ReadResponse as ReadResponse,
     )
     from esdb_wire.client.sync_admin import (
         StatsStream as StatsStream,
     )
+    from esdb_wire.client.sync_client import (
+        EventStoreDBClient as EventStoreDBClient,
+    )
+    from esdb_wire.client.sync_client import (
+        KurrentDBClient as KurrentDBClient,
+    )
     from esdb_wire.client.sync_persistent import (
         PersistentSubscription as PersistentSubscription,
+    )
+    from esdb_wire.client.sync_responses import (
+        CatchupSubscription as CatchupSubscription,
+    )
+    from esdb_wire.client.sync_responses import (
+        ReadResponse as ReadResponse,
+    )
+    from esdb_wire.client.sync_v05 import (
+        EsdbClient as EsdbClient,
     )
     from esdb_wire.cluster import (
         ClusterMember as ClusterMember,
@@ -170,19 +170,20 @@ if TYPE_CHECKING:
         UserDetails as UserDetails,
     )
 
-# Public name -> the module that defines it.
+# Public name -> the module that defines it (not a package that gathers it: importing a
+# client loads only what the client needs).
 _EXPORTS = {
     "AccessDeniedError": "esdb_wire.exceptions",
     "AlreadyExists": "esdb_wire.exceptions",
-    "AsyncCatchupSubscription": "esdb_wire.client.aio",
-    "AsyncEsdbClient": "esdb_wire.client.aio",
-    "AsyncEventStoreDBClient": "esdb_wire.client.aio",
-    "AsyncKurrentDBClient": "esdb_wire.client.aio",
+    "AsyncCatchupSubscription": "esdb_wire.client.aio_responses",
+    "AsyncEsdbClient": "esdb_wire.client.aio_v05",
+    "AsyncEventStoreDBClient": "esdb_wire.client.aio_client",
+    "AsyncKurrentDBClient": "esdb_wire.client.aio_client",
     "AsyncPersistentSubscription": "esdb_wire.client.aio_persistent",
-    "AsyncReadResponse": "esdb_wire.client.aio",
+    "AsyncReadResponse": "esdb_wire.client.aio_responses",
     "AsyncStatsStream": "esdb_wire.client.aio_admin",
     "CallCredentials": "esdb_wire.client.credentials",
-    "CatchupSubscription": "esdb_wire.client.sync",
+    "CatchupSubscription": "esdb_wire.client.sync_responses",
     "CaughtUp": "esdb_wire.events",
     "Checkpoint": "esdb_wire.events",
     "ClusterMember": "esdb_wire.cluster",
@@ -195,13 +196,13 @@ _EXPORTS = {
     "ESDB_SYSTEM_EVENTS_REGEX": "esdb_wire.filters",
     "EmbeddedCluster": "esdb_wire.server.cluster.embedded",
     "EmbeddedServer": "esdb_wire.server.embedded",
-    "EsdbClient": "esdb_wire.client.sync",
+    "EsdbClient": "esdb_wire.client.sync_v05",
     "EsdbClientException": "esdb_wire.exceptions",
-    "EventStoreDBClient": "esdb_wire.client.sync",
+    "EventStoreDBClient": "esdb_wire.client.sync_client",
     "EventStoreDBClientException": "esdb_wire.exceptions",
     "ExpectedPositionError": "esdb_wire.exceptions",
     "GrpcError": "esdb_wire.exceptions",
-    "KurrentDBClient": "esdb_wire.client.sync",
+    "KurrentDBClient": "esdb_wire.client.sync_client",
     "MaximumAppendSizeExceededError": "esdb_wire.exceptions",
     "NewEvent": "esdb_wire.events",
     "NewEvents": "esdb_wire.records",
@@ -211,7 +212,7 @@ _EXPORTS = {
     "ProjectionResult": "esdb_wire.projections",
     "ProjectionState": "esdb_wire.projections",
     "ProjectionStatistics": "esdb_wire.projections",
-    "ReadResponse": "esdb_wire.client.sync",
+    "ReadResponse": "esdb_wire.client.sync_responses",
     "RecordedEvent": "esdb_wire.events",
     "ScavengeResult": "esdb_wire.operations",
     "ServiceUnavailable": "esdb_wire.exceptions",

@@ -1,24 +1,23 @@
-"""Cluster members from gossip, and choosing the node a client should talk to."""
+"""Cluster members (as :mod:`esdb_wire.codec.gossip` decodes them from gossip), and
+choosing the node a client should talk to."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from esdb_wire.exceptions import FollowerNotFound, LeaderNotFound, ReadOnlyReplicaNotFound
-from esdb_wire.protos import gossip_pb2
+from esdb_wire.lazy_import import lazy_module
+
+if TYPE_CHECKING:
+    import random
+else:
+    random = lazy_module("random")  # only to choose among followers, replicas or all
 
 NODE_STATE_LEADER = "NODE_STATE_LEADER"
 NODE_STATE_FOLLOWER = "NODE_STATE_FOLLOWER"
 NODE_STATE_REPLICA = "NODE_STATE_REPLICA"
 NODE_STATE_OTHER = "NODE_STATE_OTHER"
-
-_STATES = {
-    gossip_pb2.MemberInfo.Leader: NODE_STATE_LEADER,
-    gossip_pb2.MemberInfo.Follower: NODE_STATE_FOLLOWER,
-    gossip_pb2.MemberInfo.ReadOnlyReplica: NODE_STATE_REPLICA,
-}
 
 
 class ClusterMember(NamedTuple):
@@ -27,19 +26,6 @@ class ClusterMember(NamedTuple):
     state: str
     address: str
     port: int
-
-
-def members_of(info: gossip_pb2.ClusterInfo) -> list[ClusterMember]:
-    """The alive members of a gossip answer."""
-    return [
-        ClusterMember(
-            _STATES.get(member.state, NODE_STATE_OTHER),
-            member.http_end_point.address,
-            member.http_end_point.port,
-        )
-        for member in info.members
-        if member.is_alive
-    ]
 
 
 def select_member(members: Sequence[ClusterMember], preference: str) -> ClusterMember:

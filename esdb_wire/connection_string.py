@@ -135,7 +135,7 @@ def default_connection_name() -> str:
     return str(uuid.uuid4())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # its own __repr__ hides the password
 class ConnectionSpec:
     """A parsed connection string. Durations are in seconds; ``None`` means disabled."""
 

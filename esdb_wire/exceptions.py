@@ -7,8 +7,7 @@ Everything derives from :class:`EventStoreDBClientException` (alias
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
 
 from esdb_wire.transport.status import StatusError
@@ -273,8 +272,7 @@ class StreamDeletedError(FailedPrecondition, StreamIsDeleted):
         self.stream_name = stream_name
 
 
-@dataclass(frozen=True)
-class StreamStateCheckFailure:
+class StreamStateCheckFailure(NamedTuple):
     """A failed :class:`~esdb_wire.records.StreamStateCheck`: ``actual_state`` is the
     stream's revision, or -1 (no stream), -5 (deleted), -6 (tombstoned)."""
 
@@ -283,8 +281,7 @@ class StreamStateCheckFailure:
     actual_state: int
 
 
-@dataclass(frozen=True)
-class ConsistencyCheckFailure:
+class ConsistencyCheckFailure(NamedTuple):
     """One failed consistency check; ``check_index`` is its place among the request's
     checks (the streams written without a check count after them)."""
 

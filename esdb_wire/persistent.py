@@ -1,32 +1,52 @@
 """What persistent subscription groups are made of and report: their settings' types
 and esdbclient 1.x defaults, and :class:`SubscriptionInfo` (with its consumers'
 :class:`ConnectionInfo`), as ``get_subscription_info`` and ``list_subscriptions`` return
-them."""
+them. The defaults live in :mod:`esdb_wire.persistent_defaults` (imported here too)."""
 
 from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
+from esdb_wire.persistent_defaults import (
+    DEFAULT_CHECKPOINT_AFTER,
+    DEFAULT_EVENT_BUFFER_SIZE,
+    DEFAULT_HISTORY_BUFFER_SIZE,
+    DEFAULT_LIVE_BUFFER_SIZE,
+    DEFAULT_MAX_ACK_BATCH_SIZE,
+    DEFAULT_MAX_ACK_DELAY,
+    DEFAULT_MAX_CHECKPOINT_COUNT,
+    DEFAULT_MAX_RETRY_COUNT,
+    DEFAULT_MAX_SUBSCRIBER_COUNT,
+    DEFAULT_MESSAGE_TIMEOUT,
+    DEFAULT_MIN_CHECKPOINT_COUNT,
+    DEFAULT_READ_BATCH_SIZE,
+    DEFAULT_STOPPING_GRACE,
+)
+
+__all__ = [
+    "DEFAULT_CHECKPOINT_AFTER",
+    "DEFAULT_EVENT_BUFFER_SIZE",
+    "DEFAULT_HISTORY_BUFFER_SIZE",
+    "DEFAULT_LIVE_BUFFER_SIZE",
+    "DEFAULT_MAX_ACK_BATCH_SIZE",
+    "DEFAULT_MAX_ACK_DELAY",
+    "DEFAULT_MAX_CHECKPOINT_COUNT",
+    "DEFAULT_MAX_RETRY_COUNT",
+    "DEFAULT_MAX_SUBSCRIBER_COUNT",
+    "DEFAULT_MESSAGE_TIMEOUT",
+    "DEFAULT_MIN_CHECKPOINT_COUNT",
+    "DEFAULT_READ_BATCH_SIZE",
+    "DEFAULT_STOPPING_GRACE",
+    "ConnectionInfo",
+    "ConsumerStrategy",
+    "NackAction",
+    "SubscriptionInfo",
+]
+
 ConsumerStrategy = Literal["DispatchToSingle", "RoundRobin", "Pinned", "PinnedByCorrelation"]
 """How a group shares its events among its consumers."""
 NackAction = Literal["unknown", "park", "retry", "skip", "stop"]
 """What a group does with a negatively acknowledged event (``unknown``: its choice)."""
-
-# esdbclient 1.x defaults: of a group's settings (durations in seconds) ...
-DEFAULT_MESSAGE_TIMEOUT = 30.0
-DEFAULT_MAX_RETRY_COUNT = 10
-DEFAULT_MIN_CHECKPOINT_COUNT = 10
-DEFAULT_MAX_CHECKPOINT_COUNT = 1000
-DEFAULT_CHECKPOINT_AFTER = 2.0
-DEFAULT_MAX_SUBSCRIBER_COUNT = 5
-DEFAULT_LIVE_BUFFER_SIZE = 500
-DEFAULT_READ_BATCH_SIZE = 200
-DEFAULT_HISTORY_BUFFER_SIZE = 500
-# ... and of a consumer's options.
-DEFAULT_EVENT_BUFFER_SIZE = 150
-DEFAULT_MAX_ACK_BATCH_SIZE = 50
-DEFAULT_MAX_ACK_DELAY = 0.2
-DEFAULT_STOPPING_GRACE = 0.2
 
 
 class ConnectionInfo(NamedTuple):

@@ -40,6 +40,7 @@ LINE_LENGTH = 100  # pyproject.toml's [tool.ruff] line-length
 # Source -> generated twin.
 PAIRS = {
     "esdb_wire/client/aio_base.py": "esdb_wire/client/sync_base.py",
+    "esdb_wire/client/aio_response_stream.py": "esdb_wire/client/sync_response_stream.py",
     "esdb_wire/client/aio_responses.py": "esdb_wire/client/sync_responses.py",
     "esdb_wire/client/aio_persistent.py": "esdb_wire/client/sync_persistent.py",
     "esdb_wire/client/aio_admin.py": "esdb_wire/client/sync_admin.py",

@@ -230,6 +230,18 @@ def test_bytes_that_are_not_a_read_response_raise_undecodable() -> None:
         read_response_item(b"\x0a\xff\xff\xff\xff\x0f", "s")
 
 
+def test_a_string_field_that_is_not_utf8_raises_undecodable() -> None:
+    """protobuf's upb backend raises DecodeError for it, the pure-Python one
+    UnicodeDecodeError: either way the client raises UndecodableResponse."""
+    data = response(event_id=uuid.uuid4(), metadata={"type": "Type\u00e9"})
+    broken = data.replace("Type\u00e9".encode(), b"Type\xff\xfe")
+    assert broken != data
+    with pytest.raises(UndecodableResponse):
+        read_response_item(broken, "s")
+    with pytest.raises(UndecodableResponse):
+        subscription_item(broken, include_caught_up=False)
+
+
 def test_a_subscription_event_carries_the_delivery_position() -> None:
     encoded = response(event_id=uuid.uuid4(), commit=99)
     item, position = subscription_item(encoded, include_caught_up=False)

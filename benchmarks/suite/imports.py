@@ -1,11 +1,22 @@
-"""Scenario 7: import time and RSS in fresh processes; installed size of each client's
-dependency closure, measured in throwaway venvs (needs PyPI) and cached in the results.
+"""Scenario 7: importing a client and making it ready, in fresh processes (time and RSS);
+the installed size of each client's dependency closure, measured in throwaway venvs
+(needs PyPI) and cached in the results.
 
-Importing esdb_wire does not depend on the HTTP/2 engine: a client imports its engine's
-module on its first connection (the h2 engine imports ``h2``, ``hpack`` and
-``hyperframe``; the native engine no third-party package). So a "-native" driver has
-no import runs of its own when its default-engine twin runs them (:func:`import_drivers`),
-and :func:`engine_imports` measures what that first connection adds, per engine.
+Like with like: esdbclient's ``EventStoreDBClient`` constructor connects and, for a
+``esdb+discover://`` URI, reads gossip to choose its node (its asyncio client does that in
+``connect()``). So each probe imports the client, constructs it on the embedded server's
+``esdb+discover://`` URI and, for esdb_wire (whose constructor only parses the URI) and
+esdbclient's asyncio client, calls ``connect()``: every client has then read gossip over a
+connection and chosen its node. "Import" times the import statement alone, "ready" the
+import, the construction and that discovery (wall time; "ready CPU" is the process's CPU
+time over the same span, every thread's, which load on the machine disturbs less). The
+HTTP/2 engine loads at the first connection, so each esdb_wire driver (engine) is probed
+on its own; :func:`engine_imports` adds what importing each engine's module costs.
+
+Every probe runs with bytecode caching on (``PYTHONDONTWRITEBYTECODE`` removed from its
+environment): installed packages load from bytecode, and esdb_wire's measured sources
+must too, so a discarded warm-up probe per driver writes it first (into the snapshot's
+``__pycache__``).
 """
 
 from __future__ import annotations
@@ -22,25 +33,54 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from benchmarks.common import PROJECT_ROOT, PYTHON
+from benchmarks.common import HOST, PROJECT_ROOT, PYTHON
 from benchmarks.suite.config import (
-    DEFAULT_TWIN,
+    ASYNC_DRIVERS,
+    ENGINES,
     H2,
     NATIVE,
-    PEER_AIO,
-    PEER_SYNC,
-    WIRE_AIO,
-    WIRE_BLOCKING,
     WIRE_DRIVERS,
 )
 from benchmarks.suite.measure import kib_to_mb
 
-STATEMENTS = {
-    WIRE_BLOCKING: "from esdb_wire import EsdbClient, NewEvent",
-    PEER_SYNC: "from esdbclient import EventStoreDBClient, NewEvent",
-    WIRE_AIO: "from esdb_wire import AsyncEsdbClient, NewEvent",
-    PEER_AIO: "from esdbclient import AsyncEventStoreDBClient, NewEvent",
+# The import statement of each library's client, per concurrency model.
+_IMPORTS = {
+    ("esdb_wire", False): "from esdb_wire import EsdbClient, NewEvent",
+    ("esdbclient", False): "from esdbclient import EventStoreDBClient, NewEvent",
+    ("esdb_wire", True): "import asyncio\nfrom esdb_wire import AsyncEsdbClient, NewEvent",
+    ("esdbclient", True): (
+        "import asyncio\nfrom esdbclient import AsyncEventStoreDBClient, NewEvent"
+    ),
 }
+# Construct the client and make it ready (connected, its node chosen by gossip), then
+# take the figures (``_ready()``) and close it.
+_READY = {
+    ("esdb_wire", False): (
+        "client = EsdbClient({uri!r}, http2_engine={engine!r})\n"
+        "client.connect()\n"
+        "_ready()\n"
+        "client.close()"
+    ),
+    ("esdbclient", False): "client = EventStoreDBClient({uri!r})\n_ready()\nclient.close()",
+    ("esdb_wire", True): (
+        "async def _main():\n"
+        "    client = AsyncEsdbClient({uri!r}, http2_engine={engine!r})\n"
+        "    await client.connect()\n"
+        "    _ready()\n"
+        "    await client.close()\n"
+        "asyncio.run(_main())"
+    ),
+    ("esdbclient", True): (
+        "async def _main():\n"
+        "    client = AsyncEventStoreDBClient({uri!r})\n"
+        "    await client.connect()\n"
+        "    _ready()\n"
+        "    await client.close()\n"
+        "asyncio.run(_main())"
+    ),
+}
+# Only the import (engine_imports' baseline): esdb_wire's blocking client.
+CLIENT_IMPORT = _IMPORTS[("esdb_wire", False)]
 PEER_REQUIREMENT = "esdbclient==1.1.7"
 # What esdb_wire.transport.http2.engine.create_engine imports for each engine.
 ENGINE_MODULES = {
@@ -48,7 +88,7 @@ ENGINE_MODULES = {
     NATIVE: "esdb_wire.transport.http2.client",
 }
 
-# Runs in a fresh interpreter: only `time` is imported before the measured statement.
+# Runs in a fresh interpreter: only `time` is imported before the measured statements.
 _PROBE = """\
 import time
 def _kb(key):
@@ -57,26 +97,55 @@ def _kb(key):
             if line.startswith(key + ':'):
                 return int(line.split()[1])
     return 0
+_figures = []
+def _ready():
+    _figures.extend((
+        time.perf_counter() - _started,
+        time.process_time() - _cpu_started,
+        _kb('VmRSS'),
+        _kb('VmHWM'),
+    ))
 _before = _kb('VmRSS')
+_cpu_started = time.process_time()
 _started = time.perf_counter()
-{statement}
-_seconds = time.perf_counter() - _started
-print(_before, _kb('VmRSS'), _kb('VmHWM'), _seconds)
+{imports}
+_imported = time.perf_counter() - _started
+_imported_kb = _kb('VmRSS')
+{ready}
+print(_before, _imported_kb, _imported, *_figures)
 """
 
 
-def import_drivers(drivers: list[str]) -> list[str]:
-    """The drivers measured by scenario 7: a "-native" one only without its twin."""
-    return [d for d in drivers if d not in DEFAULT_TWIN or DEFAULT_TWIN[d] not in drivers]
+def probe_code(driver: str, port: int) -> str:
+    """The probe of ``driver``: import its client, make it ready on ``port``."""
+    key = ("esdb_wire" if driver in WIRE_DRIVERS else "esdbclient", driver in ASYNC_DRIVERS)
+    uri = f"esdb+discover://{HOST}:{port}?Tls=false"
+    ready = _READY[key].format(uri=uri, engine=ENGINES.get(driver))
+    return _PROBE.format(imports=_IMPORTS[key], ready=ready)
 
 
-def probe(driver: str, root: Path, timeout: float = 120.0) -> dict[str, float]:
-    """One fresh ``python -c`` that imports the driver's client; its time and RSS."""
-    statement = STATEMENTS[DEFAULT_TWIN.get(driver, driver)]
-    return _run_probe(_PROBE.format(statement=statement), root, timeout)
+def probe_env() -> dict[str, str]:
+    """This environment with bytecode caching on (see the module's docstring)."""
+    return {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
 
 
-def _run_probe(code: str, root: Path, timeout: float) -> dict[str, float]:
+def probe(driver: str, root: Path, port: int, timeout: float = 120.0) -> dict[str, float]:
+    """One fresh ``python -c`` that imports the driver's client and makes it ready."""
+    done = _run(probe_code(driver, port), root, timeout)
+    before, imported_kb, imported_s, ready_s, ready_cpu_s, ready_kb, peak = done.split()
+    return {
+        "import_ms": float(imported_s) * 1000,
+        "import_rss_mb": kib_to_mb(int(imported_kb) - int(before)),
+        "ready_ms": float(ready_s) * 1000,
+        "ready_cpu_ms": float(ready_cpu_s) * 1000,
+        "ready_rss_mb": kib_to_mb(int(ready_kb) - int(before)),
+        "rss_mb": kib_to_mb(int(ready_kb)),
+        "rss_before_kb": int(before),
+        "hwm_kb": int(peak),
+    }
+
+
+def _run(code: str, root: Path, timeout: float) -> str:
     done = subprocess.run(
         [PYTHON, "-c", code],
         cwd=root,
@@ -84,82 +153,81 @@ def _run_probe(code: str, root: Path, timeout: float) -> dict[str, float]:
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=probe_env(),
     )
-    before, after, peak, seconds = done.stdout.split()
-    return {
-        "import_ms": float(seconds) * 1000,
-        "rss_before_kb": int(before),
-        "rss_after_kb": int(after),
-        "hwm_kb": int(peak),
-        "import_rss_mb": kib_to_mb(int(after) - int(before)),
-        "rss_mb": kib_to_mb(int(after)),
-    }
+    return done.stdout
 
 
 def import_runs(
     drivers: list[str],
     repeats: int,
     root: Path,
+    port: int,
     progress: Callable[[str], None],
 ) -> list[dict[str, Any]]:
-    """A discarded warm-up per driver (bytecode, page cache), then alternating repeats."""
-    drivers = import_drivers(drivers)
+    """A discarded warm-up per driver (bytecode, page cache), then alternating repeats,
+    against the embedded server on ``port``."""
     for driver in drivers:
-        probe(driver, root)
+        probe(driver, root, port)
     runs: list[dict[str, Any]] = []
     for repeat in range(repeats):
         for driver in drivers:
             try:
-                figures: dict[str, Any] = probe(driver, root)
+                figures: dict[str, Any] = probe(driver, root, port)
             except (subprocess.SubprocessError, ValueError) as exc:
                 figures = {"error": str(exc)}
             runs.append({"scenario": "import", "client": driver, "repeat": repeat, **figures})
         progress(f"import: repeat {repeat + 1}/{repeats} done")
+    shown = ("ready_ms", "ready_rss_mb", "import_ms", "import_rss_mb", "ready_cpu_ms", "rss_mb")
     for run in runs:
         if "error" not in run:
-            run["figures"] = {key: run[key] for key in ("import_ms", "import_rss_mb", "rss_mb")}
+            run["figures"] = {key: run[key] for key in shown}
     return runs
 
 
 def engine_imports(root: Path, repeats: int) -> dict[str, Any]:
-    """Per engine: what a client's first connection imports after ``import esdb_wire``
+    """Per engine: what importing its module adds after ``import esdb_wire``'s client
     (median ms and RSS growth over ``repeats`` fresh processes, and the packages)."""
     found: dict[str, Any] = {}
-    samples: dict[str, list[dict[str, float]]] = {engine: [] for engine in ENGINE_MODULES}
-    statement = STATEMENTS[WIRE_BLOCKING]
+    samples: dict[str, list[tuple[float, float]]] = {engine: [] for engine in ENGINE_MODULES}
     for repeat in range(repeats + 1):  # the first round is a discarded warm-up
         for engine, module in ENGINE_MODULES.items():
-            code = _ENGINE_PROBE.format(client=statement, module=module)
+            code = _ENGINE_PROBE.format(client=CLIENT_IMPORT, module=module)
             try:
-                figures = _run_probe(code, root, 120.0)
+                before, after, seconds = _run(code, root, 120.0).split()
             except (subprocess.SubprocessError, ValueError) as exc:
                 return {"error": str(exc)}
             if repeat:
-                samples[engine].append(figures)
+                samples[engine].append((float(seconds) * 1000, kib_to_mb(int(after) - int(before))))
     for engine, module in ENGINE_MODULES.items():
-        done = subprocess.run(
-            [PYTHON, "-c", _PACKAGES_PROBE.format(client=statement, module=module)],
-            cwd=root,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120.0,
-        )
-        words = done.stdout.split()
+        words = _run(_PACKAGES_PROBE.format(client=CLIENT_IMPORT, module=module), root, 120.0)
+        names = words.split()
         found[engine] = {
             "module": module,
-            "packages": [word for word in words if not word.startswith("+")],
-            "stdlib_packages": int(words[-1][1:].partition("-")[0]) if words else None,
-            "import_ms": statistics.median(s["import_ms"] for s in samples[engine]),
-            "import_rss_mb": statistics.median(s["import_rss_mb"] for s in samples[engine]),
+            "packages": [word for word in names if not word.startswith("+")],
+            "stdlib_packages": int(names[-1][1:].partition("-")[0]) if names else None,
+            "import_ms": statistics.median(ms for ms, _ in samples[engine]),
+            "import_rss_mb": statistics.median(mb for _, mb in samples[engine]),
         }
     return found
 
 
 # After the client's import, the engine module alone (what its first connection adds).
-_ENGINE_PROBE = _PROBE.replace("_before = _kb", "{client}\n_before = _kb").replace(
-    "{statement}", "import {module}"
-)
+_ENGINE_PROBE = """\
+import time
+def _kb(key):
+    with open('/proc/self/status') as handle:
+        for line in handle:
+            if line.startswith(key + ':'):
+                return int(line.split()[1])
+    return 0
+{client}
+_before = _kb('VmRSS')
+_started = time.perf_counter()
+import {module}
+_seconds = time.perf_counter() - _started
+print(_before, _kb('VmRSS'), _seconds)
+"""
 # The top-level packages the engine module brings in, beyond those already loaded:
 # third-party ones by name, the standard library's as a count (Python >= 3.10 tells).
 _PACKAGES_PROBE = """\
@@ -296,11 +364,11 @@ def installed_sizes(mode: str, root: Path, results: Path) -> dict[str, Any] | No
 
 
 def size_runs(sizes: dict[str, Any] | None, drivers: list[str]) -> list[dict[str, Any]]:
-    """The installed size as one run per driver (both drivers share their library's)."""
+    """The installed size as one run per driver (a library's drivers share its size)."""
     if not sizes or "closure" not in sizes:
         return []
     runs = []
-    for driver in import_drivers(drivers):
+    for driver in drivers:
         library = "esdb_wire" if driver in WIRE_DRIVERS else "esdbclient"
         megabytes = sizes["closure"][library]["mb"]
         runs.append(

@@ -187,64 +187,66 @@ def _helper(module: str, arguments: list[str], timeout: float, root: Path) -> di
 
 
 def run_server_part(
-    args: argparse.Namespace, root: Path, engine: str, scenarios: list[str]
+    args: argparse.Namespace,
+    root: Path,
+    server: EmbeddedServerProcess,
+    scenarios: list[str],
+    engine: str,
+    first: bool = True,
 ) -> dict[str, Any]:
-    """A server on HTTP/2 engine ``engine``, seeding, ``scenarios`` (client scenarios) and,
-    if asked for, the framing breakdown."""
-    needs_read = bool({"read", "catchup", "framing"} & set(scenarios))
+    """Seeding, ``scenarios`` (client scenarios) and, if asked for, the framing breakdown,
+    on ``server`` (whose HTTP/2 engine is ``engine``; the protobuf floor is measured on
+    the ``first`` server only)."""
     client_scenarios = [name for name in scenarios if name in CLIENT_SCENARIOS]
+    needs_read = bool({"read", "catchup", "framing"} & set(scenarios))
     total = len(client_scenarios) * args.repeats * len(args.clients)
-    lifetime = args.timeout * (total + 4) + 3600
     part: dict[str, Any] = {"runs": [], "breakdowns": {}}
-    with EmbeddedServerProcess(lifetime=lifetime, root=root, http2_engine=engine) as server:
-        progress(
-            f"embedded server ({engine} engine): pid {server.pid}, port {server.port}; seeding…"
-        )
-        started = time.perf_counter()
-        seed = _helper(
-            "benchmarks.suite.seed",
-            [
-                "--port",
-                str(server.port),
-                "--events",
-                str(args.events if needs_read else 0),
-                "--big-events",
-                str(args.big_events if "memory" in scenarios else 0),
-                "--payload",
-                str(args.payload),
-            ],
-            max(args.timeout, 3600.0),
-            root,
-        )
-        seed["seconds"] = time.perf_counter() - started
-        seed["server_rss_mb"] = server.rss_mb()
-        part["seed"] = seed
-        progress(f"seeded in {seed['seconds']:.0f} s (server RSS {seed['server_rss_mb']:.0f} MB)")
-        cpu_before = server.cpu_seconds()
-        for scenario in client_scenarios:
-            for repeat in range(args.repeats):
-                for driver in args.clients:
-                    params = _params(args, server, seed, f"{repeat}-{uuid.uuid4().hex[:10]}")
-                    run = {
-                        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        "scenario": scenario,
-                        "client": driver,
-                        "repeat": repeat,
-                        "server_engine": engine,
-                        **run_client(driver, scenario, params, args.timeout, root, repeat),
-                    }
-                    part["runs"].append(run)
-                    _report_run(len(part["runs"]), total, run)
-        if "framing" in scenarios:
-            part["breakdowns"] = run_breakdowns(args, server.port, root)
-        elif "read" in scenarios and engine == args.server_engines[0]:
-            part["floor"] = run_floor(args, server.port, root)
-        part["server"] = {
-            "http2_engine": engine,
-            "pid": server.pid,
-            "cpu_seconds_scenarios": server.cpu_seconds() - cpu_before,
-            "rss_mb_end": server.rss_mb(),
-        }
+    progress(f"seeding the {engine} server…")
+    started = time.perf_counter()
+    seed = _helper(
+        "benchmarks.suite.seed",
+        [
+            "--port",
+            str(server.port),
+            "--events",
+            str(args.events if needs_read else 0),
+            "--big-events",
+            str(args.big_events if "memory" in scenarios else 0),
+            "--payload",
+            str(args.payload),
+        ],
+        max(args.timeout, 3600.0),
+        root,
+    )
+    seed["seconds"] = time.perf_counter() - started
+    seed["server_rss_mb"] = server.rss_mb()
+    part["seed"] = seed
+    progress(f"seeded in {seed['seconds']:.0f} s (server RSS {seed['server_rss_mb']:.0f} MB)")
+    cpu_before = server.cpu_seconds()
+    for scenario in client_scenarios:
+        for repeat in range(args.repeats):
+            for driver in args.clients:
+                params = _params(args, server, seed, f"{repeat}-{uuid.uuid4().hex[:10]}")
+                run = {
+                    "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "scenario": scenario,
+                    "client": driver,
+                    "repeat": repeat,
+                    "server_engine": engine,
+                    **run_client(driver, scenario, params, args.timeout, root, repeat),
+                }
+                part["runs"].append(run)
+                _report_run(len(part["runs"]), total, run)
+    if "framing" in scenarios:
+        part["breakdowns"] = run_breakdowns(args, server.port, root)
+    elif "read" in scenarios and first:
+        part["floor"] = run_floor(args, server.port, root)
+    part["server"] = {
+        "http2_engine": engine,
+        "pid": server.pid,
+        "cpu_seconds_scenarios": server.cpu_seconds() - cpu_before,
+        "rss_mb_end": server.rss_mb(),
+    }
     return part
 
 
@@ -348,16 +350,25 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="esdb-wire-bench-") as tmp:
         root = PROJECT_ROOT if args.no_snapshot else snapshot_sources(Path(tmp))
         measured = source_digest(root)
+        total = len(CLIENT_SCENARIOS) * args.repeats * len(args.clients)
+        lifetime = args.timeout * (total + 4) + 3600
         engines = args.server_engines
         extra_parts = {}
-        if set(args.scenarios) - {"import"}:
-            part = run_server_part(args, root, engines[0], args.scenarios)
-            again = [name for name in server_engines.SERVER_SCENARIOS if name in args.scenarios]
-            for engine in engines[1:] if again else ():
-                extra_parts[engine] = run_server_part(args, root, engine, again)
+        with EmbeddedServerProcess(lifetime=lifetime, root=root, http2_engine=engines[0]) as server:
+            progress(f"embedded server ({engines[0]} engine): pid {server.pid}, port {server.port}")
+            if set(args.scenarios) - {"import"}:
+                part = run_server_part(args, root, server, args.scenarios, engines[0])
+            if "import" in args.scenarios:
+                progress("import and a ready client: time and RSS…")
+                import_runs = imports.import_runs(
+                    args.clients, args.import_repeats, root, server.port, progress
+                )
+        again = [name for name in server_engines.SERVER_SCENARIOS if name in args.scenarios]
+        for engine in engines[1:] if again else ():
+            with EmbeddedServerProcess(lifetime=lifetime, root=root, http2_engine=engine) as other:
+                progress(f"embedded server ({engine} engine): pid {other.pid}, port {other.port}")
+                extra_parts[engine] = run_server_part(args, root, other, again, engine, False)
         if "import" in args.scenarios:
-            progress("import time and RSS…")
-            import_runs = imports.import_runs(args.clients, args.import_repeats, root, progress)
             engine_imports = imports.engine_imports(root, args.import_repeats)
             progress(f"installed size ({args.installed_size})…")
             sizes = imports.installed_sizes(args.installed_size, root, RESULTS)

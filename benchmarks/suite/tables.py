@@ -180,7 +180,7 @@ class Summary:
         number = str(scenario.number) if title else ""
         return (
             f"| {number} | {title} | {cell.client}{failed} "
-            f"| {http2_of(cell.client, scenario.name)} | {figure.label} "
+            f"| {http2_of(cell.client)} | {figure.label} "
             f"| {_spread(cell.spread, figure)} | {ratio_text} | {target_text} | {other} |"
         )
 
@@ -198,7 +198,7 @@ def verdict_lines(summary: Summary) -> list[str]:
             "floor": " / the protobuf-decode floor",
             "absolute": "",
         }[verdict.target.against]
-        engine = http2_of(verdict.client, scenario.name)
+        engine = http2_of(verdict.client)
         engine = f" ({engine} engine)" if engine in ENGINE_NAMES else ""
         head = (
             f"- {scenario.number}. {scenario.title}: {figure.label}{against} "

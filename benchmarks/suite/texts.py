@@ -19,7 +19,10 @@ def titles(args: argparse.Namespace) -> dict[str, str]:
             f"{args.appenders} concurrent appenders x {args.appends_per_appender}, one client"
         ),
         "memory": f"streaming read of {args.big_events:,} events, peak RSS growth",
-        "import": "import (fresh process) and installed dependency closure",
+        "import": (
+            "import, then construct and connect a client (esdb+discover://: gossip read, "
+            "node chosen), fresh process; installed dependency closure"
+        ),
     }
 
 
@@ -132,8 +135,8 @@ def notes(
 
 
 def engine_import_note(found: dict[str, Any]) -> str:
-    """Scenario 7 imports the client, whatever the engine; the engine's module comes with
-    the first connection. What that adds, per engine."""
+    """Scenario 7's ready client includes its HTTP/2 engine, loaded on its first
+    connection: what importing each engine's module adds to the client's import."""
     if "error" in found:
         return f"Engine imports on first connection: FAILED {found['error']}"
     parts = []
@@ -147,7 +150,7 @@ def engine_import_note(found: dict[str, Any]) -> str:
             f"+{figures['import_ms']:.1f} ms, +{figures['import_rss_mb']:.1f} MB RSS"
         )
     return (
-        "The import scenario does not depend on the engine: a client imports its HTTP/2 "
-        "engine on its first connection (medians of fresh processes, after the client's "
-        "import): " + "; ".join(parts) + "."
+        "Importing esdb_wire loads no HTTP/2 engine: a client imports its engine on its "
+        "first connection (part of scenario 7's ready figures). What each engine's module "
+        "adds (medians of fresh processes, after the client's import): " + "; ".join(parts) + "."
     )

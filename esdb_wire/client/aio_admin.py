@@ -9,19 +9,25 @@ snake_case. Monitoring (no .NET method) is :meth:`AsyncMonitoringMixin.read_stat
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from esdb_wire.client import paths
 from esdb_wire.client.aio_base import AsyncClientBase
-from esdb_wire.client.aio_responses import AsyncResponseStream
+from esdb_wire.client.aio_response_stream import AsyncResponseStream
 from esdb_wire.client.credentials import CallCredentials
-from esdb_wire.codec import admin
-from esdb_wire.codec.errors import ended_remotely
 from esdb_wire.exceptions import NotFound, UndecodableResponse
-from esdb_wire.operations import DatabaseScavengeResult
+from esdb_wire.lazy_import import lazy_module
 from esdb_wire.transport.aio import AsyncChannel
 from esdb_wire.transport.deadline import Deadline
 from esdb_wire.transport.status import StatusError
-from esdb_wire.users import UserDetails
+
+if TYPE_CHECKING:
+    from esdb_wire.codec import admin, errors
+    from esdb_wire.operations import DatabaseScavengeResult
+    from esdb_wire.users import UserDetails
+else:
+    admin = lazy_module("esdb_wire.codec.admin")
+    errors = lazy_module("esdb_wire.codec.errors")
 
 # The refresh period of a stats stream unless told otherwise (as other clients: 10 s).
 DEFAULT_STATS_REFRESH_PERIOD = 10.0
@@ -313,9 +319,9 @@ class AsyncStatsStream(AsyncResponseStream[dict[str, str]]):
             if self._ended_locally():  # ended by its user while waiting
                 self._stopped = True
                 raise StopAsyncIteration from None
-            raise ended_remotely(error) from error
+            raise errors.ended_remotely(error) from error
         if data is None:  # the server ended the stream (it never does on its own)
-            raise ended_remotely(None)
+            raise errors.ended_remotely(None)
         try:
             return admin.stats(data)
         except UndecodableResponse:

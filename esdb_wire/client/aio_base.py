@@ -6,14 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from esdb_wire.client import paths
 from esdb_wire.client.aio_backend import AsyncLock, async_sleep
 from esdb_wire.client.credentials import CallCredentials, basic_credentials, bearer_credentials
 from esdb_wire.client.settings import ClientSettings, settings_from_uri
 from esdb_wire.cluster import ClusterMember, select_member
-from esdb_wire.codec.errors import map_error
 from esdb_wire.codec.gossip import GOSSIP_REQUEST, cluster_members
 from esdb_wire.exceptions import (
     DiscoveryFailed,
@@ -21,9 +20,15 @@ from esdb_wire.exceptions import (
     NodeIsNotLeader,
     ServiceUnavailable,
 )
+from esdb_wire.lazy_import import lazy_module
 from esdb_wire.transport.aio import AsyncCall, AsyncChannel
 from esdb_wire.transport.deadline import NO_DEADLINE, Deadline
 from esdb_wire.transport.status import StatusCode, StatusError
+
+if TYPE_CHECKING:
+    from esdb_wire.codec import errors
+else:
+    errors = lazy_module("esdb_wire.codec.errors")  # when a call fails
 
 # Connection events only (never a call's own path, never credentials or the URI): connect
 # and discovery at DEBUG, the chosen node, redirects and reconnects at INFO, a failed
@@ -229,10 +234,10 @@ class AsyncClientBase:
                 channel = await self._current_channel(deadline)
                 return await operation(channel)
             except StatusError as error:
-                mapped = map_error(error)
+                mapped = errors.map_error(error)
                 if deadline.expired and error.code is StatusCode.UNAVAILABLE:
                     # The connection gave out (a write blocked past the deadline, say).
-                    raise map_error(
+                    raise errors.map_error(
                         StatusError(StatusCode.DEADLINE_EXCEEDED, error.message)
                     ) from error
                 moved = await self._moved(error, mapped, channel, idempotent=idempotent)
@@ -292,7 +297,7 @@ class AsyncClientBase:
             )
 
         async def reopen(error: StatusError) -> AsyncCall | None:
-            if not await self._moved(error, map_error(error), channels[-1], idempotent=True):
+            if not await self._moved(error, errors.map_error(error), channels[-1], idempotent=True):
                 return None
             return await self._run(open_on, deadline, idempotent=True)
 

@@ -4,11 +4,10 @@ deletes, stream metadata, catch-up subscriptions; persistent subscriptions come 
 
 from __future__ import annotations
 
-import json
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esdb_wire.client import paths
 from esdb_wire.client.aio_admin import (
@@ -18,31 +17,8 @@ from esdb_wire.client.aio_admin import (
 )
 from esdb_wire.client.aio_persistent import AsyncPersistentSubscriptionsMixin
 from esdb_wire.client.aio_projections import AsyncProjectionsMixin
-from esdb_wire.client.aio_responses import (
-    AsyncCatchupSubscription,
-    AsyncReadResponse,
-    open_subscription_call,
-)
 from esdb_wire.client.aio_v2 import AsyncV2StreamsMixin
 from esdb_wire.client.credentials import CallCredentials
-from esdb_wire.codec.requests import (
-    append_requests,
-    batch_append_request,
-    delete_request,
-    filter_regex,
-    read_all_request,
-    read_stream_request,
-    subscribe_all_request,
-    subscribe_stream_request,
-)
-from esdb_wire.codec.responses import (
-    FEATURES_REQUEST,
-    append_position,
-    batch_append_position,
-    batch_append_supported,
-    delete_position,
-    is_unimplemented,
-)
 from esdb_wire.events import NewEvent, RecordedEvent
 from esdb_wire.exceptions import (
     AccessDeniedError,
@@ -54,10 +30,24 @@ from esdb_wire.filters import (
     DEFAULT_EXCLUDE_FILTER,
     DEFAULT_WINDOW_SIZE,
 )
+from esdb_wire.lazy_import import lazy_module
 from esdb_wire.streams import StreamState
 from esdb_wire.transport.aio import AsyncCall, AsyncChannel
 from esdb_wire.transport.deadline import Deadline
 from esdb_wire.transport.status import StatusCode, StatusError
+
+if TYPE_CHECKING:
+    import json
+
+    import esdb_wire.client.aio_responses as responses
+    from esdb_wire.client.aio_responses import AsyncCatchupSubscription, AsyncReadResponse
+    from esdb_wire.codec import requests as requests_codec
+    from esdb_wire.codec import responses as responses_codec
+else:
+    json = lazy_module("json")  # stream metadata only
+    responses = lazy_module("esdb_wire.client.aio_responses")
+    requests_codec = lazy_module("esdb_wire.codec.requests")
+    responses_codec = lazy_module("esdb_wire.codec.responses")
 
 Metadata = list[tuple[str, str]]
 
@@ -149,14 +139,14 @@ class AsyncEventStoreDBClient(
         deadline: Deadline,
         metadata: Metadata,
     ) -> int:
-        requests = append_requests(stream_name, expected, events)
+        requests = requests_codec.append_requests(stream_name, expected, events)
         data = await self._run(
             lambda channel: channel.stream_unary(
                 paths.APPEND, requests, metadata=metadata, timeout=deadline.remaining()
             ),
             deadline,
         )
-        return append_position(data, stream_name, expected)
+        return responses_codec.append_position(data, stream_name, expected)
 
     async def _batch_append_call(
         self,
@@ -169,7 +159,7 @@ class AsyncEventStoreDBClient(
         async def call(channel: AsyncChannel) -> bytes:
             # BatchAppend's own deadline option, like grpc-timeout, is what is left now.
             timeout = deadline.remaining()
-            request = batch_append_request(
+            request = requests_codec.batch_append_request(
                 stream_name, expected, events, correlation_id=uuid.uuid4(), timeout=timeout
             )
             # As esdbclient does: the first response answers the batch; then cancel.
@@ -187,7 +177,7 @@ class AsyncEventStoreDBClient(
             return response
 
         data = await self._run(call, deadline)
-        return batch_append_position(data, stream_name, expected)
+        return responses_codec.batch_append_position(data, stream_name, expected)
 
     async def _supports_batch_append(self, deadline: Deadline) -> bool:
         """Whether the server offers BatchAppend (asked once per connection; a server
@@ -199,15 +189,17 @@ class AsyncEventStoreDBClient(
         try:
             data = await self._run(
                 lambda channel: channel.unary_unary(
-                    paths.SUPPORTED_METHODS, FEATURES_REQUEST, timeout=deadline.cap(gossip_timeout)
+                    paths.SUPPORTED_METHODS,
+                    responses_codec.FEATURES_REQUEST,
+                    timeout=deadline.cap(gossip_timeout),
                 ),
                 deadline,
             )
         except EventStoreDBClientException as error:
-            if is_unimplemented(error):
+            if responses_codec.is_unimplemented(error):
                 self._batch_append = False
             return False
-        self._batch_append = batch_append_supported(data)
+        self._batch_append = responses_codec.batch_append_supported(data)
         return self._batch_append
 
     async def delete_stream(
@@ -241,10 +233,10 @@ class AsyncEventStoreDBClient(
         *,
         tombstone: bool,
     ) -> int:
-        request = delete_request(stream_name, expected, tombstone=tombstone)
+        request = requests_codec.delete_request(stream_name, expected, tombstone=tombstone)
         path = paths.TOMBSTONE if tombstone else paths.DELETE
         data = await self._unary_call(path, request, timeout, credentials)
-        return delete_position(data, tombstone=tombstone)
+        return responses_codec.delete_position(data, tombstone=tombstone)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -261,7 +253,7 @@ class AsyncEventStoreDBClient(
     ) -> AsyncReadResponse:
         """The events of a stream, from ``stream_position`` (inclusive), as a lazy async
         iterator; iterating a stream that does not exist raises ``NotFound``."""
-        request = read_stream_request(
+        request = requests_codec.read_stream_request(
             stream_name,
             position=stream_position,
             backwards=backwards,
@@ -308,10 +300,10 @@ class AsyncEventStoreDBClient(
     ) -> AsyncReadResponse:
         """Every event in commit order from ``commit_position`` (forwards inclusive,
         backwards exclusive), filtered by the server on event type (or stream name)."""
-        request = read_all_request(
+        request = requests_codec.read_all_request(
             position=commit_position,
             backwards=backwards,
-            regex=filter_regex(filter_include, filter_exclude),
+            regex=requests_codec.filter_regex(filter_include, filter_exclude),
             by_stream_name=filter_by_stream_name,
             limit=limit,
             resolve_links=resolve_links,
@@ -328,7 +320,9 @@ class AsyncEventStoreDBClient(
         metadata = self._read_metadata(credentials)
         deadline = self._deadline(timeout)  # a read, unlike a subscription, has one
         call, reopen = await self._open_server_stream(paths.READ, payload, metadata, deadline)
-        return AsyncReadResponse(call, stream_name, closed=lambda: self._closed, reopen=reopen)
+        return responses.AsyncReadResponse(
+            call, stream_name, closed=lambda: self._closed, reopen=reopen
+        )
 
     async def get_current_version(
         self,
@@ -444,7 +438,7 @@ class AsyncEventStoreDBClient(
         ``auto_resubscribe=True``: if the connection drops, reconnect and resume after the
         last delivered position (no gap, no duplicate).
         """
-        regex = filter_regex(filter_include, filter_exclude)
+        regex = requests_codec.filter_regex(filter_include, filter_exclude)
         if from_end and auto_resubscribe and commit_position is None:
             # Pin "the end" to a position now, so a resubscription before the first
             # delivery cannot skip what was written in between.
@@ -452,7 +446,7 @@ class AsyncEventStoreDBClient(
             from_end = False
 
         def request(position: int | None) -> bytes:
-            return subscribe_all_request(
+            return requests_codec.subscribe_all_request(
                 position=position if position is not None else commit_position,
                 from_end=from_end and position is None,
                 regex=regex,
@@ -495,7 +489,7 @@ class AsyncEventStoreDBClient(
             from_end = False
 
         def request(position: int | None) -> bytes:
-            return subscribe_stream_request(
+            return requests_codec.subscribe_stream_request(
                 stream_name,
                 position=position if position is not None else stream_position,
                 from_end=from_end and position is None,
@@ -548,11 +542,13 @@ class AsyncEventStoreDBClient(
         async def start(position: int | None) -> tuple[AsyncCall, str]:
             payload = request(position)
             return await self._run(
-                lambda channel: open_subscription_call(channel, payload, metadata, timeout)
+                lambda channel: responses.open_subscription_call(
+                    channel, payload, metadata, timeout
+                )
             )
 
         call, subscription_id = await start(None)
-        return AsyncCatchupSubscription(
+        return responses.AsyncCatchupSubscription(
             start,
             call,
             subscription_id,

@@ -3,34 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from esdb_wire.client import paths
 from esdb_wire.client.aio_backend import async_wait_ended
 from esdb_wire.client.aio_base import AsyncClientBase
-from esdb_wire.client.aio_responses import AsyncResponseStream
+from esdb_wire.client.aio_response_stream import AsyncResponseStream
 from esdb_wire.client.credentials import CallCredentials
-from esdb_wire.codec.errors import ended_remotely, map_error
-from esdb_wire.codec.persistent import (
-    AckBatcher,
-    SubscriptionSettings,
-    ack_id,
-    confirmation,
-    create_request,
-    delete_request,
-    delivered_event,
-    get_info_request,
-    list_request,
-    merged_settings,
-    read_options_request,
-    replay_parked_request,
-    start_position,
-    subscription_info,
-    subscription_infos,
-    update_request,
-)
-from esdb_wire.codec.requests import filter_regex
 from esdb_wire.events import RecordedEvent
 from esdb_wire.exceptions import (
     EventStoreDBClientException,
@@ -43,7 +23,8 @@ from esdb_wire.filters import (
     DEFAULT_EXCLUDE_FILTER,
     DEFAULT_WINDOW_SIZE,
 )
-from esdb_wire.persistent import (
+from esdb_wire.lazy_import import lazy_module
+from esdb_wire.persistent_defaults import (
     DEFAULT_CHECKPOINT_AFTER,
     DEFAULT_EVENT_BUFFER_SIZE,
     DEFAULT_HISTORY_BUFFER_SIZE,
@@ -57,14 +38,19 @@ from esdb_wire.persistent import (
     DEFAULT_MIN_CHECKPOINT_COUNT,
     DEFAULT_READ_BATCH_SIZE,
     DEFAULT_STOPPING_GRACE,
-    ConsumerStrategy,
-    NackAction,
-    SubscriptionInfo,
 )
 from esdb_wire.transport.aio import AsyncCall, AsyncChannel
 from esdb_wire.transport.status import StatusError
 
-_SETTINGS = frozenset(SubscriptionSettings._fields)
+if TYPE_CHECKING:
+    from esdb_wire.codec import errors
+    from esdb_wire.codec import persistent as codec
+    from esdb_wire.codec import requests as requests_codec
+    from esdb_wire.persistent import ConsumerStrategy, NackAction, SubscriptionInfo
+else:
+    errors = lazy_module("esdb_wire.codec.errors")
+    codec = lazy_module("esdb_wire.codec.persistent")
+    requests_codec = lazy_module("esdb_wire.codec.requests")
 
 
 class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
@@ -97,13 +83,13 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
         credentials: CallCredentials | None = None,
     ) -> None:
         """Create a persistent subscription group on ``$all`` (server-side filters)."""
-        settings = SubscriptionSettings.taken_from(locals())
-        request = create_request(
+        settings = codec.SubscriptionSettings.taken_from(locals())
+        request = codec.create_request(
             group_name,
             settings,
             commit_position=commit_position,
             from_end=from_end,
-            filter_regex=filter_regex(filter_include, filter_exclude),
+            filter_regex=requests_codec.filter_regex(filter_include, filter_exclude),
             filter_by_stream_name=filter_by_stream_name,
             window_size=window_size,
             checkpoint_interval_multiplier=checkpoint_interval_multiplier,
@@ -133,8 +119,8 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
         credentials: CallCredentials | None = None,
     ) -> None:
         """Create a persistent subscription group on one stream."""
-        settings = SubscriptionSettings.taken_from(locals())
-        request = create_request(
+        settings = codec.SubscriptionSettings.taken_from(locals())
+        request = codec.create_request(
             group_name,
             settings,
             stream_name=stream_name,
@@ -167,7 +153,11 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
         """Change a ``$all`` group: the settings given (not None) replace the group's
         current ones, the others stay. Without ``from_end`` or ``commit_position`` the
         group keeps its start. Connected consumers are dropped."""
-        changes = {name: value for name, value in locals().items() if name in _SETTINGS}
+        changes = {
+            name: value
+            for name, value in locals().items()
+            if name in codec.SubscriptionSettings._fields
+        }
         await self._update(
             group_name, None, from_end, commit_position, timeout, credentials, changes
         )
@@ -196,7 +186,11 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
     ) -> None:
         """Change a stream group, as :meth:`update_subscription_to_all` does a ``$all``
         one."""
-        changes = {name: value for name, value in locals().items() if name in _SETTINGS}
+        changes = {
+            name: value
+            for name, value in locals().items()
+            if name in codec.SubscriptionSettings._fields
+        }
         await self._update(
             group_name, stream_name, from_end, stream_position, timeout, credentials, changes
         )
@@ -214,11 +208,11 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
         current = await self.get_subscription_info(
             group_name, stream_name, timeout=timeout, credentials=credentials
         )
-        settings = merged_settings(current, changes)
+        settings = codec.merged_settings(current, changes)
         if from_end is None and position is None:
             from_end = current.start_from in ("-1", "C:-1/P:-1")
-            position = start_position(current.start_from)
-        request = update_request(
+            position = codec.start_position(current.start_from)
+        request = codec.update_request(
             group_name,
             settings,
             stream_name=stream_name,
@@ -237,7 +231,7 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
         credentials: CallCredentials | None = None,
     ) -> None:
         """Delete a group (of ``stream_name``, or of ``$all``); consumers are dropped."""
-        request = delete_request(group_name, stream_name)
+        request = codec.delete_request(group_name, stream_name)
         await self._unary_call(paths.PS_DELETE, request, timeout, credentials)
 
     async def get_subscription_info(
@@ -249,17 +243,17 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
         credentials: CallCredentials | None = None,
     ) -> SubscriptionInfo:
         """Settings and statistics of a group."""
-        request = get_info_request(group_name, stream_name)
+        request = codec.get_info_request(group_name, stream_name)
         data = await self._unary_call(paths.PS_GET_INFO, request, timeout, credentials)
-        return subscription_info(data)
+        return codec.subscription_info(data)
 
     async def list_subscriptions(
         self, *, timeout: float | None = None, credentials: CallCredentials | None = None
     ) -> list[SubscriptionInfo]:
         """Every group on the server."""
-        request = list_request(None, all_groups=True)
+        request = codec.list_request(None, all_groups=True)
         data = await self._unary_call(paths.PS_LIST, request, timeout, credentials)
-        return subscription_infos(data)
+        return codec.subscription_infos(data)
 
     async def list_subscriptions_to_stream(
         self,
@@ -269,12 +263,12 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
         credentials: CallCredentials | None = None,
     ) -> list[SubscriptionInfo]:
         """The groups of one stream (an empty list if it never had any)."""
-        request = list_request(stream_name, all_groups=False)
+        request = codec.list_request(stream_name, all_groups=False)
         try:
             data = await self._unary_call(paths.PS_LIST, request, timeout, credentials)
         except NotFound:
             return []
-        return subscription_infos(data)
+        return codec.subscription_infos(data)
 
     async def replay_parked_events(
         self,
@@ -285,7 +279,7 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
         credentials: CallCredentials | None = None,
     ) -> None:
         """Redeliver the group's parked events."""
-        request = replay_parked_request(group_name, stream_name)
+        request = codec.replay_parked_request(group_name, stream_name)
         await self._unary_call(paths.PS_REPLAY_PARKED, request, timeout, credentials)
 
     async def read_subscription_to_all(
@@ -346,7 +340,7 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
         timeout: float | None,
         credentials: CallCredentials | None,
     ) -> AsyncPersistentSubscription:
-        options = read_options_request(group_name, stream_name, buffer_size)
+        options = codec.read_options_request(group_name, stream_name, buffer_size)
         metadata = self._metadata(credentials, requires_leader=True)
 
         async def open_and_confirm(channel: AsyncChannel) -> tuple[AsyncCall, str]:
@@ -355,7 +349,7 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
             )
             try:
                 first = await call.receive()
-                subscription_id = confirmation(first) if first is not None else None
+                subscription_id = codec.confirmation(first) if first is not None else None
                 if subscription_id is None:
                     raise SubscriptionConfirmationError("no subscription confirmation")
             except EventStoreDBClientException:
@@ -367,7 +361,7 @@ class AsyncPersistentSubscriptionsMixin(AsyncClientBase):
         return AsyncPersistentSubscription(
             call,
             subscription_id,
-            AckBatcher(subscription_id, max_ack_batch_size, max_ack_delay),
+            codec.AckBatcher(subscription_id, max_ack_batch_size, max_ack_delay),
             stopping_grace,
             closed=lambda: self._closed,
         )
@@ -387,7 +381,7 @@ class AsyncPersistentSubscription(AsyncResponseStream[RecordedEvent]):
         self,
         call: AsyncCall,
         subscription_id: str,
-        acks: AckBatcher,
+        acks: codec.AckBatcher,
         stopping_grace: float,
         *,
         closed: Callable[[], bool] = lambda: False,
@@ -410,14 +404,14 @@ class AsyncPersistentSubscription(AsyncResponseStream[RecordedEvent]):
                 if self._ended_locally():
                     raise StopAsyncIteration from None
                 if isinstance(error, StatusError):
-                    raise ended_remotely(error) from error
+                    raise errors.ended_remotely(error) from error
                 raise
             if self._ended_locally():  # stopped while it waited: what came is not taken
                 raise StopAsyncIteration
             if data is None:
-                raise ended_remotely(None)
+                raise errors.ended_remotely(None)
             try:
-                event = delivered_event(data)
+                event = codec.delivered_event(data)
             except UndecodableResponse:
                 self._abandon()  # its call sends what cannot be read
                 raise
@@ -426,14 +420,14 @@ class AsyncPersistentSubscription(AsyncResponseStream[RecordedEvent]):
 
     async def ack(self, item: RecordedEvent | UUID) -> None:
         """Acknowledge a delivered event (or its ``ack_id``): the group is done with it."""
-        await self._send(self._acks.add(ack_id(item), "ack"))
+        await self._send(self._acks.add(codec.ack_id(item), "ack"))
 
     async def nack(
         self, item: RecordedEvent | UUID, action: NackAction = "unknown", reason: str = ""
     ) -> None:
         """Negatively acknowledge a delivered event: ``action`` is ``"retry"``,
         ``"park"``, ``"skip"``, ``"stop"`` or ``"unknown"`` (the group's choice)."""
-        await self._send(self._acks.add(ack_id(item), action, reason))
+        await self._send(self._acks.add(codec.ack_id(item), action, reason))
 
     async def _send(self, requests: list[bytes]) -> None:
         for request in requests:
@@ -441,8 +435,8 @@ class AsyncPersistentSubscription(AsyncResponseStream[RecordedEvent]):
                 await self._call.send(request)
             except StatusError as error:
                 if self._ended_locally():
-                    raise map_error(error) from error
-                raise ended_remotely(error) from error
+                    raise errors.map_error(error) from error
+                raise errors.ended_remotely(error) from error
 
     async def _flush(self) -> None:
         await self._send(self._acks.flush())

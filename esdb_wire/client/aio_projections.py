@@ -10,17 +10,24 @@ and the gRPC ``Result`` call: :meth:`~AsyncProjectionsMixin.create_one_time_proj
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from esdb_wire.client import paths
 from esdb_wire.client.aio_admin import AsyncManagementBase
 from esdb_wire.client.credentials import CallCredentials
-from esdb_wire.codec import projections as codec
 from esdb_wire.exceptions import NotFound
-from esdb_wire.projections import (
-    EngineVersion,
-    ProjectionResult,
-    ProjectionState,
-    ProjectionStatistics,
-)
+from esdb_wire.lazy_import import lazy_module
+
+if TYPE_CHECKING:
+    from esdb_wire.codec import projections as codec
+    from esdb_wire.projections import (
+        EngineVersion,
+        ProjectionResult,
+        ProjectionState,
+        ProjectionStatistics,
+    )
+else:
+    codec = lazy_module("esdb_wire.codec.projections")
 
 
 class AsyncProjectionsMixin(AsyncManagementBase):

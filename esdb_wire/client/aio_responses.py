@@ -14,11 +14,10 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Any, Generic, TypeVar
 
 from esdb_wire.client import paths
-from esdb_wire.client.aio_backend import async_done, async_sleep
+from esdb_wire.client.aio_backend import async_sleep
+from esdb_wire.client.aio_response_stream import AsyncResponseStream
 from esdb_wire.codec.errors import ended_remotely
 from esdb_wire.codec.responses import (
     confirmed_subscription_id,
@@ -37,8 +36,6 @@ from esdb_wire.exceptions import (
 from esdb_wire.transport.aio import AsyncCall, AsyncChannel
 from esdb_wire.transport.status import StatusError
 
-_Item = TypeVar("_Item")
-_Stream = TypeVar("_Stream", bound="AsyncResponseStream[Any]")
 _log = logging.getLogger("esdb_wire.client")
 # How long an auto-resubscribing subscription keeps trying to get its call back, and the
 # pauses between its attempts (doubling from the first to the longest).
@@ -68,54 +65,6 @@ async def open_subscription_call(
     except EventStoreDBClientException:
         call.cancel()
         raise
-
-
-class AsyncResponseStream(Generic[_Item]):
-    """The items of one call's responses, as an async iterator that its user ends:
-    ``stop()``, ``aclose()``, leaving its ``async with`` block, or closing the client
-    (``closed`` tells whether it was closed)."""
-
-    def __init__(self, call: AsyncCall, *, closed: Callable[[], bool] = _never) -> None:
-        self._call = call
-        self._closed = closed
-        self._stopped = False
-
-    def __aiter__(self: _Stream) -> _Stream:
-        return self
-
-    async def __anext__(self) -> _Item:
-        raise NotImplementedError
-
-    def _ended_locally(self) -> bool:
-        """Whether its user ended it: stopped it, or closed the client."""
-        return self._stopped or self._closed()
-
-    def _abandon(self) -> None:
-        """End it at once: its call is cancelled (what it has not sent is lost)."""
-        self._stopped = True
-        self._call.cancel()
-
-    def stop(self) -> Awaitable[None]:
-        """End it (its call is cancelled); iteration stops. Stopping twice is harmless
-        (asyncio: it is done at once, so awaiting the result is optional, as in
-        esdbclient's ``await response.stop()``)."""
-        self._abandon()
-        return async_done()
-
-    async def aclose(self) -> None:
-        """The same as :meth:`stop`."""
-        await self.stop()
-
-    async def __aenter__(self: _Stream) -> _Stream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
 
 class AsyncReadResponse(AsyncResponseStream[RecordedEvent]):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esdb_wire.client.aio_client import AsyncEventStoreDBClient
-from esdb_wire.client.aio_responses import AsyncCatchupSubscription
 from esdb_wire.events import NewEvent, RecordedEvent
 from esdb_wire.filters import ESDB_EVENTS_REGEX
 from esdb_wire.streams import StreamState
+
+if TYPE_CHECKING:
+    from esdb_wire.client.aio_responses import AsyncCatchupSubscription
 
 
 class AsyncEsdbClient(AsyncEventStoreDBClient):

@@ -14,42 +14,42 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Optional, TypeVar
+from typing import TYPE_CHECKING, Optional, TypeVar
 
 from esdb_wire.client import paths
 from esdb_wire.client.aio_base import AsyncClientBase
-from esdb_wire.client.aio_responses import (
-    AsyncCatchupSubscription,
-    AsyncReadResponse,
-    open_subscription_call,
-)
 from esdb_wire.client.credentials import CallCredentials
-from esdb_wire.codec.responses import FEATURES_REQUEST, is_unimplemented
-from esdb_wire.codec.v2 import (
-    APPEND_RECORDS,
-    APPEND_SESSION,
-    append_records_request,
-    append_records_result,
-    append_requests,
-    append_session_result,
-    read_index_request,
-    subscribe_index_request,
-    v2_methods,
-)
 from esdb_wire.exceptions import (
     EventStoreDBClientException,
     FeatureNotSupportedError,
 )
-from esdb_wire.records import AppendRecordsResult, NewEvents, NewRecord, StreamStateCheck
+from esdb_wire.lazy_import import lazy_module
 from esdb_wire.transport.aio import AsyncCall, AsyncChannel
 from esdb_wire.transport.deadline import Deadline
 
+if TYPE_CHECKING:
+    import esdb_wire.client.aio_responses as responses
+    from esdb_wire.client.aio_responses import AsyncCatchupSubscription, AsyncReadResponse
+    from esdb_wire.codec import responses as responses_codec
+    from esdb_wire.codec import v2 as v2_codec
+    from esdb_wire.records import AppendRecordsResult, NewEvents, NewRecord, StreamStateCheck
+else:
+    responses = lazy_module("esdb_wire.client.aio_responses")
+    responses_codec = lazy_module("esdb_wire.codec.responses")
+    v2_codec = lazy_module("esdb_wire.codec.v2")
+
 _T = TypeVar("_T")
 _Feature = tuple[Optional[str], str]
-# What each feature needs from ServerFeatures' v2 Streams methods (None: any of them),
-# and how to name it in the error.
-_APPEND_SESSION: _Feature = (APPEND_SESSION, "the v2 Streams API's AppendSession (KurrentDB 25.1+)")
-_APPEND_RECORDS: _Feature = (APPEND_RECORDS, "the v2 Streams API's AppendRecords (KurrentDB 26.1+)")
+# What each feature needs from ServerFeatures' v2 Streams methods (in lower case, as it
+# lists them; None: any of them), and how to name it in the error.
+_APPEND_SESSION: _Feature = (
+    "appendsession",
+    "the v2 Streams API's AppendSession (KurrentDB 25.1+)",
+)
+_APPEND_RECORDS: _Feature = (
+    "appendrecords",
+    "the v2 Streams API's AppendRecords (KurrentDB 26.1+)",
+)
 _INDEXES: _Feature = (None, "secondary indexes (KurrentDB 25.1+, which lists the v2 Streams API)")
 
 
@@ -82,11 +82,11 @@ class AsyncV2StreamsMixin(AsyncClientBase):
         An event's metadata must be empty or a JSON object (its members become the
         record's properties), else ``ProgrammingError`` before anything is sent.
         """
-        requests = append_requests(events)
+        requests = v2_codec.append_requests(events)
         data = await self._v2_append(
             _APPEND_SESSION, paths.APPEND_SESSION, requests, timeout, credentials
         )
-        return append_session_result(data).commit_position
+        return v2_codec.append_session_result(data).commit_position
 
     async def append_records(
         self,
@@ -107,11 +107,11 @@ class AsyncV2StreamsMixin(AsyncClientBase):
         much data raises ``TransactionMaxSizeExceededError`` or
         ``RecordMaxSizeExceededError``.
         """
-        request = append_records_request(records, checks)
+        request = v2_codec.append_records_request(records, checks)
         data = await self._v2_append(
             _APPEND_RECORDS, paths.APPEND_RECORDS, [request], timeout, credentials
         )
-        return append_records_result(data)
+        return v2_codec.append_records_result(data)
 
     async def _v2_append(
         self,
@@ -151,7 +151,7 @@ class AsyncV2StreamsMixin(AsyncClientBase):
         (events of the streams ``<category>-...``), ``et-<event type>`` or ``all`` (user
         events), with or without its ``$idx-`` prefix. An unknown index raises
         ``NotFound`` when iterated."""
-        payload = read_index_request(index_name, position=commit_position, limit=limit)
+        payload = v2_codec.read_index_request(index_name, position=commit_position, limit=limit)
         metadata = self._read_metadata(credentials)
         deadline = self._deadline(timeout)  # a read, unlike a subscription, has one
         await self._v2_ready(_INDEXES, deadline)
@@ -162,7 +162,7 @@ class AsyncV2StreamsMixin(AsyncClientBase):
             ),
             deadline,
         )
-        return AsyncReadResponse(call, None)
+        return responses.AsyncReadResponse(call, None)
 
     async def subscribe_to_index(
         self,
@@ -180,19 +180,19 @@ class AsyncV2StreamsMixin(AsyncClientBase):
         await self._v2_ready(_INDEXES, deadline)
 
         async def start(position: int | None) -> tuple[AsyncCall, str]:
-            payload = subscribe_index_request(
+            payload = v2_codec.subscribe_index_request(
                 index_name, position=position if position is not None else commit_position
             )
             return await self._v2_run(
                 _INDEXES,
-                lambda channel: open_subscription_call(
+                lambda channel: responses.open_subscription_call(
                     channel, payload, metadata, deadline.remaining()
                 ),
                 deadline,
             )
 
         call, subscription_id = await start(None)
-        return AsyncCatchupSubscription(
+        return responses.AsyncCatchupSubscription(
             start,
             call,
             subscription_id,
@@ -224,13 +224,15 @@ class AsyncV2StreamsMixin(AsyncClientBase):
         async def probe(channel: AsyncChannel) -> bytes:
             asked.append(channel)
             return await channel.unary_unary(
-                paths.SUPPORTED_METHODS, FEATURES_REQUEST, timeout=deadline.cap(gossip_timeout)
+                paths.SUPPORTED_METHODS,
+                responses_codec.FEATURES_REQUEST,
+                timeout=deadline.cap(gossip_timeout),
             )
 
         try:
-            methods = frozenset(v2_methods(await self._run(probe, deadline)))
+            methods = frozenset(v2_codec.v2_methods(await self._run(probe, deadline)))
         except EventStoreDBClientException as error:
-            if not is_unimplemented(error):
+            if not responses_codec.is_unimplemented(error):
                 raise
             methods = frozenset()
         self._v2_features = (asked[-1], methods)
@@ -247,7 +249,7 @@ class AsyncV2StreamsMixin(AsyncClientBase):
         try:
             return await self._run(operation, deadline)
         except EventStoreDBClientException as error:
-            if is_unimplemented(error):
+            if responses_codec.is_unimplemented(error):
                 self._v2_features = None
                 raise self._unsupported(feature) from error
             raise

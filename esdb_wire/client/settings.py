@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -142,6 +141,8 @@ def _load_cert_chain_from_memory(
     context: ssl.SSLContext, certificate_chain: str | bytes, private_key: str | bytes
 ) -> None:
     """``ssl`` loads certificates from files only: use private temporary ones."""
+    import tempfile  # noqa: PLC0415 (only for certificates given in memory)
+
     with tempfile.TemporaryDirectory(prefix="esdb_wire-") as folder:
         cert_path = os.path.join(folder, "cert.pem")
         key_path = os.path.join(folder, "key.pem")

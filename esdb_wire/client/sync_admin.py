@@ -10,19 +10,25 @@ snake_case. Monitoring (no .NET method) is :meth:`MonitoringMixin.read_stats`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from esdb_wire.client import paths
 from esdb_wire.client.credentials import CallCredentials
 from esdb_wire.client.sync_base import ClientBase
-from esdb_wire.client.sync_responses import ResponseStream
-from esdb_wire.codec import admin
-from esdb_wire.codec.errors import ended_remotely
+from esdb_wire.client.sync_response_stream import ResponseStream
 from esdb_wire.exceptions import NotFound, UndecodableResponse
-from esdb_wire.operations import DatabaseScavengeResult
+from esdb_wire.lazy_import import lazy_module
 from esdb_wire.transport.blocking import Channel
 from esdb_wire.transport.deadline import Deadline
 from esdb_wire.transport.status import StatusError
-from esdb_wire.users import UserDetails
+
+if TYPE_CHECKING:
+    from esdb_wire.codec import admin, errors
+    from esdb_wire.operations import DatabaseScavengeResult
+    from esdb_wire.users import UserDetails
+else:
+    admin = lazy_module("esdb_wire.codec.admin")
+    errors = lazy_module("esdb_wire.codec.errors")
 
 # The refresh period of a stats stream unless told otherwise (as other clients: 10 s).
 DEFAULT_STATS_REFRESH_PERIOD = 10.0
@@ -314,9 +320,9 @@ class StatsStream(ResponseStream[dict[str, str]]):
             if self._ended_locally():  # ended by its user while waiting
                 self._stopped = True
                 raise StopIteration from None
-            raise ended_remotely(error) from error
+            raise errors.ended_remotely(error) from error
         if data is None:  # the server ended the stream (it never does on its own)
-            raise ended_remotely(None)
+            raise errors.ended_remotely(None)
         try:
             return admin.stats(data)
         except UndecodableResponse:

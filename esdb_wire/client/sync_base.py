@@ -7,14 +7,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from esdb_wire.client import paths
 from esdb_wire.client.credentials import CallCredentials, basic_credentials, bearer_credentials
 from esdb_wire.client.settings import ClientSettings, settings_from_uri
 from esdb_wire.client.sync_backend import Lock, sleep
 from esdb_wire.cluster import ClusterMember, select_member
-from esdb_wire.codec.errors import map_error
 from esdb_wire.codec.gossip import GOSSIP_REQUEST, cluster_members
 from esdb_wire.exceptions import (
     DiscoveryFailed,
@@ -22,9 +21,15 @@ from esdb_wire.exceptions import (
     NodeIsNotLeader,
     ServiceUnavailable,
 )
+from esdb_wire.lazy_import import lazy_module
 from esdb_wire.transport.blocking import BlockingCall, Channel
 from esdb_wire.transport.deadline import NO_DEADLINE, Deadline
 from esdb_wire.transport.status import StatusCode, StatusError
+
+if TYPE_CHECKING:
+    from esdb_wire.codec import errors
+else:
+    errors = lazy_module("esdb_wire.codec.errors")  # when a call fails
 
 # Connection events only (never a call's own path, never credentials or the URI): connect
 # and discovery at DEBUG, the chosen node, redirects and reconnects at INFO, a failed
@@ -230,10 +235,10 @@ class ClientBase:
                 channel = self._current_channel(deadline)
                 return operation(channel)
             except StatusError as error:
-                mapped = map_error(error)
+                mapped = errors.map_error(error)
                 if deadline.expired and error.code is StatusCode.UNAVAILABLE:
                     # The connection gave out (a write blocked past the deadline, say).
-                    raise map_error(
+                    raise errors.map_error(
                         StatusError(StatusCode.DEADLINE_EXCEEDED, error.message)
                     ) from error
                 moved = self._moved(error, mapped, channel, idempotent=idempotent)
@@ -293,7 +298,7 @@ class ClientBase:
             )
 
         def reopen(error: StatusError) -> BlockingCall | None:
-            if not self._moved(error, map_error(error), channels[-1], idempotent=True):
+            if not self._moved(error, errors.map_error(error), channels[-1], idempotent=True):
                 return None
             return self._run(open_on, deadline, idempotent=True)
 

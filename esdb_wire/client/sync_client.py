@@ -5,11 +5,10 @@ deletes, stream metadata, catch-up subscriptions; persistent subscriptions come 
 
 from __future__ import annotations
 
-import json
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esdb_wire.client import paths
 from esdb_wire.client.credentials import CallCredentials
@@ -20,30 +19,7 @@ from esdb_wire.client.sync_admin import (
 )
 from esdb_wire.client.sync_persistent import PersistentSubscriptionsMixin
 from esdb_wire.client.sync_projections import ProjectionsMixin
-from esdb_wire.client.sync_responses import (
-    CatchupSubscription,
-    ReadResponse,
-    open_subscription_call,
-)
 from esdb_wire.client.sync_v2 import V2StreamsMixin
-from esdb_wire.codec.requests import (
-    append_requests,
-    batch_append_request,
-    delete_request,
-    filter_regex,
-    read_all_request,
-    read_stream_request,
-    subscribe_all_request,
-    subscribe_stream_request,
-)
-from esdb_wire.codec.responses import (
-    FEATURES_REQUEST,
-    append_position,
-    batch_append_position,
-    batch_append_supported,
-    delete_position,
-    is_unimplemented,
-)
 from esdb_wire.events import NewEvent, RecordedEvent
 from esdb_wire.exceptions import (
     AccessDeniedError,
@@ -55,10 +31,24 @@ from esdb_wire.filters import (
     DEFAULT_EXCLUDE_FILTER,
     DEFAULT_WINDOW_SIZE,
 )
+from esdb_wire.lazy_import import lazy_module
 from esdb_wire.streams import StreamState
 from esdb_wire.transport.blocking import BlockingCall, Channel
 from esdb_wire.transport.deadline import Deadline
 from esdb_wire.transport.status import StatusCode, StatusError
+
+if TYPE_CHECKING:
+    import json
+
+    import esdb_wire.client.sync_responses as responses
+    from esdb_wire.client.sync_responses import CatchupSubscription, ReadResponse
+    from esdb_wire.codec import requests as requests_codec
+    from esdb_wire.codec import responses as responses_codec
+else:
+    json = lazy_module("json")  # stream metadata only
+    responses = lazy_module("esdb_wire.client.sync_responses")
+    requests_codec = lazy_module("esdb_wire.codec.requests")
+    responses_codec = lazy_module("esdb_wire.codec.responses")
 
 Metadata = list[tuple[str, str]]
 
@@ -150,14 +140,14 @@ class EventStoreDBClient(
         deadline: Deadline,
         metadata: Metadata,
     ) -> int:
-        requests = append_requests(stream_name, expected, events)
+        requests = requests_codec.append_requests(stream_name, expected, events)
         data = self._run(
             lambda channel: channel.stream_unary(
                 paths.APPEND, requests, metadata=metadata, timeout=deadline.remaining()
             ),
             deadline,
         )
-        return append_position(data, stream_name, expected)
+        return responses_codec.append_position(data, stream_name, expected)
 
     def _batch_append_call(
         self,
@@ -170,7 +160,7 @@ class EventStoreDBClient(
         def call(channel: Channel) -> bytes:
             # BatchAppend's own deadline option, like grpc-timeout, is what is left now.
             timeout = deadline.remaining()
-            request = batch_append_request(
+            request = requests_codec.batch_append_request(
                 stream_name, expected, events, correlation_id=uuid.uuid4(), timeout=timeout
             )
             # As esdbclient does: the first response answers the batch; then cancel.
@@ -188,7 +178,7 @@ class EventStoreDBClient(
             return response
 
         data = self._run(call, deadline)
-        return batch_append_position(data, stream_name, expected)
+        return responses_codec.batch_append_position(data, stream_name, expected)
 
     def _supports_batch_append(self, deadline: Deadline) -> bool:
         """Whether the server offers BatchAppend (asked once per connection; a server
@@ -200,15 +190,17 @@ class EventStoreDBClient(
         try:
             data = self._run(
                 lambda channel: channel.unary_unary(
-                    paths.SUPPORTED_METHODS, FEATURES_REQUEST, timeout=deadline.cap(gossip_timeout)
+                    paths.SUPPORTED_METHODS,
+                    responses_codec.FEATURES_REQUEST,
+                    timeout=deadline.cap(gossip_timeout),
                 ),
                 deadline,
             )
         except EventStoreDBClientException as error:
-            if is_unimplemented(error):
+            if responses_codec.is_unimplemented(error):
                 self._batch_append = False
             return False
-        self._batch_append = batch_append_supported(data)
+        self._batch_append = responses_codec.batch_append_supported(data)
         return self._batch_append
 
     def delete_stream(
@@ -242,10 +234,10 @@ class EventStoreDBClient(
         *,
         tombstone: bool,
     ) -> int:
-        request = delete_request(stream_name, expected, tombstone=tombstone)
+        request = requests_codec.delete_request(stream_name, expected, tombstone=tombstone)
         path = paths.TOMBSTONE if tombstone else paths.DELETE
         data = self._unary_call(path, request, timeout, credentials)
-        return delete_position(data, tombstone=tombstone)
+        return responses_codec.delete_position(data, tombstone=tombstone)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -262,7 +254,7 @@ class EventStoreDBClient(
     ) -> ReadResponse:
         """The events of a stream, from ``stream_position`` (inclusive), as a lazy
         iterator; iterating a stream that does not exist raises ``NotFound``."""
-        request = read_stream_request(
+        request = requests_codec.read_stream_request(
             stream_name,
             position=stream_position,
             backwards=backwards,
@@ -309,10 +301,10 @@ class EventStoreDBClient(
     ) -> ReadResponse:
         """Every event in commit order from ``commit_position`` (forwards inclusive,
         backwards exclusive), filtered by the server on event type (or stream name)."""
-        request = read_all_request(
+        request = requests_codec.read_all_request(
             position=commit_position,
             backwards=backwards,
-            regex=filter_regex(filter_include, filter_exclude),
+            regex=requests_codec.filter_regex(filter_include, filter_exclude),
             by_stream_name=filter_by_stream_name,
             limit=limit,
             resolve_links=resolve_links,
@@ -329,7 +321,7 @@ class EventStoreDBClient(
         metadata = self._read_metadata(credentials)
         deadline = self._deadline(timeout)  # a read, unlike a subscription, has one
         call, reopen = self._open_server_stream(paths.READ, payload, metadata, deadline)
-        return ReadResponse(call, stream_name, closed=lambda: self._closed, reopen=reopen)
+        return responses.ReadResponse(call, stream_name, closed=lambda: self._closed, reopen=reopen)
 
     def get_current_version(
         self,
@@ -445,7 +437,7 @@ class EventStoreDBClient(
         ``auto_resubscribe=True``: if the connection drops, reconnect and resume after the
         last delivered position (no gap, no duplicate).
         """
-        regex = filter_regex(filter_include, filter_exclude)
+        regex = requests_codec.filter_regex(filter_include, filter_exclude)
         if from_end and auto_resubscribe and commit_position is None:
             # Pin "the end" to a position now, so a resubscription before the first
             # delivery cannot skip what was written in between.
@@ -453,7 +445,7 @@ class EventStoreDBClient(
             from_end = False
 
         def request(position: int | None) -> bytes:
-            return subscribe_all_request(
+            return requests_codec.subscribe_all_request(
                 position=position if position is not None else commit_position,
                 from_end=from_end and position is None,
                 regex=regex,
@@ -496,7 +488,7 @@ class EventStoreDBClient(
             from_end = False
 
         def request(position: int | None) -> bytes:
-            return subscribe_stream_request(
+            return requests_codec.subscribe_stream_request(
                 stream_name,
                 position=position if position is not None else stream_position,
                 from_end=from_end and position is None,
@@ -547,11 +539,13 @@ class EventStoreDBClient(
         def start(position: int | None) -> tuple[BlockingCall, str]:
             payload = request(position)
             return self._run(
-                lambda channel: open_subscription_call(channel, payload, metadata, timeout)
+                lambda channel: responses.open_subscription_call(
+                    channel, payload, metadata, timeout
+                )
             )
 
         call, subscription_id = start(None)
-        return CatchupSubscription(
+        return responses.CatchupSubscription(
             start,
             call,
             subscription_id,

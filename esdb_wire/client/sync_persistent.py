@@ -4,34 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from esdb_wire.client import paths
 from esdb_wire.client.credentials import CallCredentials
 from esdb_wire.client.sync_backend import wait_ended
 from esdb_wire.client.sync_base import ClientBase
-from esdb_wire.client.sync_responses import ResponseStream
-from esdb_wire.codec.errors import ended_remotely, map_error
-from esdb_wire.codec.persistent import (
-    AckBatcher,
-    SubscriptionSettings,
-    ack_id,
-    confirmation,
-    create_request,
-    delete_request,
-    delivered_event,
-    get_info_request,
-    list_request,
-    merged_settings,
-    read_options_request,
-    replay_parked_request,
-    start_position,
-    subscription_info,
-    subscription_infos,
-    update_request,
-)
-from esdb_wire.codec.requests import filter_regex
+from esdb_wire.client.sync_response_stream import ResponseStream
 from esdb_wire.events import RecordedEvent
 from esdb_wire.exceptions import (
     EventStoreDBClientException,
@@ -44,7 +24,8 @@ from esdb_wire.filters import (
     DEFAULT_EXCLUDE_FILTER,
     DEFAULT_WINDOW_SIZE,
 )
-from esdb_wire.persistent import (
+from esdb_wire.lazy_import import lazy_module
+from esdb_wire.persistent_defaults import (
     DEFAULT_CHECKPOINT_AFTER,
     DEFAULT_EVENT_BUFFER_SIZE,
     DEFAULT_HISTORY_BUFFER_SIZE,
@@ -58,14 +39,19 @@ from esdb_wire.persistent import (
     DEFAULT_MIN_CHECKPOINT_COUNT,
     DEFAULT_READ_BATCH_SIZE,
     DEFAULT_STOPPING_GRACE,
-    ConsumerStrategy,
-    NackAction,
-    SubscriptionInfo,
 )
 from esdb_wire.transport.blocking import BlockingCall, Channel
 from esdb_wire.transport.status import StatusError
 
-_SETTINGS = frozenset(SubscriptionSettings._fields)
+if TYPE_CHECKING:
+    from esdb_wire.codec import errors
+    from esdb_wire.codec import persistent as codec
+    from esdb_wire.codec import requests as requests_codec
+    from esdb_wire.persistent import ConsumerStrategy, NackAction, SubscriptionInfo
+else:
+    errors = lazy_module("esdb_wire.codec.errors")
+    codec = lazy_module("esdb_wire.codec.persistent")
+    requests_codec = lazy_module("esdb_wire.codec.requests")
 
 
 class PersistentSubscriptionsMixin(ClientBase):
@@ -98,13 +84,13 @@ class PersistentSubscriptionsMixin(ClientBase):
         credentials: CallCredentials | None = None,
     ) -> None:
         """Create a persistent subscription group on ``$all`` (server-side filters)."""
-        settings = SubscriptionSettings.taken_from(locals())
-        request = create_request(
+        settings = codec.SubscriptionSettings.taken_from(locals())
+        request = codec.create_request(
             group_name,
             settings,
             commit_position=commit_position,
             from_end=from_end,
-            filter_regex=filter_regex(filter_include, filter_exclude),
+            filter_regex=requests_codec.filter_regex(filter_include, filter_exclude),
             filter_by_stream_name=filter_by_stream_name,
             window_size=window_size,
             checkpoint_interval_multiplier=checkpoint_interval_multiplier,
@@ -134,8 +120,8 @@ class PersistentSubscriptionsMixin(ClientBase):
         credentials: CallCredentials | None = None,
     ) -> None:
         """Create a persistent subscription group on one stream."""
-        settings = SubscriptionSettings.taken_from(locals())
-        request = create_request(
+        settings = codec.SubscriptionSettings.taken_from(locals())
+        request = codec.create_request(
             group_name,
             settings,
             stream_name=stream_name,
@@ -168,7 +154,11 @@ class PersistentSubscriptionsMixin(ClientBase):
         """Change a ``$all`` group: the settings given (not None) replace the group's
         current ones, the others stay. Without ``from_end`` or ``commit_position`` the
         group keeps its start. Connected consumers are dropped."""
-        changes = {name: value for name, value in locals().items() if name in _SETTINGS}
+        changes = {
+            name: value
+            for name, value in locals().items()
+            if name in codec.SubscriptionSettings._fields
+        }
         self._update(group_name, None, from_end, commit_position, timeout, credentials, changes)
 
     def update_subscription_to_stream(
@@ -195,7 +185,11 @@ class PersistentSubscriptionsMixin(ClientBase):
     ) -> None:
         """Change a stream group, as :meth:`update_subscription_to_all` does a ``$all``
         one."""
-        changes = {name: value for name, value in locals().items() if name in _SETTINGS}
+        changes = {
+            name: value
+            for name, value in locals().items()
+            if name in codec.SubscriptionSettings._fields
+        }
         self._update(
             group_name, stream_name, from_end, stream_position, timeout, credentials, changes
         )
@@ -213,11 +207,11 @@ class PersistentSubscriptionsMixin(ClientBase):
         current = self.get_subscription_info(
             group_name, stream_name, timeout=timeout, credentials=credentials
         )
-        settings = merged_settings(current, changes)
+        settings = codec.merged_settings(current, changes)
         if from_end is None and position is None:
             from_end = current.start_from in ("-1", "C:-1/P:-1")
-            position = start_position(current.start_from)
-        request = update_request(
+            position = codec.start_position(current.start_from)
+        request = codec.update_request(
             group_name,
             settings,
             stream_name=stream_name,
@@ -236,7 +230,7 @@ class PersistentSubscriptionsMixin(ClientBase):
         credentials: CallCredentials | None = None,
     ) -> None:
         """Delete a group (of ``stream_name``, or of ``$all``); consumers are dropped."""
-        request = delete_request(group_name, stream_name)
+        request = codec.delete_request(group_name, stream_name)
         self._unary_call(paths.PS_DELETE, request, timeout, credentials)
 
     def get_subscription_info(
@@ -248,17 +242,17 @@ class PersistentSubscriptionsMixin(ClientBase):
         credentials: CallCredentials | None = None,
     ) -> SubscriptionInfo:
         """Settings and statistics of a group."""
-        request = get_info_request(group_name, stream_name)
+        request = codec.get_info_request(group_name, stream_name)
         data = self._unary_call(paths.PS_GET_INFO, request, timeout, credentials)
-        return subscription_info(data)
+        return codec.subscription_info(data)
 
     def list_subscriptions(
         self, *, timeout: float | None = None, credentials: CallCredentials | None = None
     ) -> list[SubscriptionInfo]:
         """Every group on the server."""
-        request = list_request(None, all_groups=True)
+        request = codec.list_request(None, all_groups=True)
         data = self._unary_call(paths.PS_LIST, request, timeout, credentials)
-        return subscription_infos(data)
+        return codec.subscription_infos(data)
 
     def list_subscriptions_to_stream(
         self,
@@ -268,12 +262,12 @@ class PersistentSubscriptionsMixin(ClientBase):
         credentials: CallCredentials | None = None,
     ) -> list[SubscriptionInfo]:
         """The groups of one stream (an empty list if it never had any)."""
-        request = list_request(stream_name, all_groups=False)
+        request = codec.list_request(stream_name, all_groups=False)
         try:
             data = self._unary_call(paths.PS_LIST, request, timeout, credentials)
         except NotFound:
             return []
-        return subscription_infos(data)
+        return codec.subscription_infos(data)
 
     def replay_parked_events(
         self,
@@ -284,7 +278,7 @@ class PersistentSubscriptionsMixin(ClientBase):
         credentials: CallCredentials | None = None,
     ) -> None:
         """Redeliver the group's parked events."""
-        request = replay_parked_request(group_name, stream_name)
+        request = codec.replay_parked_request(group_name, stream_name)
         self._unary_call(paths.PS_REPLAY_PARKED, request, timeout, credentials)
 
     def read_subscription_to_all(
@@ -345,7 +339,7 @@ class PersistentSubscriptionsMixin(ClientBase):
         timeout: float | None,
         credentials: CallCredentials | None,
     ) -> PersistentSubscription:
-        options = read_options_request(group_name, stream_name, buffer_size)
+        options = codec.read_options_request(group_name, stream_name, buffer_size)
         metadata = self._metadata(credentials, requires_leader=True)
 
         def open_and_confirm(channel: Channel) -> tuple[BlockingCall, str]:
@@ -354,7 +348,7 @@ class PersistentSubscriptionsMixin(ClientBase):
             )
             try:
                 first = call.receive()
-                subscription_id = confirmation(first) if first is not None else None
+                subscription_id = codec.confirmation(first) if first is not None else None
                 if subscription_id is None:
                     raise SubscriptionConfirmationError("no subscription confirmation")
             except EventStoreDBClientException:
@@ -366,7 +360,7 @@ class PersistentSubscriptionsMixin(ClientBase):
         return PersistentSubscription(
             call,
             subscription_id,
-            AckBatcher(subscription_id, max_ack_batch_size, max_ack_delay),
+            codec.AckBatcher(subscription_id, max_ack_batch_size, max_ack_delay),
             stopping_grace,
             closed=lambda: self._closed,
         )
@@ -386,7 +380,7 @@ class PersistentSubscription(ResponseStream[RecordedEvent]):
         self,
         call: BlockingCall,
         subscription_id: str,
-        acks: AckBatcher,
+        acks: codec.AckBatcher,
         stopping_grace: float,
         *,
         closed: Callable[[], bool] = lambda: False,
@@ -409,14 +403,14 @@ class PersistentSubscription(ResponseStream[RecordedEvent]):
                 if self._ended_locally():
                     raise StopIteration from None
                 if isinstance(error, StatusError):
-                    raise ended_remotely(error) from error
+                    raise errors.ended_remotely(error) from error
                 raise
             if self._ended_locally():  # stopped while it waited: what came is not taken
                 raise StopIteration
             if data is None:
-                raise ended_remotely(None)
+                raise errors.ended_remotely(None)
             try:
-                event = delivered_event(data)
+                event = codec.delivered_event(data)
             except UndecodableResponse:
                 self._abandon()  # its call sends what cannot be read
                 raise
@@ -425,14 +419,14 @@ class PersistentSubscription(ResponseStream[RecordedEvent]):
 
     def ack(self, item: RecordedEvent | UUID) -> None:
         """Acknowledge a delivered event (or its ``ack_id``): the group is done with it."""
-        self._send(self._acks.add(ack_id(item), "ack"))
+        self._send(self._acks.add(codec.ack_id(item), "ack"))
 
     def nack(
         self, item: RecordedEvent | UUID, action: NackAction = "unknown", reason: str = ""
     ) -> None:
         """Negatively acknowledge a delivered event: ``action`` is ``"retry"``,
         ``"park"``, ``"skip"``, ``"stop"`` or ``"unknown"`` (the group's choice)."""
-        self._send(self._acks.add(ack_id(item), action, reason))
+        self._send(self._acks.add(codec.ack_id(item), action, reason))
 
     def _send(self, requests: list[bytes]) -> None:
         for request in requests:
@@ -440,8 +434,8 @@ class PersistentSubscription(ResponseStream[RecordedEvent]):
                 self._call.send(request)
             except StatusError as error:
                 if self._ended_locally():
-                    raise map_error(error) from error
-                raise ended_remotely(error) from error
+                    raise errors.map_error(error) from error
+                raise errors.ended_remotely(error) from error
 
     def _flush(self) -> None:
         self._send(self._acks.flush())

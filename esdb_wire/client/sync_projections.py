@@ -11,17 +11,24 @@ and the gRPC ``Result`` call: :meth:`~ProjectionsMixin.create_one_time_projectio
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from esdb_wire.client import paths
 from esdb_wire.client.credentials import CallCredentials
 from esdb_wire.client.sync_admin import ManagementBase
-from esdb_wire.codec import projections as codec
 from esdb_wire.exceptions import NotFound
-from esdb_wire.projections import (
-    EngineVersion,
-    ProjectionResult,
-    ProjectionState,
-    ProjectionStatistics,
-)
+from esdb_wire.lazy_import import lazy_module
+
+if TYPE_CHECKING:
+    from esdb_wire.codec import projections as codec
+    from esdb_wire.projections import (
+        EngineVersion,
+        ProjectionResult,
+        ProjectionState,
+        ProjectionStatistics,
+    )
+else:
+    codec = lazy_module("esdb_wire.codec.projections")
 
 
 class ProjectionsMixin(ManagementBase):

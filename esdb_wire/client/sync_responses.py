@@ -15,11 +15,10 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Generic, TypeVar
 
 from esdb_wire.client import paths
-from esdb_wire.client.sync_backend import done, sleep
+from esdb_wire.client.sync_backend import sleep
+from esdb_wire.client.sync_response_stream import ResponseStream
 from esdb_wire.codec.errors import ended_remotely
 from esdb_wire.codec.responses import (
     confirmed_subscription_id,
@@ -38,8 +37,6 @@ from esdb_wire.exceptions import (
 from esdb_wire.transport.blocking import BlockingCall, Channel
 from esdb_wire.transport.status import StatusError
 
-_Item = TypeVar("_Item")
-_Stream = TypeVar("_Stream", bound="ResponseStream[Any]")
 _log = logging.getLogger("esdb_wire.client")
 # How long an auto-resubscribing subscription keeps trying to get its call back, and the
 # pauses between its attempts (doubling from the first to the longest).
@@ -69,53 +66,6 @@ def open_subscription_call(
     except EventStoreDBClientException:
         call.cancel()
         raise
-
-
-class ResponseStream(Generic[_Item]):
-    """The items of one call's responses, as an iterator that its user ends:
-    ``stop()``, ``close()``, leaving its ``with`` block, or closing the client
-    (``closed`` tells whether it was closed)."""
-
-    def __init__(self, call: BlockingCall, *, closed: Callable[[], bool] = _never) -> None:
-        self._call = call
-        self._closed = closed
-        self._stopped = False
-
-    def __iter__(self: _Stream) -> _Stream:
-        return self
-
-    def __next__(self) -> _Item:
-        raise NotImplementedError
-
-    def _ended_locally(self) -> bool:
-        """Whether its user ended it: stopped it, or closed the client."""
-        return self._stopped or self._closed()
-
-    def _abandon(self) -> None:
-        """End it at once: its call is cancelled (what it has not sent is lost)."""
-        self._stopped = True
-        self._call.cancel()
-
-    def stop(self) -> None:
-        """End it (its call is cancelled); iteration stops. Stopping twice is harmless
-        ."""
-        self._abandon()
-        return done()
-
-    def close(self) -> None:
-        """The same as :meth:`stop`."""
-        self.stop()
-
-    def __enter__(self: _Stream) -> _Stream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class ReadResponse(ResponseStream[RecordedEvent]):

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esdb_wire.client.sync_client import EventStoreDBClient
-from esdb_wire.client.sync_responses import CatchupSubscription
 from esdb_wire.events import NewEvent, RecordedEvent
 from esdb_wire.filters import ESDB_EVENTS_REGEX
 from esdb_wire.streams import StreamState
+
+if TYPE_CHECKING:
+    from esdb_wire.client.sync_responses import CatchupSubscription
 
 
 class EsdbClient(EventStoreDBClient):

@@ -15,42 +15,42 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
-from typing import Optional, TypeVar
+from typing import TYPE_CHECKING, Optional, TypeVar
 
 from esdb_wire.client import paths
 from esdb_wire.client.credentials import CallCredentials
 from esdb_wire.client.sync_base import ClientBase
-from esdb_wire.client.sync_responses import (
-    CatchupSubscription,
-    ReadResponse,
-    open_subscription_call,
-)
-from esdb_wire.codec.responses import FEATURES_REQUEST, is_unimplemented
-from esdb_wire.codec.v2 import (
-    APPEND_RECORDS,
-    APPEND_SESSION,
-    append_records_request,
-    append_records_result,
-    append_requests,
-    append_session_result,
-    read_index_request,
-    subscribe_index_request,
-    v2_methods,
-)
 from esdb_wire.exceptions import (
     EventStoreDBClientException,
     FeatureNotSupportedError,
 )
-from esdb_wire.records import AppendRecordsResult, NewEvents, NewRecord, StreamStateCheck
+from esdb_wire.lazy_import import lazy_module
 from esdb_wire.transport.blocking import BlockingCall, Channel
 from esdb_wire.transport.deadline import Deadline
 
+if TYPE_CHECKING:
+    import esdb_wire.client.sync_responses as responses
+    from esdb_wire.client.sync_responses import CatchupSubscription, ReadResponse
+    from esdb_wire.codec import responses as responses_codec
+    from esdb_wire.codec import v2 as v2_codec
+    from esdb_wire.records import AppendRecordsResult, NewEvents, NewRecord, StreamStateCheck
+else:
+    responses = lazy_module("esdb_wire.client.sync_responses")
+    responses_codec = lazy_module("esdb_wire.codec.responses")
+    v2_codec = lazy_module("esdb_wire.codec.v2")
+
 _T = TypeVar("_T")
 _Feature = tuple[Optional[str], str]
-# What each feature needs from ServerFeatures' v2 Streams methods (None: any of them),
-# and how to name it in the error.
-_APPEND_SESSION: _Feature = (APPEND_SESSION, "the v2 Streams API's AppendSession (KurrentDB 25.1+)")
-_APPEND_RECORDS: _Feature = (APPEND_RECORDS, "the v2 Streams API's AppendRecords (KurrentDB 26.1+)")
+# What each feature needs from ServerFeatures' v2 Streams methods (in lower case, as it
+# lists them; None: any of them), and how to name it in the error.
+_APPEND_SESSION: _Feature = (
+    "appendsession",
+    "the v2 Streams API's AppendSession (KurrentDB 25.1+)",
+)
+_APPEND_RECORDS: _Feature = (
+    "appendrecords",
+    "the v2 Streams API's AppendRecords (KurrentDB 26.1+)",
+)
 _INDEXES: _Feature = (None, "secondary indexes (KurrentDB 25.1+, which lists the v2 Streams API)")
 
 
@@ -83,11 +83,11 @@ class V2StreamsMixin(ClientBase):
         An event's metadata must be empty or a JSON object (its members become the
         record's properties), else ``ProgrammingError`` before anything is sent.
         """
-        requests = append_requests(events)
+        requests = v2_codec.append_requests(events)
         data = self._v2_append(
             _APPEND_SESSION, paths.APPEND_SESSION, requests, timeout, credentials
         )
-        return append_session_result(data).commit_position
+        return v2_codec.append_session_result(data).commit_position
 
     def append_records(
         self,
@@ -108,11 +108,11 @@ class V2StreamsMixin(ClientBase):
         much data raises ``TransactionMaxSizeExceededError`` or
         ``RecordMaxSizeExceededError``.
         """
-        request = append_records_request(records, checks)
+        request = v2_codec.append_records_request(records, checks)
         data = self._v2_append(
             _APPEND_RECORDS, paths.APPEND_RECORDS, [request], timeout, credentials
         )
-        return append_records_result(data)
+        return v2_codec.append_records_result(data)
 
     def _v2_append(
         self,
@@ -152,7 +152,7 @@ class V2StreamsMixin(ClientBase):
         (events of the streams ``<category>-...``), ``et-<event type>`` or ``all`` (user
         events), with or without its ``$idx-`` prefix. An unknown index raises
         ``NotFound`` when iterated."""
-        payload = read_index_request(index_name, position=commit_position, limit=limit)
+        payload = v2_codec.read_index_request(index_name, position=commit_position, limit=limit)
         metadata = self._read_metadata(credentials)
         deadline = self._deadline(timeout)  # a read, unlike a subscription, has one
         self._v2_ready(_INDEXES, deadline)
@@ -163,7 +163,7 @@ class V2StreamsMixin(ClientBase):
             ),
             deadline,
         )
-        return ReadResponse(call, None)
+        return responses.ReadResponse(call, None)
 
     def subscribe_to_index(
         self,
@@ -181,19 +181,19 @@ class V2StreamsMixin(ClientBase):
         self._v2_ready(_INDEXES, deadline)
 
         def start(position: int | None) -> tuple[BlockingCall, str]:
-            payload = subscribe_index_request(
+            payload = v2_codec.subscribe_index_request(
                 index_name, position=position if position is not None else commit_position
             )
             return self._v2_run(
                 _INDEXES,
-                lambda channel: open_subscription_call(
+                lambda channel: responses.open_subscription_call(
                     channel, payload, metadata, deadline.remaining()
                 ),
                 deadline,
             )
 
         call, subscription_id = start(None)
-        return CatchupSubscription(
+        return responses.CatchupSubscription(
             start,
             call,
             subscription_id,
@@ -225,13 +225,15 @@ class V2StreamsMixin(ClientBase):
         def probe(channel: Channel) -> bytes:
             asked.append(channel)
             return channel.unary_unary(
-                paths.SUPPORTED_METHODS, FEATURES_REQUEST, timeout=deadline.cap(gossip_timeout)
+                paths.SUPPORTED_METHODS,
+                responses_codec.FEATURES_REQUEST,
+                timeout=deadline.cap(gossip_timeout),
             )
 
         try:
-            methods = frozenset(v2_methods(self._run(probe, deadline)))
+            methods = frozenset(v2_codec.v2_methods(self._run(probe, deadline)))
         except EventStoreDBClientException as error:
-            if not is_unimplemented(error):
+            if not responses_codec.is_unimplemented(error):
                 raise
             methods = frozenset()
         self._v2_features = (asked[-1], methods)
@@ -248,7 +250,7 @@ class V2StreamsMixin(ClientBase):
         try:
             return self._run(operation, deadline)
         except EventStoreDBClientException as error:
-            if is_unimplemented(error):
+            if responses_codec.is_unimplemented(error):
                 self._v2_features = None
                 raise self._unsupported(feature) from error
             raise

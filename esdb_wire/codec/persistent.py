@@ -9,9 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Union
 from uuid import UUID
 
-from google.protobuf.message import DecodeError
-
-from esdb_wire.codec.decoding import decode, undecodable
+from esdb_wire.codec.decoding import DECODE_ERRORS, decode, undecodable
 from esdb_wire.codec.events import read_event
 from esdb_wire.codec.requests import set_filter, start_at_position, start_at_revision
 from esdb_wire.events import RecordedEvent
@@ -268,7 +266,7 @@ def delivered_event(data: bytes) -> RecordedEvent | None:
     any other message, or a link whose event is gone."""
     try:
         response = _parse_read(data)
-    except DecodeError as error:
+    except DECODE_ERRORS as error:
         raise undecodable(ReadResp, _READ, error) from error
     if response.WhichOneof("content") != "event":
         return None

@@ -6,10 +6,8 @@ What does not decode raises :class:`~esdb_wire.exceptions.UndecodableResponse`.
 
 from __future__ import annotations
 
-from google.protobuf.message import DecodeError
-
 from esdb_wire import exceptions as exc
-from esdb_wire.codec.decoding import decode, undecodable
+from esdb_wire.codec.decoding import DECODE_ERRORS, decode, undecodable
 from esdb_wire.codec.events import read_event, recorded_event
 from esdb_wire.events import CaughtUp, Checkpoint, RecordedEvent
 from esdb_wire.protos import serverfeatures_pb2, shared_pb2, status_pb2, streams_pb2
@@ -28,7 +26,7 @@ def _read_response(data: bytes) -> streams_pb2.ReadResp:
     """A ``ReadResp`` (:func:`read_response_item` inlines this: reads are the hot path)."""
     try:
         return _parse_read(data)
-    except DecodeError as error:
+    except DECODE_ERRORS as error:
         raise undecodable(ReadResp, READ, error) from error
 
 
@@ -40,7 +38,7 @@ def read_response_item(data: bytes, stream_name: str | None) -> RecordedEvent | 
     The hot path of reads: one function call, one parse."""
     try:
         response = _parse_read(data)
-    except DecodeError as error:
+    except DECODE_ERRORS as error:
         raise undecodable(ReadResp, READ, error) from error
     read = response.event  # an empty ReadEvent unless the response carries one
     if read.HasField("event"):  # the usual case, tested first (one call fewer)
@@ -135,7 +133,7 @@ def batch_append_position(data: bytes, stream_name: str, expected: int | StreamS
         return _success_position(response.success)
     try:
         raise _batch_error(response.error, stream_name, expected)
-    except DecodeError as error:  # a detail that is not the type its URL names
+    except DECODE_ERRORS as error:  # a detail that is not the type its URL names
         raise undecodable(streams_pb2.BatchAppendResp, _BATCH_APPEND, error) from error
 
 

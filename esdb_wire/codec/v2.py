@@ -55,8 +55,6 @@ _STATE_VALUES = {StreamState.NO_STREAM: NO_STREAM, StreamState.ANY: ANY, StreamS
 
 SERVICE_NAME = "kurrentdb.protocol.v2.streams.streamsservice"
 """The v2 Streams service as ServerFeatures lists it (lower case)."""
-APPEND_SESSION = "appendsession"
-APPEND_RECORDS = "appendrecords"
 INDEX_PREFIX = "$idx-"
 """Secondary indexes (25.1+) are read through a ``$all`` stream-name prefix filter that
 names them: ``$idx-all``, ``$idx-ce-<category>``, ``$idx-et-<event type>``."""

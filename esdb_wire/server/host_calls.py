@@ -114,7 +114,7 @@ def parse_request(method: Method, data: bytes) -> Any:
     """A request message of ``method``; INTERNAL if it does not parse (as the server)."""
     try:
         return method.request_type.FromString(data)
-    except DecodeError:
+    except (DecodeError, UnicodeDecodeError):  # the latter: pure-Python protobuf
         raise StatusError(StatusCode.INTERNAL, "Failed to deserialize request") from None
 
 

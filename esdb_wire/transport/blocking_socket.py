@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import math
 import select
-import selectors
 import socket
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,8 @@ from esdb_wire.transport.deadline import Deadline
 from esdb_wire.transport.status import StatusCode, StatusError
 
 if TYPE_CHECKING:
+    import selectors
+
     from esdb_wire.transport.tls import TlsSession
 
 READ_SIZE = 262144
@@ -39,6 +40,8 @@ class ReadinessWaiter:
             self._poller.register(sock, select.POLLIN)
             self._poller.register(reader, select.POLLIN)
         else:  # pragma: no cover (Windows)
+            import selectors  # noqa: PLC0415 (only where there is no poll)
+
             self._selector = selectors.DefaultSelector()
             self._selector.register(sock, selectors.EVENT_READ)
             self._selector.register(reader, selectors.EVENT_READ)
@@ -86,8 +89,11 @@ def open_socket(
 ) -> socket.socket:
     """A TCP connection to ``host:port``, trying each address in turn within one
     ``budget`` (``socket.create_connection`` would give each address the whole time)."""
+    # An ASCII name goes as bytes: given a str, getaddrinfo first imports and runs the IDNA
+    # codec, which only the other names need.
+    name = host.encode("ascii") if host.isascii() else host
     try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise StatusError(
             StatusCode.UNAVAILABLE, f"failed to connect to {where}: {exc}", retryable=True

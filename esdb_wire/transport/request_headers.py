@@ -20,11 +20,14 @@ class RequestHeaderBlocks:
 
     def __init__(self, authority: str, scheme: str, user_agent: str) -> None:
         self._encoder = StaticHeaderEncoder()
+        # IDNA leaves an ASCII name as it is: only other names need its codec (imported on
+        # first use).
+        encoded_authority = authority.encode("ascii" if authority.isascii() else "idna")
         self._block_start = self._encoder.encode_fields(
             [
                 (b":method", b"POST"),
                 (b":scheme", scheme.encode("ascii")),
-                (b":authority", authority.encode("idna")),
+                (b":authority", encoded_authority),
             ]
         )
         self._block_end = self._encoder.encode_fields(

@@ -9,6 +9,7 @@ header. :class:`ClientHttp2Connection` must turn any input into events or an
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -540,7 +541,10 @@ def test_connection_window_is_always_handed_back(
     credited = 0  # connection-level WINDOW_UPDATE increments it sent
     for (action, stream_id, size), frame in steps:
         if action == "start" and conn.stream_ids_left:
-            conn.start_stream(encode_field(b":method", b"POST"), end_stream=size % 3 == 0)
+            # A peer's SETTINGS_MAX_CONCURRENT_STREAMS may be 0 (ClientConnection then
+            # queues its calls): an engine may refuse the stream, cleanly.
+            with contextlib.suppress(StreamClosedError):
+                conn.start_stream(encode_field(b":method", b"POST"), end_stream=size % 3 == 0)
         elif action in ("send", "end"):
             try:
                 room = min(conn.local_flow_control_window(stream_id), conn.max_outbound_frame_size)
@@ -565,3 +569,13 @@ def test_connection_window_is_always_handed_back(
                 credited += f.u32_payload(payload, "WINDOW_UPDATE")
         outstanding = received - credited
         assert 0 <= outstanding < window // 2
+
+
+def test_a_stream_over_the_peers_concurrency_limit_is_refused_cleanly_by_h2() -> None:
+    """The case Hypothesis found: after the peer's SETTINGS_MAX_CONCURRENT_STREAMS of 0,
+    the h2 engine refuses a new stream with StreamClosedError (ClientConnection queues its
+    calls instead of starting them; see test_keepalive_and_limits)."""
+    conn = connected("h2")
+    conn.receive_data(f.encode_settings([(f.SETTINGS_MAX_CONCURRENT_STREAMS, 0)]))
+    with pytest.raises(StreamClosedError, match="cannot open a stream"):
+        conn.start_stream(encode_field(b":method", b"POST"))

@@ -117,3 +117,21 @@ class StaticHeaderEncoder:
                     cache[key] = field
             parts.append(field)
         return b"".join(parts)
+
+
+class PreencodedBlock:
+    """Stands in for ``h2``'s HPACK encoder (both ``h2`` engines, client and server):
+    ``encode`` returns the block about to be sent, set in :attr:`block` just before.
+
+    Our blocks use only the static table and literals without indexing, so the peer's
+    HEADER_TABLE_SIZE (which ``h2`` assigns here) never matters."""
+
+    __slots__ = ("block", "header_table_size")
+
+    def __init__(self) -> None:
+        self.block = b""
+        self.header_table_size = 4096
+
+    def encode(self, headers: object, huffman: bool = True) -> bytes:
+        """The pre-encoded block (``headers`` is ``h2``'s stand-in list, unused)."""
+        return self.block

@@ -37,6 +37,7 @@ from hyperframe.frame import Frame
 from esdb_wire.server.http2.engine import ServerEvents
 from esdb_wire.server.http2.header_decoder import ServerHeaderDecoder
 from esdb_wire.server.limits import ServerLimits
+from esdb_wire.transport.hpack_static import PreencodedBlock
 from esdb_wire.transport.http2.errors import ErrorCode, Http2ProtocolError, StreamClosedError
 
 _CODES = h2.settings.SettingCodes
@@ -59,22 +60,6 @@ class _FrameStream(FrameBuffer):
         frame = super().__next__()
         frame._body_repr = _frame_summary  # type: ignore[method-assign]
         return frame
-
-
-class _PreencodedBlock:
-    """Stands in for ``h2``'s HPACK encoder: returns the block about to be sent.
-
-    Our blocks use only the static table and literals without indexing, so the peer's
-    HEADER_TABLE_SIZE (which ``h2`` assigns here) never matters."""
-
-    __slots__ = ("block", "header_table_size")
-
-    def __init__(self) -> None:
-        self.block = b""
-        self.header_table_size = 4096
-
-    def encode(self, headers: Any, huffman: bool = True) -> bytes:
-        return self.block
 
 
 class _LocalSettings(h2.settings.Settings):
@@ -120,7 +105,7 @@ class H2ServerEngine:
         )
         # h2 encodes and decodes header blocks through its public ``encoder`` and
         # ``decoder`` attributes, and reads frames through ``incoming_buffer``.
-        self._encoder = _PreencodedBlock()
+        self._encoder = PreencodedBlock()
         conn.encoder = self._encoder  # type: ignore[assignment]
         self.header_decoder = ServerHeaderDecoder(limits.max_header_list_size)
         """Request header blocks, decoded with bounded memory for repeated ones."""

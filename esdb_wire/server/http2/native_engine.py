@@ -452,26 +452,13 @@ class NativeServerEngine:
             return
         initial_window_changed = False
         for code, value in f.settings_payload(payload):
+            f.check_setting(code, value)
             if code == f.SETTINGS_INITIAL_WINDOW_SIZE:
-                if value > f.MAX_WINDOW_SIZE:
-                    raise Http2ProtocolError(
-                        ErrorCode.FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE over 2**31-1"
-                    )
-                delta = value - self._peer_initial_window
+                f.shift_send_windows(self._streams.values(), value - self._peer_initial_window)
                 self._peer_initial_window = value
-                for stream in self._streams.values():
-                    stream.send_window += delta
-                    if stream.send_window > f.MAX_WINDOW_SIZE:
-                        raise Http2ProtocolError(
-                            ErrorCode.FLOW_CONTROL_ERROR, "stream window over 2**31-1"
-                        )
                 initial_window_changed = True
             elif code == f.SETTINGS_MAX_FRAME_SIZE:
-                if not f.DEFAULT_MAX_FRAME_SIZE <= value <= f.MAX_FRAME_SIZE_LIMIT:
-                    raise Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, f"MAX_FRAME_SIZE of {value}")
                 self.max_outbound_frame_size = value
-            elif code == f.SETTINGS_ENABLE_PUSH and value > 1:
-                raise Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, f"ENABLE_PUSH of {value}")
             # HEADER_TABLE_SIZE: our blocks never use the dynamic table; the others do
             # not concern a server.
         self._settings_seen = True

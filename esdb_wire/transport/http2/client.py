@@ -485,27 +485,14 @@ class ClientHttp2Connection:
         self._peer_settings_seen = True
         changed: dict[int, int] = {}
         for code, value in f.settings_payload(payload):
+            f.check_setting(code, value)
             if code == f.SETTINGS_INITIAL_WINDOW_SIZE:
-                if value > f.MAX_WINDOW_SIZE:
-                    raise Http2ProtocolError(
-                        ErrorCode.FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE over 2**31-1"
-                    )
-                delta = value - self.peer_initial_window
+                f.shift_send_windows(self._streams.values(), value - self.peer_initial_window)
                 self.peer_initial_window = value
-                for stream in self._streams.values():
-                    stream.send_window += delta
-                    if stream.send_window > f.MAX_WINDOW_SIZE:
-                        raise Http2ProtocolError(
-                            ErrorCode.FLOW_CONTROL_ERROR, "stream window over 2**31-1"
-                        )
             elif code == f.SETTINGS_MAX_FRAME_SIZE:
-                if not f.DEFAULT_MAX_FRAME_SIZE <= value <= f.MAX_FRAME_SIZE_LIMIT:
-                    raise Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, f"MAX_FRAME_SIZE of {value}")
                 self.max_outbound_frame_size = value
             elif code == f.SETTINGS_MAX_CONCURRENT_STREAMS:
                 self.peer_max_concurrent_streams = value
-            elif code == f.SETTINGS_ENABLE_PUSH and value > 1:
-                raise Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, f"ENABLE_PUSH of {value}")
             changed[code] = value
         self._output.append(f.encode_settings([], ack=True))
         events.append(SettingsChanged(changed))

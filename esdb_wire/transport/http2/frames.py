@@ -10,6 +10,8 @@ complete, so a large frame arriving in many reads is not copied over and over). 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
+from typing import Protocol
 
 from esdb_wire.transport.http2.errors import ErrorCode, Http2ProtocolError
 
@@ -162,6 +164,36 @@ def settings_payload(payload: bytes) -> list[tuple[int, int]]:
             ErrorCode.FRAME_SIZE_ERROR, f"SETTINGS payload of {len(payload)} bytes"
         )
     return [_SETTING.unpack_from(payload, offset) for offset in range(0, len(payload), 6)]
+
+
+def check_setting(code: int, value: int) -> None:
+    """Raise the connection error RFC 9113 (§6.5.2) requires for a SETTINGS value out of
+    its range (a window over 2**31-1, a frame size outside 16 KiB-16 MiB, ENABLE_PUSH
+    other than 0 or 1)."""
+    if code == SETTINGS_INITIAL_WINDOW_SIZE and value > MAX_WINDOW_SIZE:
+        raise Http2ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE over 2**31-1")
+    if code == SETTINGS_MAX_FRAME_SIZE and not DEFAULT_MAX_FRAME_SIZE <= value <= (
+        MAX_FRAME_SIZE_LIMIT
+    ):
+        raise Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, f"MAX_FRAME_SIZE of {value}")
+    if code == SETTINGS_ENABLE_PUSH and value > 1:
+        raise Http2ProtocolError(ErrorCode.PROTOCOL_ERROR, f"ENABLE_PUSH of {value}")
+
+
+class SendWindowed(Protocol):
+    """A stream with a send window (either native engine's stream state)."""
+
+    send_window: int
+
+
+def shift_send_windows(streams: Iterable[SendWindowed], delta: int) -> None:
+    """Apply a change of the peer's INITIAL_WINDOW_SIZE by ``delta`` to every open
+    stream's send window (RFC 9113 §6.9.2): a window pushed over 2**31-1 is a
+    connection error."""
+    for stream in streams:
+        stream.send_window += delta
+        if stream.send_window > MAX_WINDOW_SIZE:
+            raise Http2ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, "stream window over 2**31-1")
 
 
 def encode_settings(settings: list[tuple[int, int]], *, ack: bool = False) -> bytes:

@@ -30,6 +30,7 @@ import h2.settings
 from h2.frame_buffer import FrameBuffer
 from hyperframe.frame import DataFrame, Frame, GoAwayFrame
 
+from esdb_wire.transport.hpack_static import PreencodedBlock
 from esdb_wire.transport.http2.engine import drain
 from esdb_wire.transport.http2.errors import ErrorCode, Http2ProtocolError, StreamClosedError
 from esdb_wire.transport.http2.events import (
@@ -79,22 +80,6 @@ class _FrameStream(FrameBuffer):
         return frame
 
 
-class _PreencodedBlock:
-    """Stands in for ``h2``'s HPACK encoder: returns the block about to be sent.
-
-    Our blocks use only the static table and literals without indexing, so the peer's
-    HEADER_TABLE_SIZE (which ``h2`` assigns here) never matters."""
-
-    __slots__ = ("block", "header_table_size")
-
-    def __init__(self) -> None:
-        self.block = b""
-        self.header_table_size = 4096
-
-    def encode(self, headers: Any, huffman: bool = True) -> bytes:
-        return self.block
-
-
 def _error_code(value: int) -> ErrorCode:
     try:
         return ErrorCode(int(value))
@@ -133,7 +118,7 @@ class H2Engine:
             },
         )
         conn.max_inbound_frame_size = max_frame_size
-        self._encoder = _PreencodedBlock()
+        self._encoder = PreencodedBlock()
         conn.encoder = self._encoder  # type: ignore[assignment]
         conn.decoder = H2HeaderDecoder(max_header_list_size)  # type: ignore[assignment]
         self._frames = _FrameStream()

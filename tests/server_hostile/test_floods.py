@@ -36,6 +36,24 @@ def _flood_frames(kind: str, count: int) -> bytes:
     return frame * count
 
 
+def _send_without_reading(attacker: RawPeer, flood: bytes, stall: float = 2.0) -> tuple[int, str]:
+    """Send ``flood`` in 64 KiB writes, never reading the replies, until it is all sent,
+    the server ends the connection, or a write waits ``stall`` seconds (the server stopped
+    reading). The bytes sent, and why the sending ended."""
+    attacker.sock.settimeout(stall)
+    sent = 0
+    for offset in range(0, len(flood), 65536):
+        chunk = flood[offset : offset + 65536]
+        try:
+            attacker.sock.sendall(chunk)
+        except socket.timeout:
+            return sent, f"a write waited {stall} s (the server stopped reading)"
+        except OSError as exc:  # what the server sent before may still be read
+            return sent, f"the connection ended ({exc!r})"
+        sent += len(chunk)
+    return sent, "the whole flood was sent"
+
+
 @pytest.mark.parametrize("kind", ["ping", "settings"])
 def test_a_flood_is_cut_off_and_its_replies_do_not_pile_up(kind: str) -> None:
     flood = _flood_frames(kind, FLOOD)
@@ -46,11 +64,9 @@ def test_a_flood_is_cut_off_and_its_replies_do_not_pile_up(kind: str) -> None:
             time.sleep(0.3)
             with RawPeer(server.host, server.port) as attacker:
                 attacker.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-                sent = 0
-                for offset in range(0, len(flood), 65536):  # never reading the replies
-                    if not attacker.send(flood[offset : offset + 65536]):
-                        break
-                    sent += 65536
+                started = time.monotonic()
+                sent, ended = _send_without_reading(attacker, flood)
+                flooded = time.monotonic() - started
                 goaway = attacker.goaway(10)
             time.sleep(0.3)
         rss_after, cpu_after = server.rss(), server.cpu()
@@ -65,7 +81,10 @@ def test_a_flood_is_cut_off_and_its_replies_do_not_pile_up(kind: str) -> None:
         ],
     )
     assert not probe.errors
-    assert goaway is not None
+    assert goaway is not None, (
+        f"no GOAWAY: {sent} bytes sent in {flooded:.2f} s, then {ended};"
+        f" the server's log:\n{server.log[-3000:]}"
+    )
     assert goaway.error_code == ENHANCE_YOUR_CALM
     assert not STRICT or probe.percentile(0.99) < 0.050
     assert not STRICT or growth_mib(rss_before, rss_after) < 20

@@ -176,30 +176,37 @@ class ClientConnection:
         """:meth:`open_call`, with ``requests`` queued at once (then the end of the request,
         if ``end``): the driver's next write carries the headers and the messages
         together. Both drivers' path for a :func:`small_batch`."""
+        for request in requests:
+            self._check_send_size(request)
         call = self.open_call(path, metadata, timeout=timeout, now=now)
-        last = len(requests) - 1
-        for index, request in enumerate(requests):
-            self.send_message(call, request, end=end and index == last)
-        if end and last < 0:
-            self.end_request(call)
+        if call.status is None:
+            # Every message queued before the first flush: they share DATA frames.
+            for request in requests:
+                call.outbound.push(encode_message(request))
+            call.end_requested = end
+            if call.stream_id is not None:
+                self._flush(call)
         return call
 
     def send_message(self, call: ClientCall, payload: bytes, *, end: bool = False) -> None:
         """Queue one request message (and optionally the end of the request)."""
         if call.end_requested:
             raise RuntimeError("the request side of this call is already closed")
-        limit = self.config.max_send_message_size
-        if limit is not None and len(payload) > limit:
-            raise StatusError(
-                StatusCode.RESOURCE_EXHAUSTED,
-                f"sent message larger than max ({len(payload)} vs. {limit})",
-            )
+        self._check_send_size(payload)
         if call.status is not None:
             return  # finished (e.g. failed): the driver reports the status
         call.outbound.push(encode_message(payload))
         call.end_requested = end
         if call.stream_id is not None:
             self._flush(call)
+
+    def _check_send_size(self, payload: bytes) -> None:
+        limit = self.config.max_send_message_size
+        if limit is not None and len(payload) > limit:
+            raise StatusError(
+                StatusCode.RESOURCE_EXHAUSTED,
+                f"sent message larger than max ({len(payload)} vs. {limit})",
+            )
 
     def end_request(self, call: ClientCall) -> None:
         """Half-close: no more request messages."""

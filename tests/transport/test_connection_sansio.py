@@ -17,7 +17,7 @@ from esdb_wire.transport.call import ClientCall
 from esdb_wire.transport.config import ConnectionConfig
 from esdb_wire.transport.connection import ClientConnection
 from esdb_wire.transport.framing import encode_message
-from esdb_wire.transport.status import StatusCode
+from esdb_wire.transport.status import StatusCode, StatusError
 
 pytestmark = pytest.mark.usefixtures("http2_engine")  # both HTTP/2 engines
 
@@ -237,6 +237,30 @@ def test_status_ok_with_truncated_message_is_internal() -> None:
     pair.server.send_headers(call.stream_id or 0, OK_TRAILERS, end_stream=True)
     pair.pump()
     assert call.status is StatusCode.INTERNAL
+
+
+def test_a_started_call_sends_its_messages_and_end_in_one_data_frame() -> None:
+    # A client-streaming call whose requests are all known (an append: options, then
+    # the events) goes out as HEADERS + one DATA frame that ends the stream.
+    pair = Pair()
+    call = pair.client.start_call("/svc/M", [], [b"options", b"event-1", b"event-2"], end=True)
+    pair.pump()
+    received = [e for e in pair.events(h2.events.DataReceived) if e.stream_id == call.stream_id]
+    assert len(received) == 1
+    assert received[0].data == b"".join(
+        encode_message(m) for m in (b"options", b"event-1", b"event-2")
+    )
+    assert [e.stream_id for e in pair.events(h2.events.StreamEnded)] == [call.stream_id]
+
+
+def test_a_started_call_with_an_oversized_message_is_not_opened() -> None:
+    pair = Pair(ConnectionConfig(max_send_message_size=10))
+    with pytest.raises(StatusError) as raised:
+        pair.client.start_call("/svc/M", [], [b"small", b"x" * 11], end=True)
+    assert raised.value.code is StatusCode.RESOURCE_EXHAUSTED
+    pair.pump()
+    assert not pair.events(h2.events.RequestReceived)
+    assert not pair.client.calls
 
 
 def test_oversized_message_fails_the_call_and_resets_the_stream() -> None:

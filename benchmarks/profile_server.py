@@ -152,7 +152,6 @@ def serve(server_engine: str | None) -> None:
     server = EmbeddedServer(**kwargs)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    server._loop = loop  # run on this thread's loop (start() would start a thread)
     loop.run_until_complete(server.start_async())
     print(json.dumps({"port": server.port}), flush=True)
     state: dict[str, Any] = {}

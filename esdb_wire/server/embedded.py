@@ -48,6 +48,7 @@ from esdb_wire.server.host import GrpcHost
 from esdb_wire.server.http2.engine import check_server_engine
 from esdb_wire.server.journal import DEFAULT_SYNC, SYNC_POLICIES, Journal
 from esdb_wire.server.limits import ServerLimits
+from esdb_wire.server.loop_thread import LoopThread
 from esdb_wire.server.monitoring import count_calls
 from esdb_wire.server.persistent import PersistentSubscriptionsService
 from esdb_wire.server.rpc import Method, message_types, methods_of
@@ -268,8 +269,8 @@ class EmbeddedServer:
         self.store: EventStore | None = None
         self._grpc: GrpcHost | None = None
         self._persistent: PersistentSubscriptionsService | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        # The loop thread of start()/stop() (None when started on the caller's loop).
+        self._runner: LoopThread | None = None
 
     @property
     def uri(self) -> str:
@@ -387,10 +388,10 @@ class EmbeddedServer:
         consumers are dropped (CANCELLED, as on a subsystem restart). Positions start
         again from those of a new server.
         """
-        loop = self._loop
-        if loop is None:
+        runner = self._runner
+        if runner is None:
             raise RuntimeError("the server is not running (start() it first)")
-        asyncio.run_coroutine_threadsafe(self.reset_async(), loop).result(timeout)
+        runner.run(self.reset_async(), timeout)
 
     async def _shutdown(self) -> None:
         """Operations.Shutdown: stop serving gracefully (the loop thread stays until
@@ -412,32 +413,18 @@ class EmbeddedServer:
 
     def start(self) -> EmbeddedServer:
         """Start on a background event loop thread; returns once the port is bound."""
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(
-            target=loop.run_forever, name="esdb_wire-embedded-server", daemon=True
-        )
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self.start_async(), loop).result(30)
-        except BaseException:  # e.g. the port or the journal is taken: no thread left behind
-            loop.call_soon_threadsafe(loop.stop)
-            self._thread.join(30)
-            loop.close()
-            self._loop = self._thread = None
-            raise
+        self._runner = LoopThread.starting("esdb_wire-embedded-server", self.start_async())
         return self
 
     def stop(self, grace: float = 1.0) -> None:
         """Stop serving (open calls get ``grace`` seconds) and end the loop thread."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
+        runner, self._runner = self._runner, None
+        if runner is None:
             return
-        asyncio.run_coroutine_threadsafe(self.stop_async(grace), loop).result(grace + 30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
-        loop.close()
-        self._loop = self._thread = None
+        try:
+            runner.run(self.stop_async(grace), grace + 30)
+        finally:
+            runner.close()
 
     def __enter__(self) -> EmbeddedServer:
         return self.start()

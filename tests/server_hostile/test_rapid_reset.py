@@ -8,7 +8,6 @@ input processed in slices so the attacker shares the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -135,14 +134,15 @@ def _connection_state(server: EmbeddedServer) -> list[tuple[int, int, int]]:
     """(handler tasks, open streams, streams counted) of each connection of the server."""
     grpc = server._grpc
     assert grpc is not None
-    assert server._loop is not None
+    runner = server._runner
+    assert runner is not None
 
     async def snapshot() -> list[tuple[int, int, int]]:
         return [
             (len(c.tasks), len(c.core.streams), c.core.active_streams) for c in grpc.connections
         ]
 
-    return asyncio.run_coroutine_threadsafe(snapshot(), server._loop).result(10)
+    return runner.run(snapshot(), 10)
 
 
 def test_resets_within_the_budget_leave_nothing_behind(embedded: EmbeddedServer) -> None:

@@ -34,13 +34,13 @@ def server(server_http2_engine: str) -> Iterator[EmbeddedServer]:
 
 
 def _tasks(server: EmbeddedServer) -> int:
-    loop = server._loop
-    assert loop is not None
+    runner = server._runner
+    assert runner is not None
 
     async def count() -> int:
         return len(asyncio.all_tasks()) - 1  # not this one
 
-    return asyncio.run_coroutine_threadsafe(count(), loop).result(10)
+    return runner.run(count(), 10)
 
 
 def _subscribe(peer: RawPeer, stream_id: int, name: str) -> None:

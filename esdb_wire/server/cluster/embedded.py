@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +40,7 @@ from esdb_wire.server.embedded import (
 )
 from esdb_wire.server.journal import DEFAULT_SYNC, SYNC_POLICIES, Journal
 from esdb_wire.server.limits import ServerLimits
+from esdb_wire.server.loop_thread import LoopThread
 from esdb_wire.server.monitoring import count_calls
 from esdb_wire.server.operations import OperationsService
 from esdb_wire.server.persistent import PersistentSubscriptionsService
@@ -216,8 +216,8 @@ class EmbeddedCluster:
         self.store: EventStore | None = None
         self.subsystems: Subsystems | None = None
         self._persistent: PersistentSubscriptionsService | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        # The loop thread of start()/stop() (None when started on the caller's loop).
+        self._runner: LoopThread | None = None
         # Serialises faults and elections (made on the cluster's loop: Python 3.9 binds it).
         self._changes: asyncio.Lock | None = None
 
@@ -376,35 +376,18 @@ class EmbeddedCluster:
 
     def start(self) -> EmbeddedCluster:
         """Start on a background event loop thread; returns once every port is bound."""
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(
-            target=loop.run_forever, name="esdb_wire-embedded-cluster", daemon=True
-        )
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self.start_async(), loop).result(30)
-        except BaseException:
-            self._end_loop()
-            raise
+        self._runner = LoopThread.starting("esdb_wire-embedded-cluster", self.start_async())
         return self
 
     def stop(self, grace: float = 1.0) -> None:
         """Stop every node and end the loop thread."""
-        loop = self._loop
-        if loop is None:
+        runner, self._runner = self._runner, None
+        if runner is None:
             return
-        asyncio.run_coroutine_threadsafe(self.stop_async(grace), loop).result(grace + 30)
-        self._end_loop()
-
-    def _end_loop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
-        loop.close()
-        self._loop = self._thread = None
+        try:
+            runner.run(self.stop_async(grace), grace + 30)
+        finally:
+            runner.close()
 
     def __enter__(self) -> EmbeddedCluster:
         return self.start()
@@ -433,11 +416,11 @@ class EmbeddedCluster:
         self._call(self.reset_async(), timeout)
 
     def _call(self, coroutine: Coroutine[Any, Any, _T], timeout: float = 30.0) -> _T:
-        loop = self._loop
-        if loop is None:
+        runner = self._runner
+        if runner is None:
             coroutine.close()
             raise RuntimeError("the cluster runs on another loop: await the *_async methods")
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
+        return runner.run(coroutine, timeout)
 
     # -- faults --------------------------------------------------------------------------
 

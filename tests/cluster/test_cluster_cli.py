@@ -13,6 +13,7 @@ import pytest
 
 from esdb_wire import EventStoreDBClient, NewEvent, StreamState
 from tests.cluster.cli_cluster import CliCluster, CliError
+from tests.server_hostile.raw import NATIVE_SERVER_SETTINGS, first_settings
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +119,20 @@ def test_read_only_replicas_and_the_advertised_host() -> None:
         assert cli.esdb_uri.startswith("esdb://localhost:")
         cli.close()
         assert cli.process.returncode == 0
+
+
+def test_the_nodes_run_the_http2_engine_asked_for() -> None:
+    with CliCluster(3, ["--insecure", "--http2-engine", "native"]) as cli:
+        ports = [status.port for status in cli.status()]
+        assert [first_settings("127.0.0.1", port) for port in ports] == [NATIVE_SERVER_SETTINGS] * 3
+        client = EventStoreDBClient(cli.esdb_uri)
+        try:
+            client.append_to_stream(
+                "engine", current_version=StreamState.NO_STREAM, events=NewEvent("Ran", b"{}")
+            )
+            assert [event.type for event in client.get_stream("engine")] == ["Ran"]
+        finally:
+            client.close()
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from esdb_wire import EventStoreDBClient
 from esdb_wire.protos import gossip_pb2, persistent_pb2, shared_pb2, streams_pb2
 from esdb_wire.server.cluster import ClusterNode, EmbeddedCluster, Health, VNodeState
 from tests.peers import require_peer
+from tests.server_hostile.raw import NATIVE_SERVER_SETTINGS, first_settings
 
 pytestmark = pytest.mark.peers
 
@@ -388,3 +389,27 @@ def test_a_cluster_on_a_journal_finds_its_log_again(tmp_path: Any, peer: Peer) -
                 streams_pb2.ReadResp.FromString(m) for m in peer.read(node, read_request(stream))
             ]
             assert sum(1 for e in events if e.HasField("event")) == 1
+
+
+# -- the server HTTP/2 engine ----------------------------------------------------------
+
+
+def test_every_node_runs_the_chosen_server_engine(peer: Peer) -> None:
+    with EmbeddedCluster(3, http2_engine="native") as cluster:
+        assert [
+            first_settings(node.member.advertise_host, node.port) for node in cluster.nodes
+        ] == [NATIVE_SERVER_SETTINGS] * 3
+        leader, follower, stream = leader_of(cluster), cluster.followers[0], f"s-{uuid.uuid4()}"
+        assert peer.append(leader, stream, REQUIRES_LEADER).WhichOneof("result") == "success"
+        assert peer.append(follower, stream).WhichOneof("result") == "success"  # forwarded
+        events = [
+            streams_pb2.ReadResp.FromString(m) for m in peer.read(follower, read_request(stream))
+        ]
+        assert sum(1 for e in events if e.HasField("event")) == 2
+        with pytest.raises(peer.grpc.RpcError) as refused:
+            peer.append(follower, stream, REQUIRES_LEADER)
+        assert trailers(refused.value)["leader-endpoint-port"] == str(leader.port)
+    with EmbeddedCluster(1) as default:  # h2, the default, names more
+        assert first_settings("127.0.0.1", default.nodes[0].port) > NATIVE_SERVER_SETTINGS
+    with pytest.raises(ValueError, match="engine"):
+        EmbeddedCluster(3, http2_engine="grpc")

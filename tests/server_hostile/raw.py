@@ -25,6 +25,16 @@ READ_PATH = "/event_store.client.streams.Streams/Read"
 APPEND_PATH = "/event_store.client.streams.Streams/Append"
 ENHANCE_YOUR_CALM = 0xB
 REFUSED_STREAM = 0x7
+# What the native server engine's first SETTINGS frame names (only what it changes); the
+# h2 engine's names HEADER_TABLE_SIZE and ENABLE_PUSH too. A way to tell a running
+# server's engine from outside.
+NATIVE_SERVER_SETTINGS = frozenset(
+    {
+        SettingsFrame.MAX_CONCURRENT_STREAMS,
+        SettingsFrame.INITIAL_WINDOW_SIZE,
+        SettingsFrame.MAX_HEADER_LIST_SIZE,
+    }
+)
 
 Headers = Sequence[tuple[str, str]]
 
@@ -230,3 +240,11 @@ def header_value(headers: Sequence[tuple[Any, Any]], name: str) -> str | None:
         if text == name:
             return value.decode() if isinstance(value, bytes) else str(value)
     return None
+
+
+def first_settings(host: str, port: int) -> frozenset[int]:
+    """The settings the server at ``host:port`` names in its first SETTINGS frame."""
+    with RawPeer(host, port) as raw:
+        first = next(iter(raw.frames(5)))
+    assert isinstance(first, SettingsFrame)
+    return frozenset(first.settings)

@@ -58,6 +58,7 @@ def cluster_from_args(args: argparse.Namespace, server: EmbeddedServer) -> Embed
         limits=server.limits,
         db=server.db,
         db_sync=server.db_sync,
+        http2_engine=server.http2_engine,
     )
 
 

@@ -38,6 +38,7 @@ from esdb_wire.server.embedded import (
     build_methods,
     server_ssl_context,
 )
+from esdb_wire.server.http2.engine import check_server_engine
 from esdb_wire.server.journal import DEFAULT_SYNC, SYNC_POLICIES, Journal
 from esdb_wire.server.limits import ServerLimits
 from esdb_wire.server.loop_thread import LoopThread
@@ -145,7 +146,8 @@ class EmbeddedCluster:
     free ports. ``advertise_host`` is the host gossip and NotLeader tell clients (default
     ``host``). Secure with ``certificate`` and ``private_key`` (every node uses them; the
     certificate must name the advertised host), else insecure; ``db`` keeps the cluster's
-    one log in a journal file; the other options are
+    one log in a journal file; every node runs the server HTTP/2 engine ``http2_engine``
+    (``"h2"``, the default, or ``"native"``); the other options are
     :class:`~esdb_wire.server.embedded.EmbeddedServer`'s.
     """
 
@@ -171,6 +173,7 @@ class EmbeddedCluster:
         limits: ServerLimits | None = None,
         db: PathLike | None = None,
         db_sync: str = DEFAULT_SYNC,
+        http2_engine: str | None = None,
     ) -> None:
         total = size + read_only_replicas
         if size < 1 or read_only_replicas < 0:
@@ -197,6 +200,7 @@ class EmbeddedCluster:
         self.admin_password = admin_password
         self.db, self.db_sync = db, db_sync
         self.limits = limits or ServerLimits()
+        self.http2_engine = check_server_engine(http2_engine)
         self.security: Security | None = None
         if certificate is not None:
             self.security = Security.with_users(
@@ -315,6 +319,7 @@ class EmbeddedCluster:
                 port=member.port,
                 ssl_context=context,
                 limits=self.limits,
+                http2_engine=self.http2_engine,
             )
             self.nodes.append(ClusterNode(self, member, listener))
         for node in self.nodes:

@@ -68,6 +68,7 @@ class NodeListener:
         port: int,
         ssl_context: ssl.SSLContext | None,
         limits: ServerLimits,
+        http2_engine: str | None = None,
     ) -> None:
         self.name = name
         self.host = host
@@ -75,6 +76,7 @@ class NodeListener:
         self._methods = dict(methods)
         self._ssl_context = ssl_context
         self._limits = limits
+        self._http2_engine = http2_engine
         self._grpc: GrpcHost | None = None
         self._silent: list[socket.socket] = []
 
@@ -93,7 +95,12 @@ class NodeListener:
         when it was 0)."""
         await self._close_silent()
         if self._grpc is None:
-            self._grpc = GrpcHost(self._methods, ssl_context=self._ssl_context, limits=self._limits)
+            self._grpc = GrpcHost(
+                self._methods,
+                ssl_context=self._ssl_context,
+                limits=self._limits,
+                http2_engine=self._http2_engine,
+            )
         self.port = await self._grpc.start(self.host, self.port)
         log.info("%s listening on %s:%d", self.name, self.host, self.port)
         return self.port

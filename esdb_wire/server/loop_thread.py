@@ -42,6 +42,14 @@ class LoopThread:
         after ``timeout`` seconds)."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
+    def finish(self, coroutine: Coroutine[Any, Any, object], timeout: float) -> None:
+        """Run a last ``coroutine`` (a graceful stop), then :meth:`close`, even when it
+        fails or times out."""
+        try:
+            self.run(coroutine, timeout)
+        finally:
+            self.close()
+
     def close(self) -> None:
         """Stop the loop, wait for its thread (at most 30 s) and close it."""
         self.loop.call_soon_threadsafe(self.loop.stop)

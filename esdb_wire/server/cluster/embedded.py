@@ -387,12 +387,8 @@ class EmbeddedCluster:
     def stop(self, grace: float = 1.0) -> None:
         """Stop every node and end the loop thread."""
         runner, self._runner = self._runner, None
-        if runner is None:
-            return
-        try:
-            runner.run(self.stop_async(grace), grace + 30)
-        finally:
-            runner.close()
+        if runner is not None:
+            runner.finish(self.stop_async(grace), grace + 30)
 
     def __enter__(self) -> EmbeddedCluster:
         return self.start()
